@@ -1,0 +1,218 @@
+// Package db owns chwatch's SQLite file: opening it with the right pragmas, one
+// writer and a read pool, embedded migrations, the instance lock, backups, and
+// the small helpers every writer shares (time format, counters, change sequence).
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// FileMode is the mode of the database, its -wal and -shm (SQLite copies the
+// database's mode to them) and of backups: group-readable for operators in the
+// service's group, never world-readable.
+const FileMode os.FileMode = 0o660
+
+// ErrNotExist is returned by OpenReader when the database file does not exist.
+var ErrNotExist = errors.New("database does not exist")
+
+// DB is an open chwatch database: W is the single writer connection (every
+// transaction on it is BEGIN IMMEDIATE), R a pool of read-only connections
+// that never block the writer.
+type DB struct {
+	Path string
+	W    *sql.DB
+	R    *sql.DB
+}
+
+// Pragmas set on every connection. synchronous=NORMAL is deliberate (see
+// docs/design.md): in WAL mode it survives any process crash, and a power loss
+// can only drop whole recent transactions, which the stream then replays.
+var pragmas = []string{
+	"busy_timeout(10000)",
+	"foreign_keys(1)",
+	"synchronous(normal)",
+	"journal_size_limit(67108864)",
+	"cache_size(-8000)",
+	"temp_store(memory)",
+}
+
+func dsn(path string, extra url.Values) string {
+	v := url.Values{}
+	for _, p := range pragmas {
+		v.Add("_pragma", p)
+	}
+	for k, vs := range extra {
+		for _, x := range vs {
+			v.Add(k, x)
+		}
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
+}
+
+// Open opens (creating it when missing) the database at path for writing and
+// reading, switches it to WAL and checks that WAL really took.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if err := checkDir(path); err != nil {
+		return nil, err
+	}
+	fresh, err := createFile(path)
+	if err != nil {
+		return nil, err
+	}
+	w, err := sql.Open("sqlite", dsn(path, url.Values{"_txlock": {"immediate"}}))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if fresh {
+		// auto_vacuum only takes effect before the first table exists.
+		if _, err := w.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("set auto_vacuum on %s: %w", path, err)
+		}
+	}
+	var mode string
+	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, explain(err))
+	}
+	if mode != "wal" {
+		w.Close()
+		return nil, fmt.Errorf("open database %s: journal_mode is %q, not wal (is it on a network file system?)", path, mode)
+	}
+	r, err := openReadPool(path, "rw")
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	return &DB{Path: path, W: w, R: r}, nil
+}
+
+// OpenReader opens an existing database for reading only: status, export and
+// other commands that run beside `chwatch run`, often as another user. It
+// never creates the file.
+func OpenReader(ctx context.Context, path string) (*DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("open database %s: %w (run `chwatch migrate up` or `chwatch run` first, or pass --db)", path, ErrNotExist)
+		}
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	r, err := openReadPool(path, "rw")
+	if err != nil {
+		return nil, err
+	}
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, explain(err))
+	}
+	return &DB{Path: path, R: r}, nil
+}
+
+func openReadPool(path, mode string) (*sql.DB, error) {
+	r, err := sql.Open("sqlite", dsn(path, url.Values{"mode": {mode}, "_pragma": {"query_only(1)"}}))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(2)
+	return r, nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	var errs []error
+	if db.W != nil {
+		errs = append(errs, db.W.Close())
+	}
+	if db.R != nil {
+		errs = append(errs, db.R.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// checkDir turns the directory problems SQLite reports as "unable to open
+// database file" into messages that say what to fix.
+func checkDir(path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("open database %s: directory %s does not exist (create it, or set database.path)", path, dir)
+		}
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("open database %s: %s is not a directory (set database.path)", path, dir)
+	}
+	if !writable(dir) {
+		return fmt.Errorf("open database %s: directory %s is not writable by this user (SQLite needs to create the -wal and -shm files beside the database; fix its owner or mode)", path, dir)
+	}
+	return nil
+}
+
+// createFile creates the database file with FileMode when it is missing, so
+// that SQLite (which copies the database's mode to -wal and -shm) never
+// creates a world-readable file. It reports whether the file is new.
+func createFile(path string) (bool, error) {
+	st, err := os.Stat(path)
+	if err == nil {
+		if st.IsDir() {
+			return false, fmt.Errorf("open database %s: it is a directory (set database.path to a file)", path)
+		}
+		return st.Size() == 0, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("open database %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, FileMode)
+	if err != nil {
+		return false, fmt.Errorf("create database %s: %w", path, err)
+	}
+	f.Close()
+	// The umask may have removed group bits: set the mode we promised.
+	if err := os.Chmod(path, FileMode); err != nil {
+		return false, fmt.Errorf("create database %s: %w", path, err)
+	}
+	return true, nil
+}
+
+func explain(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "readonly"), strings.Contains(msg, "read-only"):
+		return fmt.Errorf("%w (the file or its directory is read-only for this user)", err)
+	case strings.Contains(msg, "not a database"):
+		return fmt.Errorf("%w (this file is not a SQLite database: check database.path)", err)
+	case strings.Contains(msg, "unable to open"):
+		return fmt.Errorf("%w (check that the file and its -wal/-shm are readable and writable by this user or its group)", err)
+	}
+	return err
+}
+
+// TimeFormat is how every time is stored: ISO 8601, UTC, whole seconds.
+const TimeFormat = "2006-01-02T15:04:05Z"
+
+// FormatTime formats t as stored in the database.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// ParseTime parses a stored time; an empty string is the zero time.
+func ParseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339, s)
+}

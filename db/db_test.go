@@ -1,0 +1,233 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chwatch/chwatch/db"
+	"github.com/matryer/is"
+)
+
+var update = flag.Bool("update", false, "rewrite ../schema.sql from the migrations")
+
+var now = time.Date(2026, 11, 28, 23, 41, 36, 0, time.UTC)
+
+// MustOpen opens a migrated database in a temporary directory.
+func MustOpen(tb testing.TB) *db.DB {
+	tb.Helper()
+	d, err := db.Open(context.Background(), filepath.Join(tb.TempDir(), "chwatch.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { d.Close() })
+	if _, err := d.MigrateUp(context.Background(), now); err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+const schemaHeader = `-- chwatch database schema, generated from db/migrations by
+-- "go test ./db -run TestSchemaFile -update"; a test fails when they differ.
+-- It is what "sqlite3 chwatch.db .schema" shows. Times are ISO 8601 UTC text
+-- ('2026-11-28T23:41:36Z'), dates 'YYYY-MM-DD'.
+
+`
+
+func TestSchemaFile(t *testing.T) {
+	is := is.New(t)
+	d := MustOpen(t)
+	got, err := db.Schema(context.Background(), d.R)
+	is.NoErr(err)
+	got = schemaHeader + got
+	if *update {
+		is.NoErr(os.WriteFile("../schema.sql", []byte(got), 0o644))
+	}
+	want, err := os.ReadFile("../schema.sql")
+	is.NoErr(err)
+	if string(want) != got {
+		t.Fatalf("schema.sql differs from what the migrations build; run: go test ./db -run TestSchemaFile -update")
+	}
+}
+
+// Every column and table in the schema carries a comment, for sqlite3 users.
+func TestSchemaCommented(t *testing.T) {
+	schema, err := os.ReadFile("../schema.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := regexp.MustCompile(`^CREATE (TABLE|VIEW)`)
+	inTable := false
+	for i, line := range strings.Split(string(schema), "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case create.MatchString(trimmed):
+			if !strings.Contains(line, "--") {
+				t.Errorf("schema.sql:%d: table or view without a comment: %s", i+1, line)
+			}
+			inTable = strings.HasPrefix(trimmed, "CREATE TABLE")
+		case strings.HasPrefix(trimmed, ")"):
+			inTable = false
+		case inTable && trimmed != "" && !strings.HasPrefix(trimmed, "PRIMARY KEY") && !strings.HasPrefix(trimmed, "--"):
+			if !strings.Contains(line, "--") {
+				t.Errorf("schema.sql:%d: column without a comment: %s", i+1, line)
+			}
+		}
+	}
+}
+
+func TestOpenPragmas(t *testing.T) {
+	is := is.New(t)
+	d := MustOpen(t)
+	ctx := context.Background()
+	var mode string
+	is.NoErr(d.R.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
+	is.Equal(mode, "wal")
+	var av, fk, sync int
+	is.NoErr(d.W.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&av))
+	is.Equal(av, 2) // incremental
+	is.NoErr(d.W.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk))
+	is.Equal(fk, 1)
+	is.NoErr(d.W.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync))
+	is.Equal(sync, 1) // NORMAL
+
+	// The read pool cannot write.
+	_, err := d.R.ExecContext(ctx, "INSERT INTO counters (name, value) VALUES ('x', 1)")
+	is.True(err != nil)
+}
+
+func TestFileModes(t *testing.T) {
+	is := is.New(t)
+	d := MustOpen(t)
+	is.NoErr(d.WriteTx(context.Background(), func(tx db.Tx) error {
+		return db.AddCounter(context.Background(), tx, "x", 1)
+	}))
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		st, err := os.Stat(d.Path + suffix)
+		is.NoErr(err)
+		is.Equal(st.Mode().Perm(), os.FileMode(0o660)) // group-readable, never world-readable
+	}
+}
+
+func TestMigrateUpDownUpWithRows(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	d := MustOpen(t)
+	_, err := d.W.ExecContext(ctx, `INSERT INTO companies (company_number, company_name, company_status, source, source_time, first_seen_at, updated_at, change_seq)
+		VALUES ('SC571653', 'ACME LTD', 'active', 'stream', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', 1)`)
+	is.NoErr(err)
+	undone, err := d.MigrateDown(ctx, db.Latest())
+	is.NoErr(err)
+	is.Equal(len(undone), db.Latest())
+	v, err := db.Version(ctx, d.W)
+	is.NoErr(err)
+	is.Equal(v, 0)
+	var n int
+	is.NoErr(d.W.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE name NOT IN ('schema_migrations')").Scan(&n))
+	is.Equal(n, 0) // down removes everything
+	applied, err := d.MigrateUp(ctx, now)
+	is.NoErr(err)
+	is.Equal(len(applied), db.Latest())
+	schema, err := db.Schema(ctx, d.W)
+	is.NoErr(err)
+	want, err := os.ReadFile("../schema.sql")
+	is.NoErr(err)
+	is.Equal(schemaHeader+schema, string(want))
+}
+
+func TestMigrateDownPastZero(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	d := MustOpen(t)
+	_, err := d.MigrateDown(ctx, db.Latest()+1)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "nothing was changed"))
+	v, err := db.Version(ctx, d.W)
+	is.NoErr(err)
+	is.Equal(v, db.Latest())
+}
+
+func TestSchemaTooNew(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	d := MustOpen(t)
+	_, err := d.W.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', '2030-01-01T00:00:00Z')")
+	is.NoErr(err)
+	before, err := db.Schema(ctx, d.W)
+	is.NoErr(err)
+	_, err = d.MigrateUp(ctx, now)
+	is.True(errors.Is(err, db.ErrSchemaTooNew))
+	is.True(strings.Contains(err.Error(), "upgrade chwatch"))
+	after, err := db.Schema(ctx, d.W)
+	is.NoErr(err)
+	is.Equal(before, after)
+}
+
+func TestOpenBadPaths(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	_, err := db.Open(ctx, filepath.Join(t.TempDir(), "missing", "chwatch.db"))
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "does not exist"))
+
+	_, err = db.OpenReader(ctx, filepath.Join(t.TempDir(), "none.db"))
+	is.True(errors.Is(err, db.ErrNotExist))
+
+	if os.Geteuid() != 0 { // root writes anywhere
+		dir := t.TempDir()
+		is.NoErr(os.Chmod(dir, 0o555))
+		_, err = db.Open(ctx, filepath.Join(dir, "chwatch.db"))
+		is.True(err != nil)
+		is.True(strings.Contains(err.Error(), "not writable"))
+	}
+
+	notDB := filepath.Join(t.TempDir(), "not.db")
+	is.NoErr(os.WriteFile(notDB, []byte(strings.Repeat("hello, this is not sqlite\n", 100)), 0o600))
+	_, err = db.Open(ctx, notDB)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "not a SQLite database"))
+}
+
+func TestLock(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "chwatch.db")
+	l, err := db.Lock(path)
+	is.NoErr(err)
+	_, err = db.Lock(path)
+	is.True(errors.Is(err, db.ErrLocked))
+	is.True(strings.Contains(err.Error(), "pid "))
+	is.NoErr(l.Unlock())
+	l2, err := db.Lock(path)
+	is.NoErr(err)
+	is.NoErr(l2.Unlock())
+}
+
+func TestBackupWhileWriting(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	d := MustOpen(t)
+	is.NoErr(d.WriteTx(ctx, func(tx db.Tx) error { return db.AddCounter(ctx, tx, "companies", 42) }))
+	// A second writer keeps a transaction open while the backup runs.
+	tx, err := d.W.BeginTx(ctx, nil)
+	is.NoErr(err)
+	is.NoErr(db.AddCounter(ctx, tx, "companies", 1000))
+	dest := filepath.Join(t.TempDir(), "copy.db")
+	is.NoErr(db.Backup(ctx, d.Path, dest))
+	is.NoErr(tx.Commit())
+	st, err := os.Stat(dest)
+	is.NoErr(err)
+	is.Equal(st.Mode().Perm(), os.FileMode(0o660))
+	b, err := db.OpenReader(ctx, dest)
+	is.NoErr(err)
+	defer b.Close()
+	c, err := db.Counters(ctx, b.R)
+	is.NoErr(err)
+	is.Equal(c["companies"], int64(42))          // the committed snapshot, not the open transaction
+	is.True(db.Backup(ctx, d.Path, dest) != nil) // never overwrites
+}

@@ -1,0 +1,13 @@
+DROP TABLE counters;
+DROP TABLE service_state;
+DROP TABLE jobs;
+DROP TABLE imports;
+DROP TABLE stream_gaps;
+DROP TABLE stream_cursor;
+DROP TABLE stream_rejects;
+DROP TABLE event_payloads;
+DROP TABLE stream_events;
+DROP TABLE status_changes;
+DROP TABLE officers;
+DROP VIEW strike_off_companies;
+DROP TABLE companies;

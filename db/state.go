@@ -1,0 +1,108 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// Querier is what both *sql.DB and *sql.Tx offer.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// AddCounter adds delta to the running total name in the caller's transaction.
+func AddCounter(ctx context.Context, q Querier, name string, delta int64) error {
+	if delta == 0 {
+		return nil
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO counters (name, value) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET value = value + excluded.value`, name, delta)
+	if err != nil {
+		return fmt.Errorf("add counter %s: %w", name, err)
+	}
+	return nil
+}
+
+// Counters reads every running total.
+func Counters(ctx context.Context, q Querier) (map[string]int64, error) {
+	rows, err := q.QueryContext(ctx, "SELECT name, value FROM counters")
+	if err != nil {
+		return nil, fmt.Errorf("read counters: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var k string
+		var v int64
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("read counters: %w", err)
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
+}
+
+// Seq hands out change_seq values inside one write transaction. Because every
+// write transaction is BEGIN IMMEDIATE, the values a transaction takes are
+// all above those of every transaction committed before it, in this process
+// or another: so an export mark never skips a row committed late.
+type Seq struct {
+	start, next int64
+}
+
+// BeginSeq reads the sequence inside the caller's write transaction.
+func BeginSeq(ctx context.Context, q Querier) (*Seq, error) {
+	var v int64
+	err := q.QueryRowContext(ctx, "SELECT value FROM counters WHERE name = 'change_seq'").Scan(&v)
+	if err != nil && err != sql.ErrNoRows {
+		return nil, fmt.Errorf("read change_seq: %w", err)
+	}
+	return &Seq{start: v, next: v}, nil
+}
+
+// Next returns the next change_seq value.
+func (s *Seq) Next() int64 {
+	s.next++
+	return s.next
+}
+
+// Save stores the values taken, in the same transaction.
+func (s *Seq) Save(ctx context.Context, q Querier) error {
+	return AddCounter(ctx, q, "change_seq", s.next-s.start)
+}
+
+// SetState writes service_state rows.
+func SetState(ctx context.Context, q Querier, now string, kv map[string]string) error {
+	for k, v := range kv {
+		_, err := q.ExecContext(ctx, `INSERT INTO service_state (key, value, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, k, v, now)
+		if err != nil {
+			return fmt.Errorf("write service_state %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// State reads every service_state row.
+func State(ctx context.Context, q Querier) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, "SELECT key, value FROM service_state")
+	if err != nil {
+		return nil, fmt.Errorf("read service_state: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("read service_state: %w", err)
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
+}
+
+// Tx is a write transaction.
+type Tx = *sql.Tx

@@ -1,0 +1,196 @@
+-- chwatch database schema, generated from db/migrations by
+-- "go test ./db -run TestSchemaFile -update"; a test fails when they differ.
+-- It is what "sqlite3 chwatch.db .schema" shows. Times are ISO 8601 UTC text
+-- ('2026-11-28T23:41:36Z'), dates 'YYYY-MM-DD'.
+
+CREATE TABLE schema_migrations ( -- schema steps applied to this database
+  version    INTEGER PRIMARY KEY, -- migration number (db/migrations/NNNN_*.sql)
+  name       TEXT NOT NULL, -- its name
+  applied_at TEXT NOT NULL -- when it was applied
+);
+
+CREATE TABLE companies ( -- one row per company chwatch has seen, from the stream, the REST API or a bulk import
+  company_number        TEXT PRIMARY KEY NOT NULL, -- 8-character company number as Companies House writes it ('SC571653', '00000006'); never a number
+  company_name          TEXT NOT NULL DEFAULT '', -- registered name
+  company_status        TEXT NOT NULL DEFAULT '', -- API enum: active, dissolved, liquidation, ... (open set; bulk texts mapped)
+  company_status_detail TEXT, -- API enum or NULL when the source has none; 'active-proposal-to-strike-off' with status 'active' means strike-off
+  company_type          TEXT, -- API `type` enum (bulk CompanyCategory texts mapped; unknown texts kept verbatim)
+  jurisdiction          TEXT, -- API jurisdiction enum (england-wales, scotland, northern-ireland, ...)
+  date_of_creation      TEXT, -- YYYY-MM-DD
+  date_of_cessation     TEXT, -- YYYY-MM-DD, set when dissolved or closed
+  sic_codes             TEXT, -- comma-separated SIC codes ('56290,70229'), NULL when none
+  address_line_1        TEXT, -- registered office: first address line (premises included)
+  address_line_2        TEXT, -- registered office: second address line
+  locality              TEXT, -- registered office: post town
+  region                TEXT, -- registered office: county or region
+  postal_code           TEXT, -- registered office: postcode
+  country               TEXT, -- registered office: country
+  etag                  TEXT, -- etag of the stored version (bulk rows have none); equal etags mean equal content
+  source                TEXT NOT NULL CHECK (source IN ('stream', 'bulk', 'api')), -- where the stored version came from
+  source_time           TEXT NOT NULL, -- when the source says this version is from: event published_at, API Date header, bulk as-of at 00:00Z
+  source_timepoint      INTEGER, -- stream timepoint of the stored version (NULL unless source is 'stream')
+  strike_off_since      TEXT, -- when chwatch saw the company enter strike-off (source_time of that version); NULL unless in strike-off
+  status_check_pending  INTEGER NOT NULL DEFAULT 0, -- 1 while a REST status check must confirm an exit (hybrid rule)
+  missing_from_bulk     TEXT, -- as-of date of the first complete import that lacked this company; NULL when the last import had it
+  deleted_at            TEXT, -- when a 'deleted' event removed the company (its source_time); cleared by a later version
+  first_seen_at         TEXT NOT NULL, -- when chwatch first stored this company
+  updated_at            TEXT NOT NULL, -- when chwatch last wrote this row
+  change_seq            INTEGER NOT NULL -- value of the global change sequence at the last write (for export --state)
+);
+
+CREATE INDEX companies_change_seq ON companies (change_seq);
+
+CREATE INDEX companies_strike_off ON companies (strike_off_since) WHERE strike_off_since IS NOT NULL;
+
+CREATE VIEW strike_off_companies AS -- companies in strike-off (status active + detail active-proposal-to-strike-off, not deleted), newest entry first
+  SELECT * FROM companies
+  WHERE company_status = 'active'
+    AND company_status_detail = 'active-proposal-to-strike-off'
+    AND deleted_at IS NULL
+  ORDER BY strike_off_since DESC, company_number;
+
+CREATE TABLE officers ( -- officers of companies in strike-off, fetched through the REST API
+  company_number       TEXT NOT NULL, -- the company the appointment is at
+  officer_id           TEXT NOT NULL, -- appointment id from the item's links.self (/company/{n}/appointments/{id}); one person with two roles is two rows
+  name                 TEXT NOT NULL, -- 'SURNAME, Forenames' as published
+  officer_role         TEXT, -- API enum: director, secretary, llp-member, ...
+  appointed_on         TEXT, -- YYYY-MM-DD
+  resigned_on          TEXT, -- YYYY-MM-DD, NULL while serving
+  nationality          TEXT, -- as published
+  occupation           TEXT, -- as published
+  country_of_residence TEXT, -- as published
+  birth_month          INTEGER, -- month of birth (the day is never published)
+  birth_year           INTEGER, -- year of birth
+  address_line_1       TEXT, -- correspondence address: premises and first line
+  address_line_2       TEXT, -- correspondence address: second line
+  locality             TEXT, -- correspondence address: post town
+  region               TEXT, -- correspondence address: county or region
+  postal_code          TEXT, -- correspondence address: postcode
+  country              TEXT, -- correspondence address: country
+  fetched_at           TEXT NOT NULL, -- when the officer list was fetched
+  change_seq           INTEGER NOT NULL, -- global change sequence at the last write
+  PRIMARY KEY (company_number, officer_id)
+);
+
+CREATE INDEX officers_change_seq ON officers (change_seq);
+
+CREATE TABLE status_changes ( -- every strike-off transition and status change chwatch detected, oldest first
+  id             INTEGER PRIMARY KEY, -- insertion order
+  company_number TEXT NOT NULL, -- the company
+  change         TEXT NOT NULL CHECK (change IN ('entered_strike_off', 'left_strike_off', 'status_changed')), -- what happened
+  old_status     TEXT, -- company_status before (NULL on first sight)
+  old_detail     TEXT, -- company_status_detail before
+  new_status     TEXT, -- company_status after ('deleted' is not a status: a deleted company keeps its last status)
+  new_detail     TEXT, -- company_status_detail after
+  source         TEXT NOT NULL, -- stream | bulk | api
+  first_seen     INTEGER NOT NULL DEFAULT 0, -- 1 when chwatch had never seen the company: the day it entered is unknown
+  timepoint      INTEGER, -- stream timepoint that carried the change (NULL for bulk and api)
+  source_time    TEXT NOT NULL, -- when the source says the change is from
+  detected_at    TEXT NOT NULL, -- when chwatch wrote this row
+  change_seq     INTEGER NOT NULL -- global change sequence
+);
+
+CREATE INDEX status_changes_company ON status_changes (company_number, id);
+
+CREATE INDEX status_changes_change_seq ON status_changes (change_seq);
+
+CREATE INDEX status_changes_detected ON status_changes (detected_at);
+
+CREATE TABLE stream_events ( -- exactly one row per distinct stream timepoint received
+  stream       TEXT NOT NULL, -- 'companies'
+  timepoint    INTEGER NOT NULL, -- the stream's offset of this event
+  resource_id  TEXT, -- company number the event is about
+  event_type   TEXT, -- changed | deleted | other values as sent
+  published_at TEXT, -- event.published_at, normalised to UTC with a Z
+  received_at  TEXT NOT NULL, -- when chwatch read the line
+  outcome      TEXT NOT NULL CHECK (outcome IN ('applied', 'unchanged', 'stale', 'deleted', 'invalid')), -- what applying it did
+  reason       TEXT, -- why it was invalid (NULL otherwise)
+  PRIMARY KEY (stream, timepoint)
+) WITHOUT ROWID;
+
+CREATE TABLE event_payloads ( -- raw event JSON, deleted after retention.event_payload
+  stream    TEXT NOT NULL, -- 'companies'
+  timepoint INTEGER NOT NULL, -- matches stream_events
+  payload   TEXT NOT NULL, -- the line as received
+  PRIMARY KEY (stream, timepoint)
+);
+
+CREATE TABLE stream_rejects ( -- lines that carried no usable timepoint: not JSON, oversized; never counted as events
+  id          INTEGER PRIMARY KEY, -- insertion order
+  stream      TEXT NOT NULL, -- 'companies'
+  received_at TEXT NOT NULL, -- when the line arrived
+  reason      TEXT NOT NULL, -- not_json | oversized | no_timepoint | ...
+  bytes       INTEGER NOT NULL, -- full length of the line
+  excerpt     BLOB, -- its first 200 bytes
+  timepoint   INTEGER -- timepoint recovered from the line's tail, NULL when none
+);
+
+CREATE TABLE stream_cursor ( -- where each stream resumes: timepoint + 1
+  stream       TEXT PRIMARY KEY NOT NULL, -- 'companies'
+  timepoint    INTEGER NOT NULL, -- the highest timepoint recorded, whatever its outcome
+  url          TEXT NOT NULL, -- the stream base URL this cursor belongs to (run refuses another without --reset-cursor)
+  published_at TEXT, -- published_at of that event
+  updated_at   TEXT NOT NULL -- when the cursor last moved
+);
+
+CREATE TABLE stream_gaps ( -- stretches of the stream chwatch could not replay (416)
+  id             INTEGER PRIMARY KEY, -- gap number, used by `chwatch gaps resolve ID`
+  stream         TEXT NOT NULL, -- 'companies'
+  from_timepoint INTEGER NOT NULL, -- first timepoint missed (cursor + 1)
+  to_timepoint   INTEGER, -- first timepoint received live afterwards
+  from_time      TEXT, -- published_at of the last event before the gap
+  to_time        TEXT, -- published_at of the first live event
+  detected_at    TEXT NOT NULL, -- when chwatch recorded the gap
+  reason         TEXT NOT NULL, -- why ('416 timepoint too old')
+  resolved_at    TEXT, -- when it was resolved, NULL while open
+  resolution     TEXT -- 'import' | 'sweep' | the operator's note
+);
+
+CREATE INDEX stream_gaps_open ON stream_gaps (id) WHERE resolved_at IS NULL;
+
+CREATE TABLE imports ( -- bulk imports, one row per file, for resume and history
+  id            INTEGER PRIMARY KEY, -- import number
+  file          TEXT NOT NULL, -- file name as given
+  sha256        TEXT NOT NULL, -- content hash: the same file resumes or is recognised as done
+  as_of         TEXT NOT NULL, -- YYYY-MM-DD the file describes
+  rows_read     INTEGER NOT NULL DEFAULT 0, -- rows read so far
+  rows_applied  INTEGER NOT NULL DEFAULT 0, -- rows that changed a company
+  rows_bad      INTEGER NOT NULL DEFAULT 0, -- rows skipped as malformed
+  started_at    TEXT NOT NULL, -- when the import started
+  completed_at  TEXT, -- when it finished; NULL while incomplete
+  resume_offset INTEGER NOT NULL DEFAULT 0 -- byte offset in the CSV after the last committed row
+);
+
+CREATE UNIQUE INDEX imports_sha256 ON imports (sha256);
+
+CREATE TABLE jobs ( -- durable queue of REST work
+  id             INTEGER PRIMARY KEY, -- job number
+  kind           TEXT NOT NULL CHECK (kind IN ('status_check', 'sweep_check', 'officers')), -- what to fetch
+  priority       INTEGER NOT NULL, -- lower runs first: status_check 0, sweep_check 10, officers 20
+  company_number TEXT NOT NULL, -- the company
+  state          TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'dead')), -- queued | running | done | dead
+  attempts       INTEGER NOT NULL DEFAULT 0, -- tries so far
+  run_after      TEXT NOT NULL, -- not before this time
+  lease_until    TEXT, -- a running job's lease; past it the job is queued again
+  last_error     TEXT, -- the last failure, without secrets
+  created_at     TEXT NOT NULL, -- when queued
+  updated_at     TEXT NOT NULL -- last state change
+);
+
+CREATE UNIQUE INDEX jobs_pending ON jobs (kind, company_number) WHERE state IN ('queued', 'running');
+
+CREATE INDEX jobs_claim ON jobs (priority, run_after, id) WHERE state = 'queued';
+
+CREATE INDEX jobs_state ON jobs (state, kind);
+
+CREATE TABLE service_state ( -- facts the running service refreshes every few seconds, for `status` in another process
+  key        TEXT PRIMARY KEY NOT NULL, -- pid, started_at, heartbeat_at, stream_state, ...
+  value      TEXT NOT NULL, -- its value as text
+  updated_at TEXT NOT NULL -- when it was written
+);
+
+CREATE TABLE counters ( -- running totals kept in the same transactions as the rows they count, so status never counts millions of rows
+  name  TEXT PRIMARY KEY NOT NULL, -- change_seq, companies, strike_off, events_applied, ...
+  value INTEGER NOT NULL -- current value
+);
+

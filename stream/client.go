@@ -1,0 +1,631 @@
+package stream
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultURL              = "https://stream.companieshouse.gov.uk"
+	DefaultIdleTimeout      = 90 * time.Second
+	DefaultBackoffMin       = time.Second
+	DefaultBackoffMax       = 5 * time.Minute
+	DefaultRateLimitedWait  = 60 * time.Second
+	DefaultUnauthorizedWait = 5 * time.Minute
+	DefaultMaxLineBytes     = 4 << 20
+	DefaultGapConfirmWait   = 2 * time.Second
+)
+
+// earlyEOF is how soon after connecting an end of stream with no event
+// counts as a failure rather than a normal close.
+const earlyEOF = 5 * time.Second
+
+// Reconnect reasons, the values of the reason label of
+// chwatch_stream_reconnects_total.
+const (
+	ReasonEOF         = "eof"       // normal end of stream after a while
+	ReasonEarlyEOF    = "early_eof" // end of stream soon after connecting, no event
+	ReasonIdle        = "idle"      // no byte for IdleTimeout
+	ReasonNetwork     = "network"   // dial, TLS or read error
+	Reason5xx         = "5xx"
+	Reason429         = "429"
+	Reason401         = "401"
+	Reason416         = "416"
+	ReasonOtherStatus = "other" // any other unexpected HTTP status
+)
+
+const (
+	companiesPath      = "/companies"
+	errorBodyExcerpt   = 200
+	unauthorizedLogMsg = "stream key refused (401): check stream.key / CHWATCH_STREAM_KEY; retrying"
+)
+
+var reconnectReasons = []string{ReasonEOF, ReasonEarlyEOF, ReasonIdle, ReasonNetwork, Reason5xx, Reason429, Reason401, Reason416, ReasonOtherStatus}
+
+// Config configures a Client. Zero values take the defaults above.
+type Config struct {
+	// URL is the stream base URL; the client requests URL + "/companies".
+	URL string
+	// Key is the stream key, sent as the Basic auth user name with an empty
+	// password. It never appears in logs, errors, State or metrics.
+	Key string
+	// IdleTimeout: reconnect when no byte at all (not even a heartbeat)
+	// arrives for this long.
+	IdleTimeout time.Duration
+	// BackoffMin and BackoffMax bound the exponential backoff with full
+	// jitter between reconnects after failures.
+	BackoffMin, BackoffMax time.Duration
+	// RateLimitedWait is the least wait after a 429.
+	RateLimitedWait time.Duration
+	// UnauthorizedWait is the wait between tries after a 401.
+	UnauthorizedWait time.Duration
+	// MaxLineBytes: a longer line is rejected without being buffered whole.
+	MaxLineBytes int
+	// GapConfirmWait is the wait before confirming a 416 once.
+	GapConfirmWait time.Duration
+	// HTTPClient must have no overall Timeout (the stream is long-lived).
+	// Default: a client with dial, TLS handshake and response header timeouts.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	// Metrics is the set the client registers its metrics on (a private set
+	// when nil).
+	Metrics *metrics.Set
+	// Clock defaults to SystemClock.
+	Clock Clock
+	// Rand returns a number in [0, 1) for jitter; default math/rand/v2.
+	Rand func() float64
+}
+
+// Client reads the companies stream. Run it once at a time; State may be
+// called from any goroutine.
+type Client struct {
+	cfg   Config
+	url   string // base + /companies, without query
+	shown string // url with any user info redacted, for messages
+	auth  string // Authorization header value; never shown
+	log   *slog.Logger
+	clock Clock
+	m     clientMetrics
+
+	mu    sync.Mutex
+	state State
+}
+
+type clientMetrics struct {
+	connected      *metrics.Gauge
+	reconnects     map[string]*metrics.Counter
+	linesEvent     *metrics.Counter
+	linesHeartbeat *metrics.Counter
+	linesReject    *metrics.Counter
+	bytes          *metrics.Counter
+}
+
+// New validates cfg, fills in its defaults and returns a Client.
+func New(cfg Config) (*Client, error) {
+	if cfg.URL == "" {
+		cfg.URL = DefaultURL
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("stream.url %q: want an http or https base URL such as %s", redactURL(cfg.URL), DefaultURL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("stream.url %q: want a base URL without query or fragment; %q is appended", redactURL(cfg.URL), companiesPath)
+	}
+	durations := []struct {
+		key string
+		v   *time.Duration
+		def time.Duration
+	}{
+		{"stream.idle_timeout", &cfg.IdleTimeout, DefaultIdleTimeout},
+		{"stream.backoff_min", &cfg.BackoffMin, DefaultBackoffMin},
+		{"stream.backoff_max", &cfg.BackoffMax, DefaultBackoffMax},
+		{"stream.rate_limited_wait", &cfg.RateLimitedWait, DefaultRateLimitedWait},
+		{"stream.unauthorized_wait", &cfg.UnauthorizedWait, DefaultUnauthorizedWait},
+		{"stream gap confirm wait", &cfg.GapConfirmWait, DefaultGapConfirmWait},
+	}
+	for _, d := range durations {
+		if *d.v < 0 {
+			return nil, fmt.Errorf("%s %s: want a positive duration, or 0 for the default %s", d.key, *d.v, d.def)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if cfg.BackoffMax < cfg.BackoffMin {
+		return nil, fmt.Errorf("stream.backoff_max %s is below stream.backoff_min %s: raise backoff_max", cfg.BackoffMax, cfg.BackoffMin)
+	}
+	if cfg.MaxLineBytes < 0 {
+		return nil, fmt.Errorf("stream.max_line_bytes %d: want a positive size, or 0 for the default %d", cfg.MaxLineBytes, DefaultMaxLineBytes)
+	}
+	if cfg.MaxLineBytes == 0 {
+		cfg.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = defaultHTTPClient()
+	} else if cfg.HTTPClient.Timeout != 0 {
+		return nil, fmt.Errorf("stream HTTP client has an overall Timeout of %s: the stream is long-lived, use transport timeouts instead", cfg.HTTPClient.Timeout)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewSet()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+
+	c := &Client{
+		cfg:   cfg,
+		url:   strings.TrimSuffix(cfg.URL, "/") + companiesPath,
+		log:   cfg.Logger.With("component", "stream"),
+		clock: cfg.Clock,
+	}
+	c.shown = redactURL(c.url)
+	if cfg.Key != "" {
+		c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Key+":"))
+	}
+	s := cfg.Metrics
+	c.m = clientMetrics{
+		connected:      s.GetOrCreateGauge("chwatch_stream_connected", nil),
+		reconnects:     make(map[string]*metrics.Counter, len(reconnectReasons)),
+		linesEvent:     s.GetOrCreateCounter(`chwatch_stream_lines_total{kind="event"}`),
+		linesHeartbeat: s.GetOrCreateCounter(`chwatch_stream_lines_total{kind="heartbeat"}`),
+		linesReject:    s.GetOrCreateCounter(`chwatch_stream_lines_total{kind="reject"}`),
+		bytes:          s.GetOrCreateCounter("chwatch_stream_bytes_total"),
+	}
+	for _, r := range reconnectReasons {
+		c.m.reconnects[r] = s.GetOrCreateCounter(`chwatch_stream_reconnects_total{reason="` + r + `"}`)
+	}
+	return c, nil
+}
+
+func defaultHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   15 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          2,
+		ForceAttemptHTTP2:     true,
+	}}
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
+	return u.String()
+}
+
+// State returns a snapshot of the client's state.
+func (c *Client) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+func (c *Client) update(f func(s *State)) {
+	c.mu.Lock()
+	f(&c.state)
+	c.mu.Unlock()
+}
+
+func (c *Client) setConnected(v bool) {
+	now := c.clock.Now()
+	c.update(func(s *State) {
+		if s.Connected != v {
+			s.Connected = v
+			s.Since = now
+		}
+		if v {
+			s.NextTry = time.Time{}
+		}
+	})
+	if v {
+		c.m.connected.Set(1)
+	} else {
+		c.m.connected.Set(0)
+	}
+}
+
+// session is what one Run remembers across connections.
+type session struct {
+	out           chan<- Item
+	next          int64 // timepoint to ask for; 0 = live
+	lastPublished time.Time
+	failures      int  // consecutive failures, for the backoff
+	confirming    bool // the next connection confirms a 416
+	gap           *Gap // pending: sent before the first live event
+}
+
+// outcome is how one connection ended.
+type outcome struct {
+	status    int   // HTTP status, 0 when none was received
+	err       error // why it ended, for State.LastError
+	eof       bool  // the body ended
+	idle      bool  // the idle watchdog cut it
+	events    int   // events received on it
+	connected time.Duration
+}
+
+var errIdle = errors.New("idle")
+
+// Run streams until ctx is done and returns ctx.Err(). from is the first
+// timepoint to ask for (cursor+1); 0 starts live, without ?timepoint.
+// lastPublished is the published_at of the cursor's event, for Gap.FromTime.
+// Items are sent on out in arrival order; Run blocks while out is full and
+// never drops an item.
+func (c *Client) Run(ctx context.Context, from int64, lastPublished time.Time, out chan<- Item) error {
+	s := &session{out: out, next: max(from, 0), lastPublished: lastPublished}
+	defer c.setConnected(false)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		o := c.connect(ctx, s)
+		c.setConnected(false)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		wait, reason := c.decide(s, o)
+		c.m.reconnects[reason].Inc()
+		next := c.clock.Now().Add(wait)
+		c.update(func(st *State) {
+			st.Reconnects++
+			st.NextTry = next
+			if o.err != nil {
+				st.LastError = o.err.Error()
+			}
+		})
+		attrs := []any{"reason", reason, "wait", wait, "next_timepoint", s.next}
+		if o.err != nil {
+			attrs = append(attrs, "err", o.err.Error())
+		}
+		switch reason {
+		case Reason401:
+			c.log.Error(unauthorizedLogMsg, attrs...)
+		case ReasonEOF:
+			c.log.Info("stream closed, reconnecting", attrs...)
+		default:
+			c.log.Warn("stream connection failed, reconnecting", attrs...)
+		}
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-c.clock.After(wait):
+			}
+		}
+	}
+}
+
+// backoff returns the wait after the n-th consecutive failure (n >= 1):
+// uniform between BackoffMin and min(BackoffMax, BackoffMin * 2^n).
+func (c *Client) backoff(n int) time.Duration {
+	lo, hi := float64(c.cfg.BackoffMin), float64(c.cfg.BackoffMax)
+	ceil := math.Min(hi, lo*math.Pow(2, float64(min(max(n, 1), 62))))
+	r := c.cfg.Rand()
+	if r < 0 || r >= 1 || math.IsNaN(r) {
+		r = 0.5
+	}
+	return time.Duration(lo + r*(ceil-lo))
+}
+
+// decide applies the reconnect policy to how a connection ended: it returns
+// the wait before the next attempt and the reason label.
+func (c *Client) decide(s *session, o outcome) (time.Duration, string) {
+	fail := func(reason string) (time.Duration, string) {
+		s.failures++
+		return c.backoff(s.failures), reason
+	}
+	switch {
+	case o.status == http.StatusOK:
+		switch {
+		case o.eof && o.events == 0 && o.connected < earlyEOF:
+			return fail(ReasonEarlyEOF)
+		case o.eof:
+			s.failures = 0
+			return time.Duration(c.cfg.Rand() * float64(c.cfg.BackoffMin)), ReasonEOF
+		case o.idle:
+			return fail(ReasonIdle)
+		default:
+			return fail(ReasonNetwork)
+		}
+	case o.status == http.StatusUnauthorized:
+		s.failures++
+		c.update(func(st *State) { st.Unauthorized = true })
+		return c.cfg.UnauthorizedWait, Reason401
+	case o.status == http.StatusTooManyRequests:
+		wait, reason := fail(Reason429)
+		return max(wait, c.cfg.RateLimitedWait), reason
+	case o.status == http.StatusRequestedRangeNotSatisfiable:
+		switch {
+		case s.next == 0:
+			// A 416 without a timepoint makes no sense; treat it as a failure.
+			return fail(Reason416)
+		case !s.confirming:
+			s.confirming = true
+			c.log.Warn("stream refused the timepoint (416), confirming once", "timepoint", s.next, "wait", c.cfg.GapConfirmWait)
+			return c.cfg.GapConfirmWait, Reason416
+		default:
+			s.confirming = false
+			s.gap = &Gap{
+				FromTimepoint: s.next,
+				FromTime:      s.lastPublished,
+				Reason:        fmt.Sprintf("timepoint %d refused twice as invalid or too old (416); reconnected live", s.next),
+			}
+			c.log.Error("stream timepoint too old (416, confirmed): events were lost, reconnecting live", "timepoint", s.next)
+			s.next = 0
+			return 0, Reason416
+		}
+	case o.status >= 500:
+		return fail(Reason5xx)
+	case o.status != 0:
+		return fail(ReasonOtherStatus)
+	case o.idle:
+		return fail(ReasonIdle)
+	default:
+		return fail(ReasonNetwork)
+	}
+}
+
+// connect makes one connection and reads it until it ends.
+func (c *Client) connect(ctx context.Context, s *session) outcome {
+	connCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	u := c.url
+	if s.next > 0 {
+		u += "?timepoint=" + strconv.FormatInt(s.next, 10)
+	}
+	req, err := http.NewRequestWithContext(connCtx, http.MethodGet, u, nil)
+	if err != nil {
+		return outcome{err: fmt.Errorf("build stream request for %s: %w", c.shown, err)}
+	}
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "chwatch")
+
+	// The idle watchdog: activity holds the clock time of the last byte
+	// (or of the end of a wait on the consumer, who is not the server's
+	// fault). busy is set while blocked on out.
+	w := &watch{clock: c.clock, idle: c.cfg.IdleTimeout}
+	w.touch()
+	t := c.clock.NewTimer(c.cfg.IdleTimeout)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		w.run(connCtx, t, func() { cancel(errIdle) })
+	}()
+	defer func() { cancel(nil); <-stopped }()
+
+	shown := c.shown
+	if s.next > 0 {
+		shown += "?timepoint=" + strconv.FormatInt(s.next, 10)
+	}
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		if errors.Is(context.Cause(connCtx), errIdle) {
+			return outcome{idle: true, err: fmt.Errorf("connect to %s: no response within %s", shown, c.cfg.IdleTimeout)}
+		}
+		return outcome{err: fmt.Errorf("connect to %s: %w", shown, stripURLError(err))}
+	}
+	defer resp.Body.Close()
+	c.update(func(st *State) { st.LastStatus = resp.StatusCode })
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyExcerpt))
+		return outcome{status: resp.StatusCode, err: fmt.Errorf("connect to %s: HTTP %d: %s", shown, resp.StatusCode, printable(body))}
+	}
+
+	start := c.clock.Now()
+	c.setConnected(true)
+	c.update(func(st *State) { st.Unauthorized = false })
+	c.log.Info("stream connected", "url", shown)
+
+	o := outcome{status: http.StatusOK}
+	body := &countingReader{r: resp.Body, c: c, w: w}
+	lr := newLineReader(body, c.cfg.MaxLineBytes)
+	for {
+		l, err := lr.next()
+		if err != nil {
+			o.connected = c.clock.Now().Sub(start)
+			switch {
+			case errors.Is(context.Cause(connCtx), errIdle):
+				o.idle = true
+				o.err = fmt.Errorf("read %s: no byte for %s", c.shown, c.cfg.IdleTimeout)
+			case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+				o.eof = true
+				o.err = fmt.Errorf("read %s: end of stream after %s", c.shown, o.connected.Round(time.Millisecond))
+			default:
+				o.err = fmt.Errorf("read %s: %w", c.shown, err)
+			}
+			if lr.partial > 0 {
+				c.log.Debug("stream cut mid-line; the line will be fetched again", "bytes", lr.partial)
+			}
+			return o
+		}
+		now := c.clock.Now()
+		var items [2]Item
+		n := 0
+		switch l.kind {
+		case lineHeartbeat:
+			c.m.linesHeartbeat.Inc()
+			continue
+		case lineOversized:
+			items[0] = Item{Reject: &Reject{
+				Reason:     ReasonOversized,
+				Bytes:      l.size,
+				Excerpt:    append([]byte(nil), l.head...),
+				Timepoint:  l.timepoint,
+				ReceivedAt: now,
+			}}
+			n = 1
+		default:
+			it, _ := Decode(l.data, now)
+			if it.Event != nil && s.gap != nil {
+				g := s.gap
+				s.gap = nil
+				g.ToTimepoint, g.ToTime = it.Event.Timepoint, it.Event.PublishedAt
+				items[n] = Item{Gap: g}
+				n++
+			}
+			items[n] = it
+			n++
+		}
+		for _, it := range items[:n] {
+			var tp int64
+			switch {
+			case it.Event != nil:
+				c.m.linesEvent.Inc()
+				o.events++
+				tp = it.Event.Timepoint
+				if !it.Event.PublishedAt.IsZero() {
+					s.lastPublished = it.Event.PublishedAt
+				}
+			case it.Reject != nil:
+				c.m.linesReject.Inc()
+				tp = it.Reject.Timepoint
+				c.log.Warn("stream line rejected", "reason", it.Reject.Reason, "bytes", it.Reject.Bytes, "recovered_timepoint", tp)
+			}
+			if tp > 0 {
+				s.next = tp + 1
+				c.update(func(st *State) { st.Timepoint = tp })
+			}
+			if o.events > 0 {
+				s.failures = 0
+			}
+			if !w.send(connCtx, s.out, it) {
+				// ctx done (or the watchdog fired, which it does not while
+				// sending); the item is not delivered and will be fetched again.
+				o.err = context.Cause(connCtx)
+				return o
+			}
+		}
+	}
+}
+
+// watch is the idle watchdog of one connection.
+type watch struct {
+	clock    Clock
+	idle     time.Duration
+	activity atomic.Int64 // clock time of the last byte, UnixNano
+	busy     atomic.Bool  // blocked on the consumer
+}
+
+func (w *watch) touch() { w.activity.Store(w.clock.Now().UnixNano()) }
+
+func (w *watch) run(ctx context.Context, t Timer, fire func()) {
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			if w.busy.Load() {
+				t.Reset(w.idle)
+				continue
+			}
+			since := w.clock.Now().Sub(time.Unix(0, w.activity.Load()))
+			if since >= w.idle {
+				fire()
+				return
+			}
+			t.Reset(w.idle - since)
+		}
+	}
+}
+
+// send delivers it on out, blocking while out is full; the idle clock does
+// not run meanwhile.
+func (w *watch) send(ctx context.Context, out chan<- Item, it Item) bool {
+	select {
+	case out <- it:
+		return true
+	default:
+	}
+	w.busy.Store(true)
+	defer func() {
+		w.touch()
+		w.busy.Store(false)
+	}()
+	select {
+	case out <- it:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// countingReader counts bytes and feeds the idle watchdog.
+type countingReader struct {
+	r io.Reader
+	c *Client
+	w *watch
+}
+
+func (cr *countingReader) Read(p []byte) (int, error) {
+	n, err := cr.r.Read(p)
+	if n > 0 {
+		now := cr.c.clock.Now()
+		cr.w.activity.Store(now.UnixNano())
+		cr.c.m.bytes.Add(n)
+		cr.c.update(func(st *State) { st.LastByteAt = now })
+	}
+	return n, err
+}
+
+// stripURLError drops the *url.Error wrapper, whose message repeats the URL
+// already named by the caller.
+func stripURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// printable makes a response body excerpt safe for one log line.
+func printable(b []byte) string {
+	s := strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return ' '
+	}, string(b))
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" {
+		return "(empty body)"
+	}
+	return s
+}
