@@ -181,7 +181,7 @@ CREATE UNIQUE INDEX jobs_pending ON jobs (kind, company_number) WHERE state IN (
 
 CREATE INDEX jobs_claim ON jobs (priority, run_after, id) WHERE state = 'queued';
 
-CREATE INDEX jobs_state ON jobs (state, kind);
+CREATE INDEX jobs_state ON jobs (state, updated_at);
 
 CREATE TABLE service_state ( -- facts the running service refreshes every few seconds, for `status` in another process
   key        TEXT PRIMARY KEY NOT NULL, -- pid, started_at, heartbeat_at, stream_state, ...

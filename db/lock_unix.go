@@ -26,6 +26,7 @@ func Lock(path string) (*InstanceLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", name, err)
 	}
+	f.Chmod(FileMode) // the umask may have removed the group bits
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		buf := make([]byte, 32)
 		n, _ := f.ReadAt(buf, 0)

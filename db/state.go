@@ -51,6 +51,7 @@ func Counters(ctx context.Context, q Querier) (map[string]int64, error) {
 // or another: so an export mark never skips a row committed late.
 type Seq struct {
 	start, next int64
+	deltas      map[string]int64
 }
 
 // BeginSeq reads the sequence inside the caller's write transaction.
@@ -69,8 +70,15 @@ func (s *Seq) Next() int64 {
 	return s.next
 }
 
-// Save stores the values taken, in the same transaction.
+// Save stores the values taken and the counted totals, in the same
+// transaction.
 func (s *Seq) Save(ctx context.Context, q Querier) error {
+	for name, d := range s.deltas {
+		if err := AddCounter(ctx, q, name, d); err != nil {
+			return err
+		}
+	}
+	s.deltas = nil
 	return AddCounter(ctx, q, "change_seq", s.next-s.start)
 }
 
@@ -106,3 +114,14 @@ func State(ctx context.Context, q Querier) (map[string]string, error) {
 
 // Tx is a write transaction.
 type Tx = *sql.Tx
+
+// Count adds delta to the running total name when the transaction saves.
+func (s *Seq) Count(name string, delta int64) {
+	if delta == 0 {
+		return
+	}
+	if s.deltas == nil {
+		s.deltas = map[string]int64{}
+	}
+	s.deltas[name] += delta
+}

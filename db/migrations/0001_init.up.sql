@@ -161,7 +161,7 @@ CREATE TABLE jobs ( -- durable queue of REST work
 );
 CREATE UNIQUE INDEX jobs_pending ON jobs (kind, company_number) WHERE state IN ('queued', 'running'); -- at most one pending job per kind and company
 CREATE INDEX jobs_claim ON jobs (priority, run_after, id) WHERE state = 'queued'; -- the claim query's ORDER BY
-CREATE INDEX jobs_state ON jobs (state, kind); -- queue depth by state and kind; retention of done jobs
+CREATE INDEX jobs_state ON jobs (state, updated_at); -- dead jobs in status; retention of done jobs
 
 CREATE TABLE service_state ( -- facts the running service refreshes every few seconds, for `status` in another process
   key        TEXT PRIMARY KEY NOT NULL, -- pid, started_at, heartbeat_at, stream_state, ...

@@ -1,0 +1,225 @@
+// Package app is chwatch's command line: one file per command, each wiring
+// the packages that do the work. main.go only calls Run.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/chwatch/chwatch/config"
+	"github.com/mattn/go-isatty"
+	"github.com/urfave/cli/v2"
+)
+
+// Version and Commit are set at build time with -ldflags -X; without them
+// they come from the module's build information.
+var (
+	Version = ""
+	Commit  = ""
+)
+
+func version() (string, string) {
+	v, c := Version, Commit
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && c == "" {
+				c = s.Value
+			}
+		}
+	}
+	if v == "" || v == "(devel)" {
+		v = "dev"
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	return v, c
+}
+
+// Exit codes of every command but status.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// exitError carries an exit code with the error that caused it.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return &exitError{code: code, err: err}
+}
+
+func usageErr(format string, a ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, a...)}
+}
+
+// env is what a command may reach of the outside world, so tests can run
+// many in one process.
+type env struct {
+	stdout, stderr io.Writer
+	environ        []string
+	lookupFiles    bool // read /etc/chwatch/chwatch.toml when present
+}
+
+// Run runs chwatch with args (args[0] is the program name) and returns the
+// exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) int {
+	e := &env{stdout: stdout, stderr: stderr, environ: environ, lookupFiles: true}
+	return e.run(ctx, args)
+}
+
+func (e *env) run(ctx context.Context, args []string) int {
+	usageCode := ExitUsage
+	if isStatus(args) {
+		usageCode = exitUnknown
+	}
+	app := &cli.App{
+		Name:  "chwatch",
+		Usage: "watch the Companies House companies stream into SQLite and catch strike-offs",
+		Description: `chwatch mirrors UK companies from the Companies House companies stream into one
+SQLite file, detects companies entering and leaving "active - proposal to strike
+off", fetches their officers through the rate-limited REST API, and exports CSV.
+
+Configuration: --config FILE, else CHWATCH_CONFIG, else /etc/chwatch/chwatch.toml
+when it exists; every key can be set as CHWATCH_SECTION_NAME in the environment.
+See config.example.toml. Try it without keys: chwatch run --sim`,
+		Writer:          e.stdout,
+		ErrWriter:       e.stderr,
+		HideHelpCommand: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "configuration `FILE` (default: $CHWATCH_CONFIG, else /etc/chwatch/chwatch.toml when it exists)"},
+			&cli.StringFlag{Name: "db", Usage: "database `PATH` (database.path)"},
+			&cli.StringSliceFlag{Name: "set", Usage: "set a configuration key: --set stream.idle_timeout=60s (repeatable; beats file and environment)"},
+		},
+		Commands: []*cli.Command{
+			e.runCommand(),
+			e.statusCommand(),
+			e.migrateCommand(),
+			e.configCommand(),
+			e.backupCommand(),
+			e.versionCommand(),
+		},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return &exitError{code: usageCode, err: fmt.Errorf("%w (see chwatch --help)", err)}
+		},
+		CommandNotFound: func(c *cli.Context, name string) {
+			fmt.Fprintf(e.stderr, "chwatch: unknown command %q (see chwatch --help)\n", name)
+		},
+		ExitErrHandler: func(*cli.Context, error) {}, // we map errors to codes ourselves
+	}
+	for _, cmd := range app.Commands {
+		setUsageCode(cmd, usageCode)
+	}
+	if len(args) > 1 && !strings.HasPrefix(args[1], "-") && app.Command(args[1]) == nil {
+		fmt.Fprintf(e.stderr, "chwatch: unknown command %q (see chwatch --help)\n", args[1])
+		return ExitUsage
+	}
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return ExitOK
+	}
+	code := ExitFailure
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	} else if strings.Contains(err.Error(), "flag provided but not defined") || strings.Contains(err.Error(), "Required flag") {
+		code = usageCode
+	}
+	if !errors.Is(err, errQuiet) {
+		fmt.Fprintf(e.stderr, "chwatch: %v\n", err)
+	}
+	return code
+}
+
+// errQuiet ends a command with its exit code after it printed its own report.
+var errQuiet = errors.New("quiet")
+
+func setUsageCode(cmd *cli.Command, code int) {
+	cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+		return &exitError{code: code, err: fmt.Errorf("%s: %w (see chwatch %s --help)", cmd.Name, err, cmd.Name)}
+	}
+	for _, sub := range cmd.Subcommands {
+		setUsageCode(sub, code)
+	}
+}
+
+func isStatus(args []string) bool {
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--config" || a == "--db" || a == "--set" {
+			i++
+			continue
+		}
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		return a == "status"
+	}
+	return false
+}
+
+// loadConfig reads the configuration the global flags point at.
+func (e *env) loadConfig(c *cli.Context) (*config.Config, error) {
+	flags := map[string]string{}
+	for _, kv := range c.StringSlice("set") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, usageErr("--set %q: want KEY=VALUE, e.g. --set stream.idle_timeout=60s", kv)
+		}
+		flags[k] = v
+	}
+	if p := c.String("db"); p != "" {
+		flags["database.path"] = p
+	}
+	cfg, err := config.Load(config.Sources{File: c.String("config"), Env: e.environ, Flags: flags, LookupFiles: e.lookupFiles})
+	if err != nil {
+		return nil, withCode(ExitUsage, fmt.Errorf("configuration: %w", err))
+	}
+	return cfg, nil
+}
+
+// logger builds the slog logger the configuration asks for.
+func (e *env) logger(cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	format := cfg.Log.Format
+	if format == "" {
+		format = "json"
+		if f, ok := e.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			format = "text"
+		}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(e.stderr, opts)
+	if format == "text" {
+		h = slog.NewTextHandler(e.stderr, opts)
+	}
+	l := slog.New(h)
+	for _, w := range cfg.Warnings {
+		l.Warn(w)
+	}
+	return l
+}

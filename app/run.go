@@ -1,0 +1,360 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/chwatch/chwatch/alert"
+	"github.com/chwatch/chwatch/company"
+	"github.com/chwatch/chwatch/config"
+	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/housekeep"
+	"github.com/chwatch/chwatch/ingest"
+	"github.com/chwatch/chwatch/sim"
+	"github.com/chwatch/chwatch/status"
+	"github.com/chwatch/chwatch/stream"
+	"github.com/urfave/cli/v2"
+)
+
+// heartbeatEvery is how often run refreshes service_state; status.stale_after
+// must stay well above it.
+const heartbeatEvery = 5 * time.Second
+
+func (e *env) runCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Usage: "stream into the database until SIGINT/SIGTERM (one run per database)",
+		Description: `Connects to the companies stream, applies every event exactly once, detects
+strike-off transitions, queues officer fetches and serves /metrics and /healthz
+(http.listen). Stops gracefully on SIGINT or SIGTERM: the batch in flight
+commits, then exit 0. With --sim it starts the built-in simulator in-process and
+needs no keys.`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "sim", Usage: "start the built-in simulator in-process and use it (no keys needed)"},
+			&cli.Int64Flag{Name: "sim-seed", Value: 1, Usage: "simulator seed (with --sim)"},
+			&cli.IntFlag{Name: "sim-companies", Value: 5000, Usage: "simulated companies (with --sim)"},
+			&cli.Float64Flag{Name: "sim-rate", Value: 50, Usage: "simulated live events per second (with --sim)"},
+			&cli.IntFlag{Name: "sim-backlog", Value: 2000, Usage: "simulated events already published at start (with --sim)"},
+			&cli.BoolFlag{Name: "reset-cursor", Usage: "forget the stored cursor (start live) when the stream URL changed"},
+		},
+		Action: func(c *cli.Context) error {
+			cfg, err := e.loadConfig(c)
+			if err != nil {
+				return err
+			}
+			log := e.logger(cfg)
+			if c.Bool("sim") {
+				simCfg := sim.Config{Seed: c.Int64("sim-seed"), Companies: c.Int("sim-companies"), Rate: c.Float64("sim-rate"),
+					Backlog: c.Int("sim-backlog"), Heartbeat: 5 * time.Second}
+				url, stop, err := startSim(c.Context, simCfg, log)
+				if err != nil {
+					return err
+				}
+				defer stop()
+				cfg.Stream.URL, cfg.API.URL = url, url
+				cfg.Stream.Key, cfg.API.Key = "sim-stream-key", "sim-api-key"
+			}
+			return runService(c.Context, cfg, log, runOptions{resetCursor: c.Bool("reset-cursor")})
+		},
+	}
+}
+
+// startSim serves the simulator on a loopback port and returns its URL.
+func startSim(ctx context.Context, cfg sim.Config, log *slog.Logger) (string, func(), error) {
+	s, err := sim.New(cfg)
+	if err != nil {
+		return "", nil, fmt.Errorf("start simulator: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("start simulator: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); s.Serve(ctx, ln) }()
+	url := "http://" + ln.Addr().String()
+	log.Info("simulated Companies House started", "url", url, "companies", cfg.Companies, "rate", cfg.Rate)
+	return url, func() { cancel(); <-done }, nil
+}
+
+type runOptions struct {
+	resetCursor bool
+}
+
+// runService is `chwatch run` once the configuration is known.
+func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt runOptions) error {
+	lock, err := db.Lock(cfg.Database.Path)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	d, err := db.Open(ctx, cfg.Database.Path)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if _, err := migrateUp(ctx, d, logWriter{log}); err != nil {
+		return err
+	}
+	cur, err := ingest.LoadCursor(ctx, d.W)
+	if err != nil {
+		return err
+	}
+	if cur.Timepoint > 0 && cur.URL != cfg.Stream.URL {
+		if !opt.resetCursor {
+			return withCode(ExitUsage, fmt.Errorf("the cursor (timepoint %d) belongs to stream %s, not %s: a timepoint means nothing on another stream; use the right --db, or pass --reset-cursor to start live on the new one", cur.Timepoint, cur.URL, cfg.Stream.URL))
+		}
+		if err := ingest.ResetCursor(ctx, d); err != nil {
+			return err
+		}
+		log.Warn("cursor reset: starting live", "old_url", cur.URL, "old_timepoint", cur.Timepoint)
+		cur = ingest.Cursor{}
+	}
+
+	alerts := alert.New(cfg.Alert.WebhookURL, log)
+	streamMetrics, ingestMetrics := metrics.NewSet(), metrics.NewSet()
+	client, err := stream.New(stream.Config{
+		URL: cfg.Stream.URL, Key: cfg.Stream.Key, IdleTimeout: cfg.Stream.IdleTimeout.Duration,
+		BackoffMin: cfg.Stream.BackoffMin.Duration, BackoffMax: cfg.Stream.BackoffMax.Duration,
+		RateLimitedWait: cfg.Stream.RateLimitedWait.Duration, UnauthorizedWait: cfg.Stream.UnauthorizedWait.Duration,
+		MaxLineBytes: cfg.Stream.MaxLineBytes, Logger: log, Metrics: streamMetrics,
+	})
+	if err != nil {
+		return withCode(ExitUsage, err)
+	}
+	applier := &company.Applier{
+		Policy: company.Policy{ConfirmExit: cfg.ConfirmExit(), KeepOfficers: cfg.StrikeOff.OnExit == "keep", OfficersOnFirstSight: true},
+		MaxDepth: int64(cfg.Queue.MaxDepth),
+	}
+	proc := ingest.New(d, ingest.Config{
+		BatchMaxEvents: cfg.Stream.BatchMaxEvents, BatchMaxWait: cfg.Stream.BatchMaxWait.Duration,
+		Applier: applier, StreamURL: cfg.Stream.URL, OnGap: cfg.Stream.OnGap,
+		Logger: log.With("component", "ingest"), Metrics: ingestMetrics, Alert: alerts.Send,
+	})
+	hk := housekeep.New(d, housekeep.Config{
+		EventPayload: cfg.Retention.EventPayload.Duration, Events: cfg.Retention.Events.Duration,
+		JobsDone: cfg.Retention.JobsDone.Duration, Logger: log.With("component", "housekeep"),
+	})
+	hb := &heartbeat{d: d, client: client, proc: proc, alerts: alerts, log: log, streamURL: cfg.Stream.URL}
+	if err := hb.beat(ctx, time.Now()); err != nil {
+		return fmt.Errorf("write service_state: %w", err)
+	}
+
+	var srv *http.Server
+	if cfg.HTTP.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			return withCode(ExitUsage, fmt.Errorf("http.listen %s: %w (choose a free address, or set it empty to disable)", cfg.HTTP.Listen, err))
+		}
+		srv = &http.Server{Handler: handler(hb, streamMetrics, ingestMetrics), ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+	}
+
+	log.Info("chwatch run started", "db", d.Path, "stream", cfg.Stream.URL, "resume_from", cur.Timepoint+1, "pid", os.Getpid())
+	items := make(chan stream.Item, 4*cfg.Stream.BatchMaxEvents)
+	var wg sync.WaitGroup
+	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	wg.Add(3)
+	go func() { defer wg.Done(); alerts.Run(bgCtx) }()
+	go func() { defer wg.Done(); hk.Run(bgCtx) }()
+	go func() { defer wg.Done(); hb.run(bgCtx) }()
+
+	from := int64(0)
+	if cur.Timepoint > 0 {
+		from = cur.Timepoint + 1
+	}
+	clientDone := make(chan struct{})
+	go func() {
+		defer close(clientDone)
+		defer close(items)
+		client.Run(ctx, from, cur.PublishedAt, items)
+	}()
+	// The processor drains everything the client handed over, even after
+	// the signal: the batch in flight commits.
+	procErr := proc.Run(context.WithoutCancel(ctx), items)
+	<-clientDone
+	if srv != nil {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		srv.Shutdown(shutdownCtx)
+		cancel()
+	}
+	stopBg()
+	wg.Wait()
+	if err := hb.stopped(context.Background()); err != nil {
+		log.Warn("could not record the stop in service_state", "err", err)
+	}
+	if procErr != nil {
+		return procErr
+	}
+	log.Info("chwatch run stopped", "timepoint", proc.State().Timepoint)
+	return nil
+}
+
+// heartbeat publishes the service's state to service_state and answers /healthz.
+type heartbeat struct {
+	d         *db.DB
+	client    *stream.Client
+	proc      *ingest.Processor
+	alerts    *alert.Sender
+	log       *slog.Logger
+	streamURL string
+	started   time.Time
+
+	mu        sync.Mutex
+	lastState string
+	since     time.Time
+}
+
+func (h *heartbeat) streamState(now time.Time) (state string, since time.Time, errText string) {
+	s := h.client.State()
+	switch {
+	case s.Connected:
+		state = "connected"
+	case s.Unauthorized:
+		state = "unauthorized"
+	case !s.NextTry.IsZero() && s.NextTry.After(now):
+		state = "backoff"
+	default:
+		state = "connecting"
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	up := state == "connected"
+	wasUp := h.lastState == "connected"
+	if h.lastState == "" || up != wasUp {
+		h.since = now
+		if up && !s.Since.IsZero() {
+			h.since = s.Since
+		}
+		if h.lastState != "" {
+			msg := fmt.Sprintf("stream %s", state)
+			if s.LastError != "" && !up {
+				msg += ": " + s.LastError
+			}
+			h.alerts.Send("stream", msg)
+		}
+	}
+	if state == "unauthorized" && h.lastState != "unauthorized" {
+		h.alerts.Send("stream", "stream answers 401: the stream key is wrong or revoked")
+	}
+	h.lastState = state
+	return state, h.since, s.LastError
+}
+
+func (h *heartbeat) service(now time.Time) status.Service {
+	if h.started.IsZero() {
+		h.started = now
+	}
+	v, _ := version()
+	state, since, errText := h.streamState(now)
+	ps := h.proc.State()
+	cs := h.client.State()
+	svc := status.Service{
+		PID: os.Getpid(), Version: v, StartedAt: h.started, HeartbeatAt: now,
+		StreamState: state, StreamSince: since, StreamError: errText, StreamURL: h.streamURL,
+		Reconnects: cs.Reconnects, LagSeconds: ps.Lag.Seconds(), LastEventAt: ps.LastEventAt,
+		BreakerState: "closed", APIBudget: -1, DiskFull: ps.DiskFull, LastError: ps.LastError,
+	}
+	return svc
+}
+
+func (h *heartbeat) beat(ctx context.Context, now time.Time) error {
+	kv := h.service(now).KV()
+	return h.d.WriteTx(ctx, func(tx db.Tx) error { return db.SetState(ctx, tx, db.FormatTime(now), kv) })
+}
+
+func (h *heartbeat) run(ctx context.Context) {
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := h.beat(ctx, now); err != nil && !errors.Is(err, context.Canceled) {
+				h.log.Warn("heartbeat not written", "err", err)
+			}
+		}
+	}
+}
+
+func (h *heartbeat) stopped(ctx context.Context) error {
+	now := time.Now()
+	svc := h.service(now)
+	svc.StoppedAt, svc.StreamState = now, "stopped"
+	kv := svc.KV()
+	return h.d.WriteTx(ctx, func(tx db.Tx) error { return db.SetState(ctx, tx, db.FormatTime(now), kv) })
+}
+
+// health is /healthz: 200 while the stream is connected or reconnecting
+// within its backoff and the database is writable; 503 otherwise.
+func (h *heartbeat) health() (int, map[string]any) {
+	now := time.Now()
+	state, since, errText := h.streamState(now)
+	ps := h.proc.State()
+	body := map[string]any{"stream": state, "stream_since": since.UTC().Format(time.RFC3339), "database_writable": ps.Writable, "timepoint": ps.Timepoint}
+	var why []string
+	if state == "unauthorized" {
+		why = append(why, "stream answers 401 (bad stream key)")
+	}
+	if !ps.Writable {
+		w := "database not writable"
+		if ps.DiskFull {
+			w = "disk full: the cursor holds until space returns"
+		}
+		why = append(why, w)
+	}
+	if errText != "" {
+		body["stream_error"] = errText
+	}
+	code := http.StatusOK
+	if len(why) > 0 {
+		code = http.StatusServiceUnavailable
+		body["reasons"] = why
+	}
+	body["ok"] = code == http.StatusOK
+	return code, body
+}
+
+func handler(h *heartbeat, sets ...*metrics.Set) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		for _, s := range sets {
+			s.WritePrometheus(w)
+		}
+		metrics.WriteProcessMetrics(w)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		code, body := h.health()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(body)
+	})
+	return mux
+}
+
+// logWriter turns migrate's progress lines into log records.
+type logWriter struct{ log *slog.Logger }
+
+func (l logWriter) Write(p []byte) (int, error) {
+	l.log.Info(string(trimNL(p)))
+	return len(p), nil
+}
+
+func trimNL(p []byte) []byte {
+	for len(p) > 0 && p[len(p)-1] == '\n' {
+		p = p[:len(p)-1]
+	}
+	return p
+}

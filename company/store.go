@@ -1,0 +1,178 @@
+package company
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/queue"
+)
+
+// Counter names this package keeps in the counters table.
+const (
+	CounterCompanies = "companies"
+	CounterStrikeOff = "strike_off"
+)
+
+const columns = `company_number, company_name, company_status, company_status_detail, company_type,
+	jurisdiction, date_of_creation, date_of_cessation, sic_codes, address_line_1, address_line_2,
+	locality, region, postal_code, country, etag, source, source_time, source_timepoint,
+	strike_off_since, status_check_pending, missing_from_bulk, deleted_at, first_seen_at`
+
+// Load reads the stored company, or nil when chwatch has never seen it.
+func Load(ctx context.Context, q db.Querier, number string) (*Record, error) {
+	var (
+		r                                                   Record
+		detail, typ, jur, doc, dcess, sic                   sql.NullString
+		a1, a2, loc, reg, pc, country, etag, since, missing sql.NullString
+		deleted                                             sql.NullString
+		srcTime, firstSeen                                  string
+		tp                                                  sql.NullInt64
+		src                                                 string
+	)
+	err := q.QueryRowContext(ctx, "SELECT "+columns+" FROM companies WHERE company_number = ?", number).Scan(
+		&r.Number, &r.Name, &r.Status, &detail, &typ, &jur, &doc, &dcess, &sic, &a1, &a2, &loc, &reg, &pc, &country,
+		&etag, &src, &srcTime, &tp, &since, &r.StatusCheckPending, &missing, &deleted, &firstSeen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load company %s: %w", number, err)
+	}
+	r.Detail, r.Type, r.Jurisdiction = detail.String, typ.String, jur.String
+	r.DateOfCreation, r.DateOfCessation = doc.String, dcess.String
+	if sic.String != "" {
+		r.SICCodes = strings.Split(sic.String, ",")
+	}
+	r.AddressLine1, r.AddressLine2, r.Locality, r.Region, r.PostalCode, r.Country = a1.String, a2.String, loc.String, reg.String, pc.String, country.String
+	r.Etag, r.Source, r.Timepoint = etag.String, Source(src), tp.Int64
+	r.MissingFromBulk = missing.String
+	r.SourceTime, _ = db.ParseTime(srcTime)
+	r.StrikeOffSince, _ = db.ParseTime(since.String)
+	r.DeletedAt, _ = db.ParseTime(deleted.String)
+	r.FirstSeenAt, _ = db.ParseTime(firstSeen)
+	return &r, nil
+}
+
+// Applier applies incoming versions inside the caller's write transaction.
+type Applier struct {
+	Policy   Policy
+	MaxDepth int64 // queue.max_depth
+}
+
+// Apply runs the transition rule for in and stores its decision in tx:
+// the company row, the status_changes row, the jobs, the counters. seq
+// hands out change_seq values; now is the detection time.
+func (a *Applier) Apply(ctx context.Context, tx db.Querier, seq *db.Seq, in Version, now time.Time) (Decision, error) {
+	stored, err := Load(ctx, tx, in.Number)
+	if err != nil {
+		return Decision{}, err
+	}
+	d := Decide(stored, in, a.Policy)
+	if d.Write == nil {
+		return d, nil
+	}
+	w := d.Write
+	if w.FirstSeenAt.IsZero() {
+		w.FirstSeenAt = now
+	}
+	ts := db.FormatTime(now)
+	_, err = tx.ExecContext(ctx, `INSERT INTO companies (`+columns+`, updated_at, change_seq)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (company_number) DO UPDATE SET
+		company_name = excluded.company_name, company_status = excluded.company_status,
+		company_status_detail = excluded.company_status_detail, company_type = excluded.company_type,
+		jurisdiction = excluded.jurisdiction, date_of_creation = excluded.date_of_creation,
+		date_of_cessation = excluded.date_of_cessation, sic_codes = excluded.sic_codes,
+		address_line_1 = excluded.address_line_1, address_line_2 = excluded.address_line_2,
+		locality = excluded.locality, region = excluded.region, postal_code = excluded.postal_code,
+		country = excluded.country, etag = excluded.etag, source = excluded.source,
+		source_time = excluded.source_time, source_timepoint = excluded.source_timepoint,
+		strike_off_since = excluded.strike_off_since, status_check_pending = excluded.status_check_pending,
+		missing_from_bulk = excluded.missing_from_bulk, deleted_at = excluded.deleted_at,
+		updated_at = excluded.updated_at, change_seq = excluded.change_seq`,
+		w.Number, w.Name, w.Status, null(w.Detail), null(w.Type), null(w.Jurisdiction),
+		null(w.DateOfCreation), null(w.DateOfCessation), null(strings.Join(w.SICCodes, ",")),
+		null(w.AddressLine1), null(w.AddressLine2), null(w.Locality), null(w.Region), null(w.PostalCode), null(w.Country),
+		null(w.Etag), string(w.Source), db.FormatTime(w.SourceTime), nullInt(w.Timepoint),
+		nullTime(w.StrikeOffSince), w.StatusCheckPending, null(w.MissingFromBulk), nullTime(w.DeletedAt),
+		db.FormatTime(w.FirstSeenAt), ts, seq.Next())
+	if err != nil {
+		return d, fmt.Errorf("store company %s: %w", in.Number, err)
+	}
+	if stored == nil {
+		if err := db.AddCounter(ctx, tx, CounterCompanies, 1); err != nil {
+			return d, err
+		}
+	}
+	if d.Change != "" {
+		if err := a.recordChange(ctx, tx, seq, stored, w, d, in, ts); err != nil {
+			return d, err
+		}
+	}
+	if err := a.queueWork(ctx, tx, d, in.Number, now); err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+func (a *Applier) recordChange(ctx context.Context, tx db.Querier, seq *db.Seq, stored, w *Record, d Decision, in Version, ts string) error {
+	var oldStatus, oldDetail sql.NullString
+	if stored != nil {
+		oldStatus, oldDetail = null(stored.Status), null(stored.Detail)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO status_changes
+		(company_number, change, old_status, old_detail, new_status, new_detail, source, first_seen, timepoint, source_time, detected_at, change_seq)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
+		w.Number, d.Change, oldStatus, oldDetail, null(w.Status), null(w.Detail), string(in.Source), d.FirstSeen,
+		nullInt(in.Timepoint), db.FormatTime(in.SourceTime), ts, seq.Next())
+	if err != nil {
+		return fmt.Errorf("record %s for %s: %w", d.Change, w.Number, err)
+	}
+	switch d.Change {
+	case EnteredStrikeOff:
+		return db.AddCounter(ctx, tx, CounterStrikeOff, 1)
+	case LeftStrikeOff:
+		return db.AddCounter(ctx, tx, CounterStrikeOff, -1)
+	}
+	return nil
+}
+
+func (a *Applier) queueWork(ctx context.Context, tx db.Querier, d Decision, number string, now time.Time) error {
+	if d.QueueStatusCheck {
+		if _, err := queue.Enqueue(ctx, tx, queue.StatusCheck, number, now, a.MaxDepth); err != nil {
+			return err
+		}
+	}
+	if d.QueueOfficers {
+		if _, err := queue.Enqueue(ctx, tx, queue.Officers, number, now, a.MaxDepth); err != nil {
+			return err
+		}
+	}
+	if d.CancelOfficers {
+		if _, err := queue.Cancel(ctx, tx, queue.Officers, number); err != nil {
+			return err
+		}
+	}
+	if d.DeleteOfficers {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM officers WHERE company_number = ?", number); err != nil {
+			return fmt.Errorf("delete officers of %s: %w", number, err)
+		}
+	}
+	return nil
+}
+
+func null(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
+
+func nullTime(t time.Time) sql.NullString {
+	if t.IsZero() {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: db.FormatTime(t), Valid: true}
+}

@@ -1,0 +1,467 @@
+// Package config loads chwatch's configuration from defaults, a TOML file,
+// CHWATCH_* environment variables and flags, in that order of precedence
+// (later wins), and validates it with messages that name the key and the fix.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultFile is read when neither --config nor CHWATCH_CONFIG names a file
+// and it exists.
+const DefaultFile = "/etc/chwatch/chwatch.toml"
+
+// Duration is a Go duration string in TOML ("90s", "5m").
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (use Go durations such as 90s, 5m, 168h)", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText formats the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Config is every key of SPEC.md's configuration table.
+type Config struct {
+	Database struct {
+		Path string `toml:"path"`
+	} `toml:"database"`
+	Stream struct {
+		URL              string   `toml:"url"`
+		Key              string   `toml:"key" secret:"true"`
+		IdleTimeout      Duration `toml:"idle_timeout"`
+		BackoffMin       Duration `toml:"backoff_min"`
+		BackoffMax       Duration `toml:"backoff_max"`
+		RateLimitedWait  Duration `toml:"rate_limited_wait"`
+		UnauthorizedWait Duration `toml:"unauthorized_wait"`
+		MaxLineBytes     int      `toml:"max_line_bytes"`
+		BatchMaxEvents   int      `toml:"batch_max_events"`
+		BatchMaxWait     Duration `toml:"batch_max_wait"`
+		OnGap            string   `toml:"on_gap"`
+	} `toml:"stream"`
+	API struct {
+		URL        string   `toml:"url"`
+		Key        string   `toml:"key" secret:"true"`
+		RateLimit  int      `toml:"rate_limit"`
+		RateWindow Duration `toml:"rate_window"`
+		Timeout    Duration `toml:"timeout"`
+		Workers    int      `toml:"workers"`
+	} `toml:"api"`
+	Breaker struct {
+		Failures int      `toml:"failures"`
+		OpenFor  Duration `toml:"open_for"`
+	} `toml:"breaker"`
+	Queue struct {
+		MaxAttempts int `toml:"max_attempts"`
+		MaxDepth    int `toml:"max_depth"`
+	} `toml:"queue"`
+	Retention struct {
+		EventPayload Duration `toml:"event_payload"`
+		Events       Duration `toml:"events"`
+		JobsDone     Duration `toml:"jobs_done"`
+	} `toml:"retention"`
+	StrikeOff struct {
+		OnExit      string `toml:"on_exit"`
+		ConfirmExit string `toml:"confirm_exit"`
+	} `toml:"strike_off"`
+	Status struct {
+		StaleAfter Duration `toml:"stale_after"`
+		DownWarn   Duration `toml:"down_warn"`
+		DownCrit   Duration `toml:"down_crit"`
+	} `toml:"status"`
+	HTTP struct {
+		Listen string `toml:"listen"`
+	} `toml:"http"`
+	Log struct {
+		Level  string `toml:"level"`
+		Format string `toml:"format"`
+	} `toml:"log"`
+	Alert struct {
+		WebhookURL string `toml:"webhook_url" secret:"true"`
+	} `toml:"alert"`
+
+	// File is the file the configuration was read from ("" for none).
+	File string `toml:"-"`
+	// Warnings are problems worth telling the operator that do not stop chwatch.
+	Warnings []string `toml:"-"`
+}
+
+// Default returns the defaults: the one place they are written down.
+func Default() Config {
+	var c Config
+	c.Database.Path = "chwatch.db"
+	c.Stream.URL = "https://stream.companieshouse.gov.uk"
+	c.Stream.IdleTimeout = dur(90 * time.Second)
+	c.Stream.BackoffMin = dur(time.Second)
+	c.Stream.BackoffMax = dur(5 * time.Minute)
+	c.Stream.RateLimitedWait = dur(60 * time.Second)
+	c.Stream.UnauthorizedWait = dur(5 * time.Minute)
+	c.Stream.MaxLineBytes = 4 << 20
+	c.Stream.BatchMaxEvents = 5000
+	c.Stream.BatchMaxWait = dur(20 * time.Millisecond)
+	c.Stream.OnGap = "sweep"
+	c.API.URL = "https://api.company-information.service.gov.uk"
+	c.API.RateLimit = 600
+	c.API.RateWindow = dur(5 * time.Minute)
+	c.API.Timeout = dur(30 * time.Second)
+	c.API.Workers = 2
+	c.Breaker.Failures = 5
+	c.Breaker.OpenFor = dur(60 * time.Second)
+	c.Queue.MaxAttempts = 8
+	c.Queue.MaxDepth = 1_000_000
+	c.Retention.EventPayload = dur(168 * time.Hour)
+	c.Retention.Events = dur(2160 * time.Hour)
+	c.Retention.JobsDone = dur(168 * time.Hour)
+	c.StrikeOff.OnExit = "delete-officers"
+	c.StrikeOff.ConfirmExit = "" // "api", or "stream" when there is no API key: resolved by ConfirmExit
+	c.Status.StaleAfter = dur(time.Minute)
+	c.Status.DownWarn = dur(5 * time.Minute)
+	c.Status.DownCrit = dur(30 * time.Minute)
+	c.HTTP.Listen = "127.0.0.1:9464"
+	c.Log.Level = "info"
+	c.Log.Format = "" // text on a terminal, json otherwise
+	return c
+}
+
+func dur(d time.Duration) Duration { return Duration{d} }
+
+// ConfirmExit is strike_off.confirm_exit with its default resolved: "api"
+// when an API key is set, "stream" otherwise.
+func (c *Config) ConfirmExit() string {
+	if c.StrikeOff.ConfirmExit != "" {
+		return c.StrikeOff.ConfirmExit
+	}
+	if c.API.Key != "" {
+		return "api"
+	}
+	return "stream"
+}
+
+// Error is a configuration problem: the key, what is wrong, and the fix.
+type Error struct {
+	Key, Problem, Fix string
+}
+
+func (e *Error) Error() string {
+	s := e.Problem
+	if e.Key != "" {
+		s = e.Key + ": " + s
+	}
+	if e.Fix != "" {
+		s += " (" + e.Fix + ")"
+	}
+	return s
+}
+
+// Sources says where to look beyond the defaults.
+type Sources struct {
+	File        string            // --config; "" = CHWATCH_CONFIG, then DefaultFile when it exists
+	Env         []string          // os.Environ()
+	Flags       map[string]string // key -> value set on the command line
+	LookupFiles bool              // false in tests that want no /etc file
+}
+
+// Load builds the configuration: defaults, then the file, then the
+// environment, then flags; then validates it.
+func Load(src Sources) (*Config, error) {
+	c := Default()
+	env := map[string]string{}
+	for _, kv := range src.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	file := src.File
+	explicit := file != ""
+	if file == "" {
+		file = env["CHWATCH_CONFIG"]
+		explicit = file != ""
+	}
+	if file == "" && src.LookupFiles {
+		if _, err := os.Stat(DefaultFile); err == nil {
+			file = DefaultFile
+		}
+	}
+	if file != "" {
+		if err := c.loadFile(file, explicit); err != nil {
+			return nil, err
+		}
+	}
+	keys := Keys()
+	for _, k := range keys {
+		name := EnvName(k)
+		if v, ok := env[name]; ok {
+			if err := c.Set(k, v); err != nil {
+				return nil, &Error{Key: name, Problem: err.(*Error).Problem, Fix: err.(*Error).Fix}
+			}
+		}
+	}
+	for k, v := range src.Flags {
+		if err := c.Set(k, v); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) loadFile(file string, explicit bool) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return &Error{Problem: fmt.Sprintf("config file %s does not exist", file), Fix: "create it from config.example.toml, or fix --config / CHWATCH_CONFIG"}
+		case errors.Is(err, fs.ErrPermission):
+			return &Error{Problem: fmt.Sprintf("config file %s is not readable by this user", file), Fix: "add this user to the service's group, or pass --config"}
+		}
+		return &Error{Problem: fmt.Sprintf("read config file %s: %v", file, err)}
+	}
+	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(c)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return &Error{Problem: fmt.Sprintf("config file %s: line %d: %s", file, perr.Position.Line, perr.Message), Fix: "see config.example.toml for the syntax"}
+		}
+		return &Error{Problem: fmt.Sprintf("config file %s: %v", file, err), Fix: "see config.example.toml for each key's type"}
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		names := make([]string, len(und))
+		for i, k := range und {
+			names[i] = k.String()
+		}
+		return &Error{Key: names[0], Problem: fmt.Sprintf("unknown key in %s", file), Fix: "check the spelling against config.example.toml; unknown: " + strings.Join(names, ", ")}
+	}
+	c.File = file
+	if st, err := os.Stat(file); err == nil && st.Mode().Perm()&0o044 != 0 {
+		for _, k := range Keys() {
+			if isSecret(k) && md.IsDefined(strings.Split(k, ".")...) {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("config file %s holds %s and is readable by other users (mode %04o): chmod 600 it, or move the key to the environment (%s)", file, k, st.Mode().Perm(), EnvName(k)))
+			}
+		}
+	}
+	return nil
+}
+
+// EnvName is the environment variable for key: stream.url is CHWATCH_STREAM_URL.
+func EnvName(key string) string {
+	return "CHWATCH_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// field is one key's place in the struct.
+type field struct {
+	key    string
+	v      reflect.Value
+	secret bool
+}
+
+func (c *Config) fields() []field {
+	var out []field
+	root := reflect.ValueOf(c).Elem()
+	rt := root.Type()
+	for i := 0; i < rt.NumField(); i++ {
+		sec := rt.Field(i).Tag.Get("toml")
+		if sec == "-" || sec == "" {
+			continue
+		}
+		sv := root.Field(i)
+		st := sv.Type()
+		for j := 0; j < st.NumField(); j++ {
+			name := st.Field(j).Tag.Get("toml")
+			out = append(out, field{key: sec + "." + name, v: sv.Field(j), secret: st.Field(j).Tag.Get("secret") == "true"})
+		}
+	}
+	return out
+}
+
+// Keys lists every configuration key, in file order.
+func Keys() []string {
+	var c Config
+	var out []string
+	for _, f := range c.fields() {
+		out = append(out, f.key)
+	}
+	return out
+}
+
+func isSecret(key string) bool {
+	var c Config
+	for _, f := range c.fields() {
+		if f.key == key {
+			return f.secret
+		}
+	}
+	return false
+}
+
+// Set sets key from its text form, as the environment and flags give it.
+func (c *Config) Set(key, value string) error {
+	for _, f := range c.fields() {
+		if f.key != key {
+			continue
+		}
+		switch p := f.v.Addr().Interface().(type) {
+		case *string:
+			*p = value
+		case *int:
+			n, err := strconv.Atoi(strings.TrimSpace(value))
+			if err != nil {
+				return &Error{Key: key, Problem: fmt.Sprintf("%q is not a whole number", value), Fix: "give an integer such as " + strconv.Itoa(*p)}
+			}
+			*p = n
+		case *Duration:
+			if err := p.UnmarshalText([]byte(strings.TrimSpace(value))); err != nil {
+				return &Error{Key: key, Problem: err.Error()}
+			}
+		default:
+			panic("config: unhandled type for " + key)
+		}
+		return nil
+	}
+	return &Error{Key: key, Problem: "unknown key", Fix: "see `chwatch config show` for the keys"}
+}
+
+// Validate checks every value and returns the first problem found.
+func (c *Config) Validate() error {
+	for _, f := range c.fields() {
+		if d, ok := f.v.Interface().(Duration); ok && d.Duration <= 0 {
+			return &Error{Key: f.key, Problem: fmt.Sprintf("%s is not a positive duration", d.Duration), Fix: "give a positive Go duration such as 30s"}
+		}
+	}
+	positive := map[string]int{
+		"stream.max_line_bytes": c.Stream.MaxLineBytes, "stream.batch_max_events": c.Stream.BatchMaxEvents,
+		"api.rate_limit": c.API.RateLimit, "api.workers": c.API.Workers, "breaker.failures": c.Breaker.Failures,
+		"queue.max_attempts": c.Queue.MaxAttempts, "queue.max_depth": c.Queue.MaxDepth,
+	}
+	for _, k := range sortedKeys(positive) {
+		if positive[k] < 1 {
+			return &Error{Key: k, Problem: fmt.Sprintf("%d is not positive", positive[k]), Fix: "give a number of at least 1"}
+		}
+	}
+	if c.Stream.MaxLineBytes < 64<<10 {
+		return &Error{Key: "stream.max_line_bytes", Problem: fmt.Sprintf("%d is too small for a company event", c.Stream.MaxLineBytes), Fix: "use at least 65536; the default is 4194304"}
+	}
+	if c.Stream.BackoffMin.Duration > c.Stream.BackoffMax.Duration {
+		return &Error{Key: "stream.backoff_min", Problem: fmt.Sprintf("%s is more than stream.backoff_max %s", c.Stream.BackoffMin, c.Stream.BackoffMax), Fix: "make backoff_min at most backoff_max"}
+	}
+	if c.Status.DownWarn.Duration > c.Status.DownCrit.Duration {
+		return &Error{Key: "status.down_warn", Problem: fmt.Sprintf("%s is more than status.down_crit %s", c.Status.DownWarn, c.Status.DownCrit), Fix: "make down_warn at most down_crit"}
+	}
+	if c.API.RateLimit > 1200 {
+		return &Error{Key: "api.rate_limit", Problem: fmt.Sprintf("%d is above the most Companies House grants (1200 per window)", c.API.RateLimit), Fix: "use 600 unless Companies House raised your limit"}
+	}
+	enums := []struct {
+		key, val string
+		allowed  []string
+	}{
+		{"stream.on_gap", c.Stream.OnGap, []string{"sweep", "bulk"}},
+		{"strike_off.on_exit", c.StrikeOff.OnExit, []string{"delete-officers", "keep"}},
+		{"strike_off.confirm_exit", c.StrikeOff.ConfirmExit, []string{"", "api", "stream"}},
+		{"log.level", c.Log.Level, []string{"debug", "info", "warn", "error"}},
+		{"log.format", c.Log.Format, []string{"", "text", "json"}},
+	}
+	for _, e := range enums {
+		ok := false
+		for _, a := range e.allowed {
+			ok = ok || e.val == a
+		}
+		if !ok {
+			var shown []string
+			for _, a := range e.allowed {
+				if a != "" {
+					shown = append(shown, a)
+				}
+			}
+			return &Error{Key: e.key, Problem: fmt.Sprintf("%q is not allowed", e.val), Fix: "use one of: " + strings.Join(shown, ", ")}
+		}
+	}
+	if c.StrikeOff.ConfirmExit == "api" && c.API.Key == "" {
+		return &Error{Key: "strike_off.confirm_exit", Problem: `"api" needs an API key`, Fix: "set CHWATCH_API_KEY, or use confirm_exit = \"stream\""}
+	}
+	if c.Database.Path == "" {
+		return &Error{Key: "database.path", Problem: "empty", Fix: "name the SQLite file, e.g. /var/lib/chwatch/chwatch.db"}
+	}
+	for _, k := range []struct{ key, val string }{{"stream.url", c.Stream.URL}, {"api.url", c.API.URL}, {"alert.webhook_url", c.Alert.WebhookURL}} {
+		if k.val == "" && k.key == "alert.webhook_url" {
+			continue
+		}
+		u, err := url.Parse(k.val)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return &Error{Key: k.key, Problem: fmt.Sprintf("%q is not an http(s) URL", redactURL(k.val)), Fix: "give a URL such as https://host"}
+		}
+		if u.User != nil && k.key != "alert.webhook_url" {
+			return &Error{Key: k.key, Problem: "the URL holds credentials", Fix: "put the key in " + EnvName(strings.Split(k.key, ".")[0]+".key") + " instead"}
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	u.User = url.User("REDACTED")
+	return u.String()
+}
+
+// Show renders the configuration as TOML with secrets redacted.
+func (c *Config) Show() string {
+	var b strings.Builder
+	section := ""
+	for _, f := range c.fields() {
+		sec, name, _ := strings.Cut(f.key, ".")
+		if sec != section {
+			if section != "" {
+				b.WriteString("\n")
+			}
+			fmt.Fprintf(&b, "[%s]\n", sec)
+			section = sec
+		}
+		var val string
+		switch v := f.v.Interface().(type) {
+		case string:
+			if f.secret && v != "" {
+				v = "REDACTED"
+			}
+			if f.key == "strike_off.confirm_exit" && v == "" {
+				v = c.ConfirmExit()
+			}
+			val = strconv.Quote(v)
+		case int:
+			val = strconv.Itoa(v)
+		case Duration:
+			val = strconv.Quote(v.String())
+		}
+		fmt.Fprintf(&b, "%s = %s\n", name, val)
+	}
+	return b.String()
+}

@@ -1,0 +1,496 @@
+// Package ingest applies stream items to the database in group-committed
+// batches: each event is recorded in stream_events, applied through the
+// company transition rule and moves the cursor, all in one transaction, so a
+// crash at any instant loses nothing and applies nothing twice.
+package ingest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/chwatch/chwatch/company"
+	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/queue"
+	"github.com/chwatch/chwatch/stream"
+)
+
+// StreamName is the only stream chwatch consumes.
+const StreamName = "companies"
+
+// Config is what the processor needs.
+type Config struct {
+	BatchMaxEvents int
+	BatchMaxWait   time.Duration
+	Applier        *company.Applier
+	StreamURL      string // recorded with the cursor
+	OnGap          string // "sweep" | "bulk"
+	Now            func() time.Time
+	After          func(time.Duration) <-chan time.Time // injectable batch timer
+	Logger         *slog.Logger
+	Metrics        *metrics.Set
+	// Alert is told about gaps after they are committed (may be nil).
+	Alert func(kind, msg string)
+}
+
+// Processor applies items from the stream client.
+type Processor struct {
+	db  *db.DB
+	cfg Config
+	log *slog.Logger
+
+	events      map[string]*metrics.Counter
+	duplicates  *metrics.Counter
+	rejects     *metrics.Counter
+	batches     *metrics.Counter
+	batchTime   *metrics.Histogram
+	transitions map[string]*metrics.Counter
+	commitFails *metrics.Counter
+
+	mu    sync.Mutex
+	state State
+}
+
+// State is what the processor reports to run's heartbeat and /healthz.
+type State struct {
+	Timepoint   int64
+	PublishedAt time.Time
+	LastEventAt time.Time // receive time of the latest event
+	Lag         time.Duration
+	Writable    bool   // false while commits fail (disk full)
+	LastError   string // the last commit failure
+	DiskFull    bool
+}
+
+// New builds a processor writing to d.
+func New(d *db.DB, cfg Config) *Processor {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.After == nil {
+		cfg.After = time.After
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewSet()
+	}
+	if cfg.BatchMaxEvents < 1 {
+		cfg.BatchMaxEvents = 1
+	}
+	p := &Processor{db: d, cfg: cfg, log: cfg.Logger, events: map[string]*metrics.Counter{}, transitions: map[string]*metrics.Counter{}}
+	m := cfg.Metrics
+	for _, o := range []string{"applied", "unchanged", "stale", "deleted", "invalid", "duplicate"} {
+		p.events[o] = m.NewCounter(`chwatch_stream_events_total{outcome="` + o + `"}`)
+	}
+	p.duplicates = p.events["duplicate"]
+	p.rejects = m.NewCounter("chwatch_stream_rejects_total")
+	p.batches = m.NewCounter("chwatch_apply_batches_total")
+	p.commitFails = m.NewCounter("chwatch_apply_commit_failures_total")
+	p.batchTime = m.NewHistogram("chwatch_apply_batch_seconds")
+	for _, c := range []string{company.EnteredStrikeOff, company.LeftStrikeOff} {
+		p.transitions[c] = m.NewCounter(`chwatch_strike_off_transitions_total{change="` + c + `"}`)
+	}
+	m.NewGauge("chwatch_stream_timepoint", func() float64 { return float64(p.State().Timepoint) })
+	m.NewGauge("chwatch_stream_lag_seconds", func() float64 { return p.State().Lag.Seconds() })
+	p.state.Writable = true
+	return p
+}
+
+// State returns a snapshot of the processor's state.
+func (p *Processor) State() State {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state
+}
+
+// Cursor is the stored resume point.
+type Cursor struct {
+	Timepoint   int64
+	URL         string
+	PublishedAt time.Time
+}
+
+// LoadCursor reads the cursor (zero when none).
+func LoadCursor(ctx context.Context, q db.Querier) (Cursor, error) {
+	var c Cursor
+	var pub sql.NullString
+	err := q.QueryRowContext(ctx, "SELECT timepoint, url, published_at FROM stream_cursor WHERE stream = ?", StreamName).Scan(&c.Timepoint, &c.URL, &pub)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Cursor{}, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("read cursor: %w", err)
+	}
+	c.PublishedAt, _ = db.ParseTime(pub.String)
+	return c, nil
+}
+
+// ResetCursor deletes the cursor, so the next run starts live.
+func ResetCursor(ctx context.Context, d *db.DB) error {
+	return d.WriteTx(ctx, func(tx db.Tx) error {
+		_, err := tx.ExecContext(ctx, "DELETE FROM stream_cursor WHERE stream = ?", StreamName)
+		return err
+	})
+}
+
+// Run applies items from in until in is closed or ctx is done. On ctx done it
+// commits the batch in flight first. Commits that fail (a full disk) are
+// retried with the same batch: the client blocks meanwhile, so nothing is
+// lost, and the cursor holds.
+func (p *Processor) Run(ctx context.Context, in <-chan stream.Item) error {
+	batch := make([]stream.Item, 0, p.cfg.BatchMaxEvents)
+	for {
+		batch = batch[:0]
+		var first stream.Item
+		var ok bool
+		select {
+		case first, ok = <-in:
+			if !ok {
+				return nil
+			}
+		case <-ctx.Done():
+			return nil
+		}
+		batch = append(batch, first)
+		timer := p.cfg.After(p.cfg.BatchMaxWait)
+		closed := false
+	fill:
+		for len(batch) < p.cfg.BatchMaxEvents {
+			// Take what is already waiting without touching the timer.
+			select {
+			case it, ok := <-in:
+				if !ok {
+					closed = true
+					break fill
+				}
+				batch = append(batch, it)
+				continue
+			default:
+			}
+			select {
+			case it, ok := <-in:
+				if !ok {
+					closed = true
+					break fill
+				}
+				batch = append(batch, it)
+			case <-timer:
+				break fill
+			case <-ctx.Done():
+				break fill
+			}
+		}
+		if err := p.commitRetrying(ctx, batch); err != nil {
+			return err
+		}
+		if closed {
+			return nil
+		}
+	}
+}
+
+// commitRetrying commits batch, retrying on failure until it succeeds. It
+// gives up only when the process is stopping, and then the batch was never
+// committed: the cursor did not move and the next start replays it.
+func (p *Processor) commitRetrying(ctx context.Context, batch []stream.Item) error {
+	wait := 100 * time.Millisecond
+	for {
+		// The commit itself is not cancelled by ctx: a batch in flight
+		// commits on shutdown.
+		err := p.Commit(context.WithoutCancel(ctx), batch)
+		if err == nil {
+			return nil
+		}
+		p.commitFails.Inc()
+		full := isFull(err)
+		p.mu.Lock()
+		p.state.Writable, p.state.DiskFull, p.state.LastError = false, full, err.Error()
+		p.mu.Unlock()
+		p.log.Error("commit batch failed; holding the cursor and retrying", "events", len(batch), "disk_full", full, "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("apply batch of %d items: %w", len(batch), err)
+		case <-p.cfg.After(wait):
+		}
+		wait = min(wait*2, 30*time.Second)
+	}
+}
+
+func isFull(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "database or disk is full") || strings.Contains(s, "SQLITE_FULL") || strings.Contains(s, "(13)")
+}
+
+// Commit applies one batch in one transaction.
+func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
+	start := time.Now()
+	now := p.cfg.Now()
+	var (
+		res   batchResult
+		gaps  []*stream.Gap
+		state = p.State()
+	)
+	err := p.db.WriteTx(ctx, func(tx db.Tx) error {
+		seq, err := db.BeginSeq(ctx, tx)
+		if err != nil {
+			return err
+		}
+		res = batchResult{outcomes: map[string]int64{}, changes: map[string]int64{}}
+		for _, it := range batch {
+			switch {
+			case it.Event != nil:
+				if err := p.applyEvent(ctx, tx, seq, it.Event, now, &res); err != nil {
+					return err
+				}
+			case it.Reject != nil:
+				if err := p.reject(ctx, tx, it.Reject, now, &res); err != nil {
+					return err
+				}
+			case it.Gap != nil:
+				if err := p.recordGap(ctx, tx, it.Gap, now); err != nil {
+					return err
+				}
+				gaps = append(gaps, it.Gap)
+			}
+		}
+		for o, n := range res.outcomes {
+			seq.Count("events_"+o, n)
+		}
+		seq.Count("rejects", res.rejects)
+		if err := seq.Save(ctx, tx); err != nil {
+			return err
+		}
+		if res.maxTP > 0 {
+			_, err := tx.ExecContext(ctx, `INSERT INTO stream_cursor (stream, timepoint, url, published_at, updated_at) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (stream) DO UPDATE SET timepoint = excluded.timepoint, url = excluded.url,
+				published_at = coalesce(excluded.published_at, published_at), updated_at = excluded.updated_at
+				WHERE excluded.timepoint > stream_cursor.timepoint`,
+				StreamName, res.maxTP, p.cfg.StreamURL, nullTime(res.maxPub), db.FormatTime(now))
+			if err != nil {
+				return fmt.Errorf("move cursor to %d: %w", res.maxTP, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	p.batches.Inc()
+	p.batchTime.UpdateDuration(start)
+	for o, n := range res.outcomes {
+		p.events[o].AddInt64(n)
+	}
+	p.duplicates.AddInt64(res.duplicates)
+	p.rejects.AddInt64(res.rejects)
+	for c, n := range res.changes {
+		if m := p.transitions[c]; m != nil {
+			m.AddInt64(n)
+		}
+	}
+	p.mu.Lock()
+	if res.maxTP > state.Timepoint {
+		p.state.Timepoint, p.state.PublishedAt = res.maxTP, res.maxPub
+	}
+	if !res.lastRecv.IsZero() {
+		p.state.LastEventAt = res.lastRecv
+		p.state.Lag = res.lastLag
+	}
+	p.state.Writable, p.state.DiskFull, p.state.LastError = true, false, ""
+	p.mu.Unlock()
+	for _, g := range gaps {
+		msg := fmt.Sprintf("stream gap: timepoints %d to %d could not be replayed (%s); on_gap=%s", g.FromTimepoint, g.ToTimepoint, g.Reason, p.cfg.OnGap)
+		p.log.Warn(msg)
+		if p.cfg.Alert != nil {
+			p.cfg.Alert("gap", msg)
+		}
+	}
+	return nil
+}
+
+type batchResult struct {
+	outcomes   map[string]int64
+	changes    map[string]int64
+	duplicates int64
+	rejects    int64
+	maxTP      int64
+	maxPub     time.Time
+	lastRecv   time.Time
+	lastLag    time.Duration
+}
+
+func (r *batchResult) saw(tp int64, pub, recv time.Time) {
+	if tp > r.maxTP {
+		r.maxTP, r.maxPub = tp, pub
+	}
+	if !recv.IsZero() && !pub.IsZero() {
+		r.lastRecv, r.lastLag = recv, recv.Sub(pub)
+	}
+}
+
+// applyEvent records one event and applies it. A timepoint already in
+// stream_events is a duplicate: counted, nothing written.
+func (p *Processor) applyEvent(ctx context.Context, tx db.Tx, seq *db.Seq, ev *stream.Event, now time.Time, res *batchResult) error {
+	var one int
+	err := tx.QueryRowContext(ctx, "SELECT 1 FROM stream_events WHERE stream = ? AND timepoint = ?", StreamName, ev.Timepoint).Scan(&one)
+	if err == nil {
+		res.duplicates++
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("check timepoint %d: %w", ev.Timepoint, err)
+	}
+	outcome, reason := "", ev.Invalid
+	if reason == "" {
+		in, err := toVersion(ev)
+		if err != nil {
+			reason = err.Error()
+		} else {
+			d, err := p.cfg.Applier.Apply(ctx, tx, seq, in, now)
+			if err != nil {
+				return fmt.Errorf("apply timepoint %d: %w", ev.Timepoint, err)
+			}
+			outcome = string(d.Outcome)
+			if d.Change != "" {
+				res.changes[d.Change]++
+			}
+		}
+	}
+	if reason != "" {
+		outcome = "invalid"
+		p.log.Warn("invalid event recorded and skipped", "timepoint", ev.Timepoint, "reason", reason)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO stream_events (stream, timepoint, resource_id, event_type, published_at, received_at, outcome, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		StreamName, ev.Timepoint, nullStr(ev.ResourceID), nullStr(ev.Type), nullTime(ev.PublishedAt), db.FormatTime(ev.ReceivedAt), outcome, nullStr(reason))
+	if err != nil {
+		return fmt.Errorf("record timepoint %d: %w", ev.Timepoint, err)
+	}
+	if len(ev.Raw) > 0 {
+		_, err = tx.ExecContext(ctx, "INSERT INTO event_payloads (stream, timepoint, payload) VALUES (?, ?, ?)", StreamName, ev.Timepoint, string(ev.Raw))
+		if err != nil {
+			return fmt.Errorf("store payload of timepoint %d: %w", ev.Timepoint, err)
+		}
+	}
+	res.outcomes[outcome]++
+	res.saw(ev.Timepoint, ev.PublishedAt, ev.ReceivedAt)
+	p.checkZone(ev)
+	return nil
+}
+
+// toVersion turns an event into the company version it describes.
+func toVersion(ev *stream.Event) (company.Version, error) {
+	switch ev.Type {
+	case "deleted":
+		if ev.ResourceID == "" {
+			return company.Version{}, fmt.Errorf("deleted event without resource_id")
+		}
+		return company.Version{Number: ev.ResourceID, Deleted: true, Source: company.Stream, SourceTime: ev.PublishedAt, Timepoint: ev.Timepoint}, nil
+	case "changed":
+		v, err := company.ParseProfile(ev.Data, company.Stream, ev.PublishedAt)
+		if err != nil {
+			return v, err
+		}
+		if ev.ResourceID != "" && ev.ResourceID != v.Number {
+			return v, fmt.Errorf("resource_id %q differs from data.company_number %q", ev.ResourceID, v.Number)
+		}
+		v.Timepoint = ev.Timepoint
+		return v, nil
+	}
+	return company.Version{}, fmt.Errorf("unknown event type %q", ev.Type)
+}
+
+// reject records a line that is not an event. Such a line never counts as
+// an event and never moves the cursor, even when its timepoint could be
+// recovered from its tail (SPEC.md: it carries no usable timepoint). When
+// the company it was about can be read from its head, a REST status check is
+// queued, so a change carried only by an oversized line is not lost.
+func (p *Processor) reject(ctx context.Context, tx db.Tx, r *stream.Reject, now time.Time, res *batchResult) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO stream_rejects (stream, received_at, reason, bytes, excerpt, timepoint) VALUES (?, ?, ?, ?, ?, ?)`,
+		StreamName, db.FormatTime(r.ReceivedAt), r.Reason, r.Bytes, r.Excerpt, nullInt(r.Timepoint))
+	if err != nil {
+		return fmt.Errorf("record rejected line: %w", err)
+	}
+	res.rejects++
+	number := resourceID(r.Excerpt)
+	p.log.Warn("rejected stream line", "reason", r.Reason, "bytes", r.Bytes, "timepoint", r.Timepoint, "company", number)
+	if number != "" {
+		if _, err := queue.Enqueue(ctx, tx, queue.StatusCheck, number, now, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resourceID finds "resource_id":"X" in a line's head.
+func resourceID(head []byte) string {
+	s := string(head)
+	i := strings.Index(s, `"resource_id":"`)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(`"resource_id":"`):]
+	j := strings.IndexByte(s, '"')
+	if j < 0 || j > 16 {
+		return ""
+	}
+	return s[:j]
+}
+
+// recordGap writes a gap and, with on_gap = sweep, queues a sweep check for
+// every company in strike-off, in the same transaction.
+func (p *Processor) recordGap(ctx context.Context, tx db.Tx, g *stream.Gap, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO stream_gaps (stream, from_timepoint, to_timepoint, from_time, to_time, detected_at, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, StreamName, g.FromTimepoint, g.ToTimepoint, nullTime(g.FromTime), nullTime(g.ToTime), db.FormatTime(now), g.Reason)
+	if err != nil {
+		return fmt.Errorf("record gap: %w", err)
+	}
+	if p.cfg.OnGap != "sweep" {
+		return nil
+	}
+	ts := db.FormatTime(now)
+	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (kind, priority, company_number, state, run_after, created_at, updated_at)
+		SELECT ?, ?, company_number, 'queued', ?, ?, ? FROM strike_off_companies WHERE true
+		ON CONFLICT (kind, company_number) WHERE state IN ('queued', 'running') DO NOTHING`,
+		queue.SweepCheck, queue.Priority[queue.SweepCheck], ts, ts, ts)
+	if err != nil {
+		return fmt.Errorf("queue gap sweep: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	p.log.Warn("gap sweep queued", "companies", n)
+	return db.AddCounter(ctx, tx, queue.CounterPending, n)
+}
+
+// checkZone logs when published_at and the receive time disagree by about
+// an hour: published_at carries no zone and treating it as UTC is an
+// inference (it would be UK local time in summer).
+func (p *Processor) checkZone(ev *stream.Event) {
+	if ev.PublishedAt.IsZero() || ev.ReceivedAt.IsZero() {
+		return
+	}
+	d := ev.ReceivedAt.Sub(ev.PublishedAt)
+	if d < 0 {
+		d = -d
+	}
+	if d > 55*time.Minute && d < 65*time.Minute {
+		p.log.Warn("published_at is about an hour from the receive time: is it UK local time rather than UTC?", "timepoint", ev.Timepoint, "published_at", ev.PublishedAt, "received_at", ev.ReceivedAt)
+	}
+}
+
+func nullStr(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
+
+func nullTime(t time.Time) sql.NullString {
+	if t.IsZero() {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: db.FormatTime(t), Valid: true}
+}
