@@ -119,6 +119,7 @@ See config.example.toml. Try it without keys: chwatch run --sim`,
 			e.statusCommand(),
 			e.migrateCommand(),
 			e.configCommand(),
+			e.simCommand(),
 			e.backupCommand(),
 			e.versionCommand(),
 		},
@@ -222,4 +223,10 @@ func (e *env) logger(cfg *config.Config) *slog.Logger {
 		l.Warn(w)
 	}
 	return l
+}
+
+// defaultLogConfig is the logging of commands that read no configuration.
+func defaultLogConfig() *config.Config {
+	c := config.Default()
+	return &c
 }

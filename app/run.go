@@ -62,6 +62,13 @@ needs no keys.`,
 				defer stop()
 				cfg.Stream.URL, cfg.API.URL = url, url
 				cfg.Stream.Key, cfg.API.Key = "sim-stream-key", "sim-api-key"
+				// The simulator's port changes every run but its log is a
+				// function of its flags: the cursor belongs to those.
+				return runService(c.Context, cfg, log, runOptions{
+					resetCursor: c.Bool("reset-cursor"),
+					cursorURL:   fmt.Sprintf("sim:seed=%d,companies=%d", simCfg.Seed, simCfg.Companies),
+					startFrom:   sim.DefaultFirstTimepoint,
+				})
 			}
 			return runService(c.Context, cfg, log, runOptions{resetCursor: c.Bool("reset-cursor")})
 		},
@@ -88,6 +95,8 @@ func startSim(ctx context.Context, cfg sim.Config, log *slog.Logger) (string, fu
 
 type runOptions struct {
 	resetCursor bool
+	cursorURL   string // what the cursor belongs to, when not stream.url
+	startFrom   int64  // first timepoint to ask for without a cursor (0: live)
 }
 
 // runService is `chwatch run` once the configuration is known.
@@ -109,9 +118,13 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	if err != nil {
 		return err
 	}
-	if cur.Timepoint > 0 && cur.URL != cfg.Stream.URL {
+	streamID := cfg.Stream.URL
+	if opt.cursorURL != "" {
+		streamID = opt.cursorURL
+	}
+	if cur.Timepoint > 0 && cur.URL != streamID {
 		if !opt.resetCursor {
-			return withCode(ExitUsage, fmt.Errorf("the cursor (timepoint %d) belongs to stream %s, not %s: a timepoint means nothing on another stream; use the right --db, or pass --reset-cursor to start live on the new one", cur.Timepoint, cur.URL, cfg.Stream.URL))
+			return withCode(ExitUsage, fmt.Errorf("the cursor (timepoint %d) belongs to stream %s, not %s: a timepoint means nothing on another stream; use the right --db, or pass --reset-cursor to start live on the new one", cur.Timepoint, cur.URL, streamID))
 		}
 		if err := ingest.ResetCursor(ctx, d); err != nil {
 			return err
@@ -137,7 +150,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	}
 	proc := ingest.New(d, ingest.Config{
 		BatchMaxEvents: cfg.Stream.BatchMaxEvents, BatchMaxWait: cfg.Stream.BatchMaxWait.Duration,
-		Applier: applier, StreamURL: cfg.Stream.URL, OnGap: cfg.Stream.OnGap,
+		Applier: applier, StreamURL: streamID, OnGap: cfg.Stream.OnGap,
 		Logger: log.With("component", "ingest"), Metrics: ingestMetrics, Alert: alerts.Send,
 	})
 	hk := housekeep.New(d, housekeep.Config{
@@ -169,7 +182,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	go func() { defer wg.Done(); hk.Run(bgCtx) }()
 	go func() { defer wg.Done(); hb.run(bgCtx) }()
 
-	from := int64(0)
+	from := opt.startFrom
 	if cur.Timepoint > 0 {
 		from = cur.Timepoint + 1
 	}

@@ -361,6 +361,12 @@ func (p *Processor) applyEvent(ctx context.Context, tx db.Tx, seq *db.Seq, ev *s
 			if d.Change != "" {
 				res.changes[d.Change]++
 			}
+			switch {
+			case d.Change == company.EnteredStrikeOff || d.Change == company.LeftStrikeOff:
+				p.log.Info(strings.ReplaceAll(d.Change, "_", " "), "company", in.Number, "name", d.Write.Name, "first_seen", d.FirstSeen, "timepoint", ev.Timepoint)
+			case d.QueueStatusCheck:
+				p.log.Info("strike-off company's event lacks the detail: status check queued", "company", in.Number, "timepoint", ev.Timepoint)
+			}
 		}
 	}
 	if reason != "" {

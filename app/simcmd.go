@@ -1,0 +1,58 @@
+package app
+
+import (
+	"github.com/chwatch/chwatch/sim"
+	"github.com/urfave/cli/v2"
+)
+
+func (e *env) simCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "sim",
+		Usage: "serve the simulated Companies House (stream + REST) on a loopback address",
+		Description: `For demos, tests and load. Point chwatch at it with
+  CHWATCH_STREAM_URL=http://127.0.0.1:8000 CHWATCH_API_URL=http://127.0.0.1:8000
+Everything it sends is a function of --seed. Faults are off unless asked for.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8000", Usage: "address to serve on (keep it on loopback)"},
+			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed of everything simulated"},
+			&cli.IntFlag{Name: "companies", Value: sim.DefaultCompanies, Usage: "size of the simulated register"},
+			&cli.Float64Flag{Name: "strike-off-share", Value: sim.DefaultStrikeOffShare, Usage: "share of companies in strike-off"},
+			&cli.IntFlag{Name: "events", Usage: "total events the log will hold (0: unbounded)"},
+			&cli.Float64Flag{Name: "rate", Value: 10, Usage: "live events per second (0: as fast as readers take them)"},
+			&cli.IntFlag{Name: "backlog", Usage: "events already published at start"},
+			&cli.DurationFlag{Name: "heartbeat", Value: sim.DefaultHeartbeat, Usage: "interval of bare-newline heartbeats"},
+			&cli.IntFlag{Name: "retention", Usage: "events kept for replay; an older ?timepoint answers 416 (0: all)"},
+			&cli.StringFlag{Name: "stream-key", Usage: "required stream key (empty: any)"},
+			&cli.StringFlag{Name: "api-key", Usage: "required REST key (empty: any)"},
+			&cli.IntFlag{Name: "api-rate-limit", Value: sim.DefaultAPIRateLimit, Usage: "REST requests per window, then 429"},
+			&cli.DurationFlag{Name: "api-rate-window", Value: sim.DefaultAPIRateWindow, Usage: "REST budget window"},
+			&cli.IntFlag{Name: "cut-every", Usage: "fault: cut the connection mid-line every N event lines"},
+			&cli.IntFlag{Name: "stall-every", Usage: "fault: send nothing (no heartbeat) after every N event lines"},
+			&cli.DurationFlag{Name: "stall-for", Value: sim.DefaultStallFor, Usage: "fault: length of a stall"},
+			&cli.IntFlag{Name: "5xx-every", Usage: "fault: every Nth connect answers 503/502/504"},
+			&cli.IntFlag{Name: "429-every", Usage: "fault: every Nth connect answers 429"},
+			&cli.IntFlag{Name: "401-every", Usage: "fault: every Nth connect answers 401"},
+			&cli.IntFlag{Name: "not-json-every", Usage: "fault: a line that is not JSON after every N event lines"},
+			&cli.IntFlag{Name: "oversize-every", Usage: "fault: an oversized copy of the next event after every N event lines"},
+			&cli.IntFlag{Name: "replay-every", Usage: "fault: send every Nth event line twice"},
+		},
+		Action: func(c *cli.Context) error {
+			cfg := sim.Config{
+				Seed: c.Int64("seed"), Companies: c.Int("companies"), StrikeOffShare: c.Float64("strike-off-share"),
+				Events: c.Int("events"), Rate: c.Float64("rate"), Backlog: c.Int("backlog"), Heartbeat: c.Duration("heartbeat"),
+				Retention: c.Int("retention"), StreamKey: c.String("stream-key"), APIKey: c.String("api-key"),
+				APIRateLimit: c.Int("api-rate-limit"), APIRateWindow: c.Duration("api-rate-window"),
+				Faults: sim.Faults{
+					CutEvery: c.Int("cut-every"), StallEvery: c.Int("stall-every"), StallFor: c.Duration("stall-for"),
+					Status5xxEvery: c.Int("5xx-every"), Status429Every: c.Int("429-every"), Status401Every: c.Int("401-every"),
+					NotJSONEvery: c.Int("not-json-every"), OversizeEvery: c.Int("oversize-every"), ReplayEvery: c.Int("replay-every"),
+				},
+			}
+			log := e.logger(defaultLogConfig())
+			if err := sim.Serve(c.Context, c.String("listen"), cfg, log); err != nil {
+				return withCode(ExitFailure, err)
+			}
+			return nil
+		},
+	}
+}
