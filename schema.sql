@@ -158,7 +158,8 @@ CREATE TABLE imports ( -- bulk imports, one row per file, for resume and history
   rows_bad      INTEGER NOT NULL DEFAULT 0, -- rows skipped as malformed
   started_at    TEXT NOT NULL, -- when the import started
   completed_at  TEXT, -- when it finished; NULL while incomplete
-  resume_offset INTEGER NOT NULL DEFAULT 0 -- byte offset in the CSV after the last committed row
+  resume_offset INTEGER NOT NULL DEFAULT 0, -- byte offset in the CSV after the last committed row
+  resume_line   INTEGER NOT NULL DEFAULT 1 -- physical line number reached at resume_offset (the header is line 1)
 );
 
 CREATE UNIQUE INDEX imports_sha256 ON imports (sha256);

@@ -33,7 +33,8 @@ type Record struct {
 	// Line is the 1-based physical line where the row starts (the header is
 	// line 1). Quoted fields may hold newlines, so it is not the row number.
 	Line int64
-	// Offset is the byte offset in the CSV stream just after this row.
+	// Offset is the byte offset in the CSV stream just after this row. To
+	// resume after this row, keep Reader.Line too (see NewReaderAt).
 	Offset int64
 
 	CompanyNumber string
@@ -242,13 +243,16 @@ func (r *Reader) Next() (Record, error) {
 	if err == io.EOF {
 		return Record{}, io.EOF
 	}
-	var pe *csv.ParseError
-	if err != nil && !errors.As(err, &pe) {
+	// csv.Reader returns its *ParseError unwrapped; a type assertion, unlike
+	// errors.As, costs no allocation per row.
+	pe, _ := err.(*csv.ParseError)
+	if err != nil && pe == nil {
 		return Record{}, fmt.Errorf("read bulk file: %w", err)
 	}
 	raw := r.advance()
 	if pe != nil {
-		return Record{}, &RowError{Line: r.lineBase + int64(pe.StartLine), Reason: pe.Err.Error(), Raw: rawPrefix(raw)}
+		reason := fmt.Sprintf("%v (at line %d, column %d)", pe.Err, r.lineBase+int64(pe.Line), pe.Column)
+		return Record{}, &RowError{Line: r.lineBase + int64(pe.StartLine), Reason: reason, Raw: rawPrefix(raw)}
 	}
 	line, _ := r.csv.FieldPos(0)
 	rec := Record{Line: r.lineBase + int64(line), Offset: r.offset}
@@ -264,7 +268,7 @@ func (r *Reader) fill(rec *Record, f []string) string {
 		return fmt.Sprintf("got %d fields, want %d", len(f), r.width)
 	}
 	c := &r.cols
-	num := strings.TrimSpace(f[c.number])
+	num := trim(f[c.number])
 	if num == "" {
 		return "empty CompanyNumber"
 	}
@@ -275,7 +279,7 @@ func (r *Reader) fill(rec *Record, f []string) string {
 
 	// Both dates share one allocation.
 	var dates [20]byte
-	created, ceased := strings.TrimSpace(f[c.incorporation]), strings.TrimSpace(f[c.dissolution])
+	created, ceased := trim(f[c.incorporation]), trim(f[c.dissolution])
 	if created != "" {
 		y, m, d, ok := parseDMY(created)
 		if !ok {
@@ -300,7 +304,7 @@ func (r *Reader) fill(rec *Record, f []string) string {
 		}
 	}
 
-	rec.CompanyName = strings.TrimSpace(f[c.name])
+	rec.CompanyName = trim(f[c.name])
 
 	status := f[c.status]
 	var known bool
@@ -317,30 +321,36 @@ func (r *Reader) fill(rec *Record, f []string) string {
 		rec.Unknown = append(rec.Unknown, "country_of_origin:"+strings.TrimSpace(origin))
 	}
 
+	var codes [4]string
 	n := 0
 	for _, i := range c.sic {
-		if _, ok := MapSIC(f[i]); ok {
-			n++
-		}
-	}
-	if n > 0 {
-		rec.SICCodes = make([]string, 0, n)
-	}
-	for _, i := range c.sic {
 		if code, ok := MapSIC(f[i]); ok {
-			rec.SICCodes = append(rec.SICCodes, code)
+			codes[n] = code
+			n++
 		} else if !isNoSIC(f[i]) {
 			rec.Unknown = append(rec.Unknown, "sic:"+strings.TrimSpace(f[i]))
 		}
 	}
+	if n > 0 {
+		rec.SICCodes = append([]string(nil), codes[:n]...)
+	}
 
 	rec.AddressLine1 = foldAddress(f[c.careOf], f[c.poBox], f[c.line1])
-	rec.AddressLine2 = strings.TrimSpace(f[c.line2])
-	rec.Locality = strings.TrimSpace(f[c.town])
-	rec.Region = strings.TrimSpace(f[c.county])
-	rec.PostalCode = strings.TrimSpace(f[c.postCode])
-	rec.Country = strings.TrimSpace(f[c.country])
+	rec.AddressLine2 = trim(f[c.line2])
+	rec.Locality = trim(f[c.town])
+	rec.Region = trim(f[c.county])
+	rec.PostalCode = trim(f[c.postCode])
+	rec.Country = trim(f[c.country])
 	return ""
+}
+
+// trim is strings.TrimSpace with a fast path for the usual field, which
+// has no surrounding space.
+func trim(s string) string {
+	if s == "" || s[0] > ' ' && s[0] < utf8.RuneSelf && s[len(s)-1] > ' ' && s[len(s)-1] < utf8.RuneSelf {
+		return s
+	}
+	return strings.TrimSpace(s)
 }
 
 // validNumber reports whether n is 8 ASCII letters or digits.
@@ -361,7 +371,7 @@ func validNumber(n string) bool {
 // "c/o SMITH & CO, PO Box 12, 1 High Street". Prefixes already present in the
 // text are not repeated.
 func foldAddress(careOf, poBox, line1 string) string {
-	careOf, poBox, line1 = strings.TrimSpace(careOf), strings.TrimSpace(poBox), strings.TrimSpace(line1)
+	careOf, poBox, line1 = trim(careOf), trim(poBox), trim(line1)
 	if careOf == "" && poBox == "" {
 		return line1
 	}
