@@ -32,6 +32,7 @@ CREATE TABLE companies ( -- one row per company chwatch has seen, from the strea
   strike_off_since      TEXT, -- when chwatch saw the company enter strike-off (source_time of that version); NULL unless in strike-off
   status_check_pending  INTEGER NOT NULL DEFAULT 0, -- 1 while a REST status check must confirm an exit (hybrid rule)
   missing_from_bulk     TEXT, -- as-of date of the first complete import that lacked this company; NULL when the last import had it
+  bulk_as_of            TEXT, -- as-of date of the latest bulk file that listed this company (whatever the row did)
   deleted_at            TEXT, -- when a 'deleted' event removed the company (its source_time); cleared by a later version
   first_seen_at         TEXT NOT NULL, -- when chwatch first stored this company
   updated_at            TEXT NOT NULL, -- when chwatch last wrote this row

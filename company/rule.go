@@ -44,6 +44,7 @@ type Record struct {
 	StrikeOffSince     time.Time // zero unless in strike-off
 	StatusCheckPending bool
 	MissingFromBulk    string // as-of date, "" when not missing
+	BulkAsOf           string // as-of date of the latest bulk file that listed it
 	DeletedAt          time.Time
 	FirstSeenAt        time.Time
 }
@@ -122,10 +123,12 @@ func Decide(stored *Record, in Version, p Policy) Decision {
 	if stored != nil {
 		next.StrikeOffSince = stored.StrikeOffSince
 		next.MissingFromBulk = stored.MissingFromBulk
+		next.BulkAsOf = stored.BulkAsOf
 		next.FirstSeenAt = stored.FirstSeenAt
 	}
 	if in.Source == Bulk {
 		next.MissingFromBulk = "" // the file lists it
+		next.BulkAsOf = in.SourceTime.UTC().Format(time.DateOnly)
 	}
 	d := Decision{Outcome: Applied, Write: next}
 

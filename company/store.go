@@ -21,7 +21,7 @@ const (
 const columns = `company_number, company_name, company_status, company_status_detail, company_type,
 	jurisdiction, date_of_creation, date_of_cessation, sic_codes, address_line_1, address_line_2,
 	locality, region, postal_code, country, etag, source, source_time, source_timepoint,
-	strike_off_since, status_check_pending, missing_from_bulk, deleted_at, first_seen_at`
+	strike_off_since, status_check_pending, missing_from_bulk, bulk_as_of, deleted_at, first_seen_at`
 
 // Load reads the stored company, or nil when chwatch has never seen it.
 func Load(ctx context.Context, q db.Querier, number string) (*Record, error) {
@@ -29,6 +29,7 @@ func Load(ctx context.Context, q db.Querier, number string) (*Record, error) {
 		r                                                   Record
 		detail, typ, jur, doc, dcess, sic                   sql.NullString
 		a1, a2, loc, reg, pc, country, etag, since, missing sql.NullString
+		bulkAsOf                                            sql.NullString
 		deleted                                             sql.NullString
 		srcTime, firstSeen                                  string
 		tp                                                  sql.NullInt64
@@ -36,7 +37,7 @@ func Load(ctx context.Context, q db.Querier, number string) (*Record, error) {
 	)
 	err := q.QueryRowContext(ctx, "SELECT "+columns+" FROM companies WHERE company_number = ?", number).Scan(
 		&r.Number, &r.Name, &r.Status, &detail, &typ, &jur, &doc, &dcess, &sic, &a1, &a2, &loc, &reg, &pc, &country,
-		&etag, &src, &srcTime, &tp, &since, &r.StatusCheckPending, &missing, &deleted, &firstSeen)
+		&etag, &src, &srcTime, &tp, &since, &r.StatusCheckPending, &missing, &bulkAsOf, &deleted, &firstSeen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -50,7 +51,7 @@ func Load(ctx context.Context, q db.Querier, number string) (*Record, error) {
 	}
 	r.AddressLine1, r.AddressLine2, r.Locality, r.Region, r.PostalCode, r.Country = a1.String, a2.String, loc.String, reg.String, pc.String, country.String
 	r.Etag, r.Source, r.Timepoint = etag.String, Source(src), tp.Int64
-	r.MissingFromBulk = missing.String
+	r.MissingFromBulk, r.BulkAsOf = missing.String, bulkAsOf.String
 	r.SourceTime, _ = db.ParseTime(srcTime)
 	r.StrikeOffSince, _ = db.ParseTime(since.String)
 	r.DeletedAt, _ = db.ParseTime(deleted.String)
@@ -82,7 +83,7 @@ func (a *Applier) Apply(ctx context.Context, tx db.Querier, seq *db.Seq, in Vers
 	}
 	ts := db.FormatTime(now)
 	_, err = tx.ExecContext(ctx, `INSERT INTO companies (`+columns+`, updated_at, change_seq)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (company_number) DO UPDATE SET
 		company_name = excluded.company_name, company_status = excluded.company_status,
 		company_status_detail = excluded.company_status_detail, company_type = excluded.company_type,
@@ -93,13 +94,13 @@ func (a *Applier) Apply(ctx context.Context, tx db.Querier, seq *db.Seq, in Vers
 		country = excluded.country, etag = excluded.etag, source = excluded.source,
 		source_time = excluded.source_time, source_timepoint = excluded.source_timepoint,
 		strike_off_since = excluded.strike_off_since, status_check_pending = excluded.status_check_pending,
-		missing_from_bulk = excluded.missing_from_bulk, deleted_at = excluded.deleted_at,
+		missing_from_bulk = excluded.missing_from_bulk, bulk_as_of = excluded.bulk_as_of, deleted_at = excluded.deleted_at,
 		updated_at = excluded.updated_at, change_seq = excluded.change_seq`,
 		w.Number, w.Name, w.Status, null(w.Detail), null(w.Type), null(w.Jurisdiction),
 		null(w.DateOfCreation), null(w.DateOfCessation), null(strings.Join(w.SICCodes, ",")),
 		null(w.AddressLine1), null(w.AddressLine2), null(w.Locality), null(w.Region), null(w.PostalCode), null(w.Country),
 		null(w.Etag), string(w.Source), db.FormatTime(w.SourceTime), nullInt(w.Timepoint),
-		nullTime(w.StrikeOffSince), w.StatusCheckPending, null(w.MissingFromBulk), nullTime(w.DeletedAt),
+		nullTime(w.StrikeOffSince), w.StatusCheckPending, null(w.MissingFromBulk), null(w.BulkAsOf), nullTime(w.DeletedAt),
 		db.FormatTime(w.FirstSeenAt), ts, seq.Next())
 	if err != nil {
 		return d, fmt.Errorf("store company %s: %w", in.Number, err)

@@ -108,7 +108,7 @@ type Sim struct {
 
 	maxConn time.Duration // connection lifetime (24h; tests shorten it)
 
-	attempts atomic.Int64 // GET /companies attempts
+	attempts  atomic.Int64 // GET /companies attempts
 	faults5xx atomic.Int64
 
 	mu          sync.Mutex

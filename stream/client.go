@@ -514,11 +514,13 @@ func (c *Client) connect(ctx context.Context, s *session) outcome {
 					s.lastPublished = it.Event.PublishedAt
 				}
 			case it.Reject != nil:
+				// A rejected line never moves the resume point, even with a
+				// recovered timepoint: it is not an event (SPEC.md), and a
+				// reconnect should ask for that timepoint again.
 				c.m.linesReject.Inc()
-				tp = it.Reject.Timepoint
-				c.log.Warn("stream line rejected", "reason", it.Reject.Reason, "bytes", it.Reject.Bytes, "recovered_timepoint", tp)
+				c.log.Debug("stream line rejected", "reason", it.Reject.Reason, "bytes", it.Reject.Bytes, "recovered_timepoint", it.Reject.Timepoint)
 			}
-			if tp > 0 {
+			if tp >= s.next {
 				s.next = tp + 1
 				c.update(func(st *State) { st.Timepoint = tp })
 			}

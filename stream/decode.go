@@ -25,48 +25,68 @@ var (
 // excerptBytes is how much of a rejected line is kept.
 const excerptBytes = 200
 
-// envelope is the top level of a stream line. Every field is kept raw and
-// checked on its own, so that one field of the wrong type cannot hide a
-// usable timepoint.
+// envelope holds the raw values of the members of a stream line Decode
+// reads. Every one is checked on its own, so that one member of the wrong
+// type cannot hide a usable timepoint. Keys match exactly (a key written
+// with escapes, or in another case, is an unknown field).
 type envelope struct {
-	ResourceKind json.RawMessage `json:"resource_kind"`
-	ResourceID   json.RawMessage `json:"resource_id"`
-	ResourceURI  json.RawMessage `json:"resource_uri"`
-	Data         json.RawMessage `json:"data"`
-	Event        json.RawMessage `json:"event"`
+	resourceKind, resourceID, resourceURI, data, event []byte
 }
 
 type eventField struct {
-	Timepoint     json.RawMessage `json:"timepoint"`
-	PublishedAt   json.RawMessage `json:"published_at"`
-	Type          json.RawMessage `json:"type"`
-	FieldsChanged json.RawMessage `json:"fields_changed"`
+	timepoint, publishedAt, typ, fieldsChanged []byte
 }
 
 // Decode decodes one stream line (without its newline). It always returns an
 // Item holding an Event or a Reject. The error is non-nil exactly when the
 // item is a Reject, and wraps ErrNotJSON or ErrNoTimepoint. An Event whose
 // envelope is unusable beyond its timepoint carries the reason in Invalid.
-// Decode keeps no reference to line.
+// Decode keeps no reference to line; Event.Data shares Event.Raw's memory.
 func Decode(line []byte, received time.Time) (Item, error) {
+	raw := make([]byte, len(line))
+	copy(raw, line)
 	var env envelope
-	if err := json.Unmarshal(line, &env); err != nil {
+	err := scanObject(raw, func(m member) {
+		switch string(m.key) {
+		case "resource_kind":
+			env.resourceKind = m.value
+		case "resource_id":
+			env.resourceID = m.value
+		case "resource_uri":
+			env.resourceURI = m.value
+		case "data":
+			env.data = m.value
+		case "event":
+			env.event = m.value
+		}
+	})
+	if err != nil {
 		return rejectItem(line, ReasonNotJSON, received, recoverTimepoint(tailOf(line))),
-			fmt.Errorf("decode stream line: %w: %v", ErrNotJSON, err)
+			fmt.Errorf("decode stream line: %w", ErrNotJSON)
 	}
 	var ev eventField
-	if !isObject(env.Event) || json.Unmarshal(env.Event, &ev) != nil {
+	if !isObject(env.event) {
 		return rejectItem(line, ReasonNoTimepoint, received, 0),
 			fmt.Errorf("decode stream line: %w: event is missing or not an object", ErrNoTimepoint)
 	}
-	tp, ok := parseTimepoint(ev.Timepoint)
+	_ = scanObject(env.event, func(m member) {
+		switch string(m.key) {
+		case "timepoint":
+			ev.timepoint = m.value
+		case "published_at":
+			ev.publishedAt = m.value
+		case "type":
+			ev.typ = m.value
+		case "fields_changed":
+			ev.fieldsChanged = m.value
+		}
+	})
+	tp, ok := parseTimepoint(ev.timepoint)
 	if !ok {
 		return rejectItem(line, ReasonNoTimepoint, received, 0),
-			fmt.Errorf("decode stream line: %w: event.timepoint %.40q is not a positive integer", ErrNoTimepoint, ev.Timepoint)
+			fmt.Errorf("decode stream line: %w: event.timepoint %.40q is not a positive integer", ErrNoTimepoint, ev.timepoint)
 	}
 
-	raw := make([]byte, len(line))
-	copy(raw, line)
 	e := &Event{Timepoint: tp, Raw: raw, ReceivedAt: received}
 	invalid := func(format string, args ...any) {
 		if e.Invalid == "" {
@@ -74,34 +94,34 @@ func Decode(line []byte, received time.Time) (Item, error) {
 		}
 	}
 
-	var ok2 bool
-	if e.Type, ok2 = stringField(ev.Type); !ok2 || e.Type == "" {
+	var isString bool
+	if e.Type, isString = stringField(ev.typ); !isString || e.Type == "" {
 		invalid("event.type is missing or not a string")
 	}
-	if s, ok := stringField(ev.PublishedAt); !ok {
+	if s, ok := stringField(ev.publishedAt); !ok {
 		invalid("event.published_at is missing or not a string")
 	} else if t, err := parsePublished(s); err != nil {
 		invalid("event.published_at %.40q is not a time", s)
 	} else {
 		e.PublishedAt = t
 	}
-	if len(ev.FieldsChanged) > 0 && !isNull(ev.FieldsChanged) {
-		if err := json.Unmarshal(ev.FieldsChanged, &e.FieldsChanged); err != nil {
+	if len(ev.fieldsChanged) > 0 && !isNull(ev.fieldsChanged) {
+		if err := json.Unmarshal(ev.fieldsChanged, &e.FieldsChanged); err != nil {
 			e.FieldsChanged = nil
 			invalid("event.fields_changed is not a list of strings")
 		}
 	}
-	if !optionalString(env.ResourceKind, &e.ResourceKind) {
+	if !optionalString(env.resourceKind, &e.ResourceKind) {
 		invalid("resource_kind is not a string")
 	}
-	if !optionalString(env.ResourceURI, &e.ResourceURI) {
+	if !optionalString(env.resourceURI, &e.ResourceURI) {
 		invalid("resource_uri is not a string")
 	}
-	if !optionalString(env.ResourceID, &e.ResourceID) {
+	if !optionalString(env.resourceID, &e.ResourceID) {
 		invalid("resource_id is not a string")
 	}
-	if len(env.Data) > 0 && !isNull(env.Data) {
-		e.Data = env.Data
+	if len(env.data) > 0 && !isNull(env.data) {
+		e.Data = json.RawMessage(env.data)
 	}
 	switch e.Type {
 	case "changed":
@@ -134,13 +154,13 @@ func rejectItem(line []byte, reason string, received time.Time, tp int64) Item {
 	}}
 }
 
-func isNull(v json.RawMessage) bool { return string(v) == "null" }
+func isNull(v []byte) bool { return string(v) == "null" }
 
-func isObject(v json.RawMessage) bool { return len(v) > 0 && v[0] == '{' }
+func isObject(v []byte) bool { return len(v) > 0 && v[0] == '{' }
 
 // stringField decodes a JSON string; it reports false when v is absent or
 // not a string.
-func stringField(v json.RawMessage) (string, bool) {
+func stringField(v []byte) (string, bool) {
 	if len(v) < 2 || v[0] != '"' {
 		return "", false
 	}
@@ -156,7 +176,7 @@ func stringField(v json.RawMessage) (string, bool) {
 }
 
 // optionalString fills dst when v is a string; absent and null are fine.
-func optionalString(v json.RawMessage, dst *string) bool {
+func optionalString(v []byte, dst *string) bool {
 	if len(v) == 0 || isNull(v) {
 		return true
 	}
@@ -166,7 +186,7 @@ func optionalString(v json.RawMessage, dst *string) bool {
 }
 
 // parseTimepoint accepts only a plain positive JSON integer.
-func parseTimepoint(v json.RawMessage) (int64, bool) {
+func parseTimepoint(v []byte) (int64, bool) {
 	if len(v) == 0 || len(v) > 19 {
 		return 0, false
 	}
