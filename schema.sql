@@ -181,7 +181,7 @@ CREATE TABLE jobs ( -- durable queue of REST work
 
 CREATE UNIQUE INDEX jobs_pending ON jobs (kind, company_number) WHERE state IN ('queued', 'running');
 
-CREATE INDEX jobs_claim ON jobs (priority, run_after, id) WHERE state = 'queued';
+CREATE INDEX jobs_claim ON jobs (state, priority, run_after, id) WHERE state = 'queued';
 
 CREATE INDEX jobs_state ON jobs (state, updated_at);
 

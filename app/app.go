@@ -93,6 +93,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 
 func (e *env) run(ctx context.Context, args []string) int {
 	usageCode := ExitUsage
+	notFound := false
 	if isStatus(args) {
 		usageCode = exitUnknown
 	}
@@ -118,15 +119,18 @@ See config.example.toml. Try it without keys: chwatch run --sim`,
 			e.runCommand(),
 			e.statusCommand(),
 			e.migrateCommand(),
+			e.queueCommand(),
 			e.configCommand(),
 			e.simCommand(),
 			e.backupCommand(),
+			e.gapsCommand(),
 			e.versionCommand(),
 		},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return &exitError{code: usageCode, err: fmt.Errorf("%w (see chwatch --help)", err)}
 		},
 		CommandNotFound: func(c *cli.Context, name string) {
+			notFound = true // cli returns no error for it: `chwatch --db x bogus`, `chwatch migrate bogus`
 			fmt.Fprintf(e.stderr, "chwatch: unknown command %q (see chwatch --help)\n", name)
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // we map errors to codes ourselves
@@ -139,6 +143,9 @@ See config.example.toml. Try it without keys: chwatch run --sim`,
 		return ExitUsage
 	}
 	err := app.RunContext(ctx, args)
+	if err == nil && notFound {
+		return usageCode
+	}
 	if err == nil {
 		return ExitOK
 	}

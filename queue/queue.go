@@ -84,7 +84,9 @@ func Cancel(ctx context.Context, q db.Querier, kind, company string) (int64, err
 // Depth is the number of jobs by kind and state.
 type Depth map[string]map[string]int64
 
-// Depths counts jobs by kind and state through the jobs_state index.
+// Depths counts jobs by kind and state. It reads the whole jobs table
+// (jobs_state is (state, updated_at), which does not cover kind): for
+// status and metrics, not for a hot path.
 func Depths(ctx context.Context, q db.Querier) (Depth, error) {
 	rows, err := q.QueryContext(ctx, "SELECT kind, state, count(*) FROM jobs GROUP BY state, kind")
 	if err != nil {

@@ -162,7 +162,7 @@ CREATE TABLE jobs ( -- durable queue of REST work
   updated_at     TEXT NOT NULL -- last state change
 );
 CREATE UNIQUE INDEX jobs_pending ON jobs (kind, company_number) WHERE state IN ('queued', 'running'); -- at most one pending job per kind and company
-CREATE INDEX jobs_claim ON jobs (priority, run_after, id) WHERE state = 'queued'; -- the claim query's ORDER BY
+CREATE INDEX jobs_claim ON jobs (state, priority, run_after, id) WHERE state = 'queued'; -- the claim query: WHERE state = 'queued' ORDER BY priority, run_after, id
 CREATE INDEX jobs_state ON jobs (state, updated_at); -- dead jobs in status; retention of done jobs
 
 CREATE TABLE service_state ( -- facts the running service refreshes every few seconds, for `status` in another process
