@@ -95,7 +95,7 @@ CREATE INDEX status_changes_company ON status_changes (company_number, id);
 
 CREATE INDEX status_changes_change_seq ON status_changes (change_seq);
 
-CREATE INDEX status_changes_detected ON status_changes (detected_at);
+CREATE INDEX status_changes_detected ON status_changes (detected_at, change, first_seen);
 
 CREATE TABLE stream_events ( -- exactly one row per distinct stream timepoint received
   stream       TEXT NOT NULL, -- 'companies'

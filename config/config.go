@@ -206,20 +206,28 @@ func Load(src Sources) (*Config, error) {
 		}
 	}
 	keys := Keys()
+	fromEnv := map[string]bool{}
 	for _, k := range keys {
 		name := EnvName(k)
 		if v, ok := env[name]; ok {
 			if err := c.Set(k, v); err != nil {
 				return nil, &Error{Key: name, Problem: err.(*Error).Problem, Fix: err.(*Error).Fix}
 			}
+			fromEnv[k] = true
 		}
 	}
 	for k, v := range src.Flags {
 		if err := c.Set(k, v); err != nil {
 			return nil, err
 		}
+		delete(fromEnv, k) // a flag beat the environment
 	}
 	if err := c.Validate(); err != nil {
+		// A bad value from the environment is fixed there: name the variable.
+		var ce *Error
+		if errors.As(err, &ce) && fromEnv[ce.Key] {
+			return nil, &Error{Key: EnvName(ce.Key), Problem: ce.Problem, Fix: ce.Fix}
+		}
 		return nil, err
 	}
 	return &c, nil
@@ -234,13 +242,17 @@ func (c *Config) loadFile(file string, explicit bool) error {
 		case errors.Is(err, fs.ErrPermission):
 			return &Error{Problem: fmt.Sprintf("config file %s is not readable by this user", file), Fix: "add this user to the service's group, or pass --config"}
 		}
-		return &Error{Problem: fmt.Sprintf("read config file %s: %v", file, err)}
+		return &Error{Problem: fmt.Sprintf("read config file %s: %v", file, err), Fix: "point --config or CHWATCH_CONFIG at a TOML file"}
 	}
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(c)
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
-			return &Error{Problem: fmt.Sprintf("config file %s: line %d: %s", file, perr.Position.Line, perr.Message), Fix: "see config.example.toml for the syntax"}
+			at := fmt.Sprintf("line %d", perr.Position.Line)
+			if perr.LastKey != "" {
+				at += " (last key " + perr.LastKey + ")"
+			}
+			return &Error{Problem: fmt.Sprintf("config file %s: %s: %s", file, at, perr.Message), Fix: "see config.example.toml for the syntax"}
 		}
 		return &Error{Problem: fmt.Sprintf("config file %s: %v", file, err), Fix: "see config.example.toml for each key's type"}
 	}
@@ -254,7 +266,7 @@ func (c *Config) loadFile(file string, explicit bool) error {
 	c.File = file
 	if st, err := os.Stat(file); err == nil && st.Mode().Perm()&0o044 != 0 {
 		for _, k := range Keys() {
-			if isSecret(k) && md.IsDefined(strings.Split(k, ".")...) {
+			if isSecret(k) && md.IsDefined(strings.Split(k, ".")...) && c.get(k) != "" {
 				c.Warnings = append(c.Warnings, fmt.Sprintf("config file %s holds %s and is readable by other users (mode %04o): chmod 600 it, or move the key to the environment (%s)", file, k, st.Mode().Perm(), EnvName(k)))
 			}
 		}
@@ -301,6 +313,16 @@ func Keys() []string {
 		out = append(out, f.key)
 	}
 	return out
+}
+
+// get returns key's value as text ("" for an unknown key).
+func (c *Config) get(key string) string {
+	for _, f := range c.fields() {
+		if f.key == key {
+			return fmt.Sprint(f.v.Interface())
+		}
+	}
+	return ""
 }
 
 func isSecret(key string) bool {
@@ -406,7 +428,11 @@ func (c *Config) Validate() error {
 		}
 		u, err := url.Parse(k.val)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return &Error{Key: k.key, Problem: fmt.Sprintf("%q is not an http(s) URL", redactURL(k.val)), Fix: "give a URL such as https://host"}
+			shown := strconv.Quote(redactURL(k.val))
+			if isSecret(k.key) {
+				shown = "the value" // webhook URLs carry tokens
+			}
+			return &Error{Key: k.key, Problem: shown + " is not an http(s) URL", Fix: "give a URL such as https://host"}
 		}
 		if u.User != nil && k.key != "alert.webhook_url" {
 			return &Error{Key: k.key, Problem: "the URL holds credentials", Fix: "put the key in " + EnvName(strings.Split(k.key, ".")[0]+".key") + " instead"}
@@ -426,7 +452,18 @@ func sortedKeys(m map[string]int) []string {
 
 func redactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if err != nil {
+		// Unparsable, yet it may hold user:password@: hide up to the last @.
+		if i := strings.LastIndexByte(s, '@'); i >= 0 {
+			start := 0
+			if j := strings.Index(s, "://"); j >= 0 && j < i {
+				start = j + 3
+			}
+			return s[:start] + "REDACTED" + s[i:]
+		}
+		return s
+	}
+	if u.User == nil {
 		return s
 	}
 	u.User = url.User("REDACTED")

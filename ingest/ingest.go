@@ -238,7 +238,8 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 		gaps  []*stream.Gap
 		state = p.State()
 	)
-	err := p.db.WriteTx(ctx, func(tx db.Tx) error {
+	err := p.db.WriteTx(ctx, func(sqlTx db.Tx) error {
+		tx := db.NewStmtCache(sqlTx)
 		seq, err := db.BeginSeq(ctx, tx)
 		if err != nil {
 			return err
@@ -337,7 +338,7 @@ func (r *batchResult) saw(tp int64, pub, recv time.Time) {
 
 // applyEvent records one event and applies it. A timepoint already in
 // stream_events is a duplicate: counted, nothing written.
-func (p *Processor) applyEvent(ctx context.Context, tx db.Tx, seq *db.Seq, ev *stream.Event, now time.Time, res *batchResult) error {
+func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, seq *db.Seq, ev *stream.Event, now time.Time, res *batchResult) error {
 	var one int
 	err := tx.QueryRowContext(ctx, "SELECT 1 FROM stream_events WHERE stream = ? AND timepoint = ?", StreamName, ev.Timepoint).Scan(&one)
 	if err == nil {
@@ -418,7 +419,7 @@ func toVersion(ev *stream.Event) (company.Version, error) {
 // recovered from its tail (SPEC.md: it carries no usable timepoint). When
 // the company it was about can be read from its head, a REST status check is
 // queued, so a change carried only by an oversized line is not lost.
-func (p *Processor) reject(ctx context.Context, tx db.Tx, r *stream.Reject, now time.Time, res *batchResult) error {
+func (p *Processor) reject(ctx context.Context, tx db.Querier, r *stream.Reject, now time.Time, res *batchResult) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO stream_rejects (stream, received_at, reason, bytes, excerpt, timepoint) VALUES (?, ?, ?, ?, ?, ?)`,
 		StreamName, db.FormatTime(r.ReceivedAt), r.Reason, r.Bytes, r.Excerpt, nullInt(r.Timepoint))
 	if err != nil {
@@ -452,7 +453,7 @@ func resourceID(head []byte) string {
 
 // recordGap writes a gap and, with on_gap = sweep, queues a sweep check for
 // every company in strike-off, in the same transaction.
-func (p *Processor) recordGap(ctx context.Context, tx db.Tx, g *stream.Gap, now time.Time) error {
+func (p *Processor) recordGap(ctx context.Context, tx db.Querier, g *stream.Gap, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO stream_gaps (stream, from_timepoint, to_timepoint, from_time, to_time, detected_at, reason)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, StreamName, g.FromTimepoint, g.ToTimepoint, nullTime(g.FromTime), nullTime(g.ToTime), db.FormatTime(now), g.Reason)
 	if err != nil {

@@ -28,6 +28,9 @@ const (
 )
 
 func (v Verdict) String() string {
+	if v < OK || v > Unknown {
+		return "UNKNOWN"
+	}
 	return [...]string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}[v]
 }
 
@@ -280,7 +283,7 @@ func (r *Report) decide(th Thresholds, now time.Time) {
 		if !s.StoppedAt.IsZero() {
 			why += fmt.Sprintf(" (stopped cleanly at %s)", db.FormatTime(s.StoppedAt))
 		}
-		add(Critical, why)
+		add(Critical, why+": start it (systemctl start chwatch, or chwatch run) and check its log")
 	default:
 		r.Running = true
 	}
@@ -297,6 +300,7 @@ func (r *Report) decide(th Thresholds, now time.Time) {
 			if s.StreamError != "" {
 				why += ": " + s.StreamError
 			}
+			why += " (check the network and the service log; it keeps reconnecting)"
 			switch {
 			case down > th.DownCrit:
 				add(Critical, why)
@@ -305,10 +309,10 @@ func (r *Report) decide(th Thresholds, now time.Time) {
 			}
 		}
 		if s.BreakerState == "open" {
-			add(Warning, "REST breaker open: API requests are paused, jobs wait in the queue")
+			add(Warning, "REST breaker open: API requests are paused, jobs wait in the queue (check that the API is reachable and the last error; a successful probe closes it)")
 		}
 		if s.DiskFull {
-			add(Warning, "disk full: the service cannot write; the cursor holds until space returns")
+			add(Warning, "disk full: the service cannot write; the cursor holds until space returns (free space beside the database)")
 		}
 	}
 	for _, g := range r.Gaps {
@@ -318,7 +322,7 @@ func (r *Report) decide(th Thresholds, now time.Time) {
 		add(Warning, fmt.Sprintf("%d dead jobs (see `chwatch queue status`, retry with `chwatch queue retry`)", r.Queue.Dead))
 	}
 	if r.Database.FreeBytes > 0 && r.Database.FreeBytes < diskLow {
-		add(Warning, fmt.Sprintf("disk nearly full: %d MB free beside the database", r.Database.FreeBytes>>20))
+		add(Warning, fmt.Sprintf("disk nearly full: %d MB free beside the database (free space before the service stops)", r.Database.FreeBytes>>20))
 	}
 }
 

@@ -80,7 +80,7 @@ CREATE TABLE status_changes ( -- every strike-off transition and status change c
 );
 CREATE INDEX status_changes_company ON status_changes (company_number, id); -- history of one company
 CREATE INDEX status_changes_change_seq ON status_changes (change_seq); -- export --state
-CREATE INDEX status_changes_detected ON status_changes (detected_at); -- export --since, today's entries
+CREATE INDEX status_changes_detected ON status_changes (detected_at, change, first_seen); -- export --since; status counts today's entries from the index alone
 
 CREATE TABLE stream_events ( -- exactly one row per distinct stream timepoint received
   stream       TEXT NOT NULL, -- 'companies'

@@ -1,0 +1,118 @@
+package ingest_test
+
+import (
+	"context"
+	"database/sql"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chwatch/chwatch/company"
+	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/ingest"
+	"github.com/chwatch/chwatch/sim"
+	"github.com/chwatch/chwatch/stream"
+)
+
+// collect reads n items from a simulator over loopback, as the client does.
+func collect(b *testing.B, n int) []stream.Item {
+	b.Helper()
+	s, err := sim.New(sim.Config{Seed: 7, Companies: 20000, Events: n, Backlog: n, Heartbeat: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	c, err := stream.New(stream.Config{URL: srv.URL, Key: "k"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := make(chan stream.Item, 1024)
+	go c.Run(ctx, sim.DefaultFirstTimepoint, time.Time{}, out)
+	items := make([]stream.Item, 0, n)
+	for len(items) < n {
+		it := <-out
+		if it.Event != nil {
+			items = append(items, it)
+		}
+	}
+	return items
+}
+
+func openDB(b *testing.B) *db.DB {
+	b.Helper()
+	d, err := db.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.MigrateUp(context.Background(), time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	return d
+}
+
+// BenchmarkApply measures the processor's apply rate (events/s) against a
+// raw SQLite baseline that inserts the same rows (event row, payload,
+// company upsert) with prepared statements and no rule, in the same run.
+func BenchmarkApply(b *testing.B) {
+	const n = 50000
+	items := collect(b, n)
+	var ours, raw time.Duration
+	for range b.N {
+		d := openDB(b)
+		p := ingest.New(d, ingest.Config{BatchMaxEvents: 5000, BatchMaxWait: 20 * time.Millisecond,
+			Applier: &company.Applier{Policy: company.Policy{ConfirmExit: "stream"}}, StreamURL: "bench"})
+		in := make(chan stream.Item, len(items))
+		for _, it := range items {
+			in <- it
+		}
+		close(in)
+		start := time.Now()
+		if err := p.Run(context.Background(), in); err != nil {
+			b.Fatal(err)
+		}
+		ours += time.Since(start)
+
+		d2 := openDB(b)
+		start = time.Now()
+		rawInsert(b, d2, items)
+		raw += time.Since(start)
+	}
+	b.ReportMetric(float64(n*b.N)/ours.Seconds(), "events/s")
+	b.ReportMetric(float64(n*b.N)/raw.Seconds(), "raw-events/s")
+	b.ReportMetric(raw.Seconds()/ours.Seconds(), "ratio-vs-raw")
+}
+
+// rawInsert is the baseline: the same rows, minimal work.
+func rawInsert(b *testing.B, d *db.DB, items []stream.Item) {
+	ctx := context.Background()
+	for i := 0; i < len(items); i += 5000 {
+		tx, err := d.W.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ev, _ := tx.Prepare("INSERT OR IGNORE INTO stream_events (stream, timepoint, resource_id, event_type, published_at, received_at, outcome) VALUES ('companies', ?, ?, ?, ?, ?, 'applied')")
+		pl, _ := tx.Prepare("INSERT OR IGNORE INTO event_payloads (stream, timepoint, payload) VALUES ('companies', ?, ?)")
+		co, _ := tx.Prepare("INSERT OR REPLACE INTO companies (company_number, company_name, company_status, source, source_time, first_seen_at, updated_at, change_seq) VALUES (?, ?, ?, 'stream', ?, ?, ?, ?)")
+		for j := i; j < min(i+5000, len(items)); j++ {
+			e := items[j].Event
+			pub := db.FormatTime(e.PublishedAt)
+			mustExec(b, ev, e.Timepoint, e.ResourceID, e.Type, pub, pub)
+			mustExec(b, pl, e.Timepoint, string(e.Raw))
+			mustExec(b, co, e.ResourceID, "NAME", "active", pub, pub, pub, j)
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func mustExec(b *testing.B, s *sql.Stmt, args ...any) {
+	if _, err := s.Exec(args...); err != nil {
+		b.Fatal(err)
+	}
+}

@@ -1,0 +1,377 @@
+package status_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/status"
+	"github.com/matryer/is"
+)
+
+var now = time.Date(2026, 11, 28, 23, 41, 36, 0, time.UTC)
+
+// th is the default status.* configuration.
+var th = status.Thresholds{StaleAfter: time.Minute, DownWarn: 5 * time.Minute, DownCrit: 30 * time.Minute}
+
+// mustOpen opens a migrated database in a temporary directory.
+func mustOpen(tb testing.TB) *db.DB {
+	tb.Helper()
+	d, err := db.Open(context.Background(), filepath.Join(tb.TempDir(), "chwatch.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { d.Close() })
+	if _, err := d.MigrateUp(context.Background(), now); err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// exec runs statements on the writer.
+func exec(tb testing.TB, d *db.DB, query string, args ...any) {
+	tb.Helper()
+	if _, err := d.W.ExecContext(context.Background(), query, args...); err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+}
+
+func setService(tb testing.TB, d *db.DB, s status.Service) {
+	tb.Helper()
+	err := d.WriteTx(context.Background(), func(tx db.Tx) error {
+		return db.SetState(context.Background(), tx, db.FormatTime(now), s.KV())
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// running is a healthy service that beat 5 seconds ago.
+func running() status.Service {
+	return status.Service{
+		PID: 4242, Version: "v1.2.3", StartedAt: now.Add(-time.Hour), HeartbeatAt: now.Add(-5 * time.Second),
+		StreamState: "connected", StreamSince: now.Add(-time.Hour), StreamURL: "https://stream.example",
+		BreakerState: "closed", APIBudget: 600, LastEventAt: now.Add(-2 * time.Second), LagSeconds: 1.5,
+	}
+}
+
+func TestVerdicts(t *testing.T) {
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	tests := []struct {
+		name    string
+		noSvc   bool // write no service_state at all
+		svc     func(*status.Service)
+		setup   func(testing.TB, *db.DB)
+		verdict status.Verdict
+		running bool
+		reasons []string // substrings of the reasons: what is wrong and what to do
+	}{
+		{name: "NeverRun", noSvc: true, verdict: status.Warning, reasons: []string{"never run", "chwatch run"}},
+		{
+			name: "HeartbeatStale", svc: func(s *status.Service) { s.HeartbeatAt = ago(2 * time.Minute) },
+			verdict: status.Critical, reasons: []string{"service not running", "2m0s ago", "start"},
+		},
+		{
+			name: "HeartbeatJustFresh", svc: func(s *status.Service) { s.HeartbeatAt = ago(time.Minute) },
+			verdict: status.OK, running: true,
+		},
+		{
+			name: "StoppedCleanly", svc: func(s *status.Service) {
+				s.HeartbeatAt = ago(10 * time.Second)
+				s.StoppedAt = s.HeartbeatAt
+				s.StreamState = "stopped"
+			},
+			verdict: status.Critical, reasons: []string{"service not running", "stopped cleanly", "start"},
+		},
+		{
+			name: "StoppedThenRestarted", svc: func(s *status.Service) { s.StoppedAt = ago(time.Hour) },
+			verdict: status.OK, running: true,
+		},
+		{
+			name: "StaleIgnoresStreamState", svc: func(s *status.Service) {
+				s.HeartbeatAt = ago(time.Hour)
+				s.StreamState, s.StreamSince = "backoff", ago(2*time.Hour)
+			},
+			verdict: status.Critical, reasons: []string{"service not running"},
+		},
+		{
+			name: "StreamUnauthorized", svc: func(s *status.Service) { s.StreamState, s.StreamSince = "unauthorized", ago(10*time.Second) },
+			verdict: status.Critical, running: true, reasons: []string{"401", "CHWATCH_STREAM_KEY"},
+		},
+		{
+			name: "APIUnauthorized", svc: func(s *status.Service) { s.APIUnauthorized = true },
+			verdict: status.Critical, running: true, reasons: []string{"401", "CHWATCH_API_KEY"},
+		},
+		{
+			name: "StreamDownPastCrit", svc: func(s *status.Service) {
+				s.StreamState, s.StreamSince, s.StreamError = "backoff", ago(31*time.Minute), "dial tcp: connection refused"
+			},
+			verdict: status.Critical, running: true, reasons: []string{"stream down for 31m0s", "connection refused", "check"},
+		},
+		{
+			name: "StreamDownPastWarn", svc: func(s *status.Service) { s.StreamState, s.StreamSince = "connecting", ago(6*time.Minute) },
+			verdict: status.Warning, running: true, reasons: []string{"stream down for 6m0s", "check"},
+		},
+		{
+			name: "StreamDownBriefly", svc: func(s *status.Service) { s.StreamState, s.StreamSince = "backoff", ago(time.Minute) },
+			verdict: status.OK, running: true,
+		},
+		{
+			name: "StreamConnectedLongAgo", svc: func(s *status.Service) { s.StreamSince = ago(72 * time.Hour) },
+			verdict: status.OK, running: true,
+		},
+		{
+			name: "UnresolvedGap",
+			setup: func(tb testing.TB, d *db.DB) {
+				exec(tb, d, `INSERT INTO stream_gaps (id, stream, from_timepoint, to_timepoint, from_time, to_time, detected_at, reason)
+					VALUES (7, 'companies', 1001, 5000, '2026-11-20T00:00:00Z', '2026-11-25T00:00:00Z', '2026-11-25T00:00:05Z', '416 timepoint too old')`)
+			},
+			verdict: status.Warning, running: true, reasons: []string{"gap 7", "1001", "5000", "chwatch gaps resolve 7"},
+		},
+		{
+			name: "ResolvedGap",
+			setup: func(tb testing.TB, d *db.DB) {
+				exec(tb, d, `INSERT INTO stream_gaps (stream, from_timepoint, to_timepoint, detected_at, reason, resolved_at, resolution)
+					VALUES ('companies', 1, 2, '2026-11-25T00:00:05Z', '416', '2026-11-26T00:00:00Z', 'import')`)
+			},
+			verdict: status.OK, running: true,
+		},
+		{
+			name: "GapWhileStopped", svc: func(s *status.Service) { s.HeartbeatAt = ago(time.Hour) },
+			setup: func(tb testing.TB, d *db.DB) {
+				exec(tb, d, `INSERT INTO stream_gaps (stream, from_timepoint, detected_at, reason) VALUES ('companies', 1, '2026-11-25T00:00:05Z', '416')`)
+			},
+			verdict: status.Critical, reasons: []string{"service not running", "gaps resolve"},
+		},
+		{
+			name: "BreakerOpen", svc: func(s *status.Service) { s.BreakerState = "open" },
+			verdict: status.Warning, running: true, reasons: []string{"breaker open", "check"},
+		},
+		{
+			name: "BreakerHalfOpen", svc: func(s *status.Service) { s.BreakerState = "half-open" },
+			verdict: status.OK, running: true,
+		},
+		{
+			name: "DeadJobs",
+			setup: func(tb testing.TB, d *db.DB) {
+				for i, st := range []string{"dead", "dead", "done", "queued"} {
+					exec(tb, d, `INSERT INTO jobs (kind, priority, company_number, state, attempts, run_after, created_at, updated_at)
+						VALUES ('officers', 20, ?, ?, 8, '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z')`, "0000000"+string(rune('1'+i)), st)
+				}
+			},
+			verdict: status.Warning, running: true, reasons: []string{"2 dead jobs", "chwatch queue retry"},
+		},
+		{
+			name: "DiskFull", svc: func(s *status.Service) { s.DiskFull = true },
+			verdict: status.Warning, running: true, reasons: []string{"disk full", "free"},
+		},
+		{
+			name: "WorstWins", svc: func(s *status.Service) { s.BreakerState, s.APIUnauthorized = "open", true },
+			verdict: status.Critical, running: true, reasons: []string{"breaker open", "CHWATCH_API_KEY"},
+		},
+		{name: "AllGood", verdict: status.OK, running: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			d := mustOpen(t)
+			if !tt.noSvc {
+				s := running()
+				if tt.svc != nil {
+					tt.svc(&s)
+				}
+				setService(t, d, s)
+			}
+			if tt.setup != nil {
+				tt.setup(t, d)
+			}
+			r, err := status.Gather(context.Background(), d, th, now)
+			is.NoErr(err)
+			is.Equal(r.Verdict, tt.verdict)
+			is.Equal(r.Running, tt.running)
+			all := strings.Join(r.Reasons, "; ")
+			if tt.verdict == status.OK {
+				is.Equal(len(r.Reasons), 0) // OK has no reasons
+			} else {
+				is.True(len(r.Reasons) > 0) // a non-OK verdict says why
+			}
+			for _, want := range tt.reasons {
+				if !strings.Contains(all, want) {
+					t.Errorf("reasons %q lack %q", all, want)
+				}
+			}
+		})
+	}
+}
+
+func TestNotMigrated(t *testing.T) {
+	is := is.New(t)
+	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "chwatch.db"))
+	is.NoErr(err)
+	defer d.Close()
+	r, err := status.Gather(context.Background(), d, th, now)
+	is.NoErr(err)
+	is.Equal(r.Verdict, status.Warning)
+	is.Equal(r.Database.SchemaVersion, 0)
+	is.True(strings.Contains(strings.Join(r.Reasons, ";"), "never run"))
+	is.True(strings.Contains(strings.Join(r.Reasons, ";"), "chwatch migrate up"))
+}
+
+func TestSchemaTooNew(t *testing.T) {
+	is := is.New(t)
+	d := mustOpen(t)
+	exec(t, d, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', '2030-01-01T00:00:00Z')")
+	_, err := status.Gather(context.Background(), d, th, now)
+	is.True(errors.Is(err, db.ErrSchemaTooNew))
+	is.True(strings.Contains(err.Error(), d.Path))
+}
+
+func TestGatherReadsTheDatabase(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	d := mustOpen(t)
+	counters := map[string]int64{
+		"companies": 1234, "strike_off": 56, "events_applied": 1000, "events_unchanged": 5,
+		"events_invalid": 2, "rejects": 3, "jobs_pending": 7, "jobs_refused": 2, "change_seq": 99,
+	}
+	is.NoErr(d.WriteTx(ctx, func(tx db.Tx) error {
+		for k, v := range counters {
+			if err := db.AddCounter(ctx, tx, k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	setService(t, d, running())
+	exec(t, d, `INSERT INTO stream_cursor (stream, timepoint, url, published_at, updated_at)
+		VALUES ('companies', 987654, 'https://stream.example', '2026-11-28T23:41:30Z', '2026-11-28T23:41:34Z')`)
+	for i, n := range []string{"00000001", "00000002", "00000003", "00000004", "00000005", "00000006", "00000007"} {
+		exec(t, d, `INSERT INTO companies (company_number, company_name, company_status, source, source_time, first_seen_at, updated_at, change_seq)
+			VALUES (?, ?, 'active', 'stream', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', ?)`, n, "COMPANY "+n[7:]+" LTD", i+1)
+	}
+	// id, company, change, first_seen, detected_at
+	changes := []struct {
+		company, change string
+		firstSeen       int
+		detected        string
+	}{
+		{"00000001", "entered_strike_off", 0, "2026-11-27T23:59:59Z"}, // yesterday
+		{"00000002", "entered_strike_off", 0, "2026-11-28T00:00:00Z"}, // today from midnight
+		{"00000003", "entered_strike_off", 1, "2026-11-28T01:00:00Z"}, // first sight: not an entry today
+		{"00000004", "left_strike_off", 0, "2026-11-28T02:00:00Z"},
+		{"00000005", "status_changed", 0, "2026-11-28T03:00:00Z"}, // not a transition
+		{"00000006", "entered_strike_off", 0, "2026-11-28T04:00:00Z"},
+		{"00000007", "left_strike_off", 1, "2026-11-28T05:00:00Z"},
+		{"00000099", "entered_strike_off", 0, "2026-11-28T06:00:00Z"}, // no companies row
+	}
+	for i, c := range changes {
+		exec(t, d, `INSERT INTO status_changes (company_number, change, first_seen, source, source_time, detected_at, change_seq)
+			VALUES (?, ?, ?, 'stream', ?, ?, ?)`, c.company, c.change, c.firstSeen, c.detected, c.detected, 100+i)
+	}
+
+	// status runs as another process: read-only.
+	r0, err := db.OpenReader(ctx, d.Path)
+	is.NoErr(err)
+	defer r0.Close()
+	r, err := status.Gather(ctx, r0, th, now)
+	is.NoErr(err)
+	is.Equal(r.Verdict, status.OK)
+	is.Equal(r.Now, "2026-11-28T23:41:36Z")
+	is.Equal(r.Database.Path, d.Path)
+	is.Equal(r.Database.SchemaVersion, db.Latest())
+	is.True(r.Database.Bytes > 0)
+	is.True(r.Database.FreeBytes > 0)
+	is.Equal(r.Companies, int64(1234))
+	is.Equal(r.StrikeOff, int64(56))
+	is.Equal(r.Events, map[string]int64{"applied": 1000, "unchanged": 5, "invalid": 2})
+	is.Equal(r.Rejects, int64(3))
+	is.Equal(r.Queue.Pending, int64(7))
+	is.Equal(r.Queue.Refused, int64(2))
+	is.Equal(r.Queue.Dead, int64(0))
+	is.Equal(r.Cursor.Timepoint, int64(987654))
+	is.Equal(r.Cursor.URL, "https://stream.example")
+	is.Equal(r.Cursor.PublishedAt, "2026-11-28T23:41:30Z")
+	is.Equal(r.Cursor.UpdatedAt, "2026-11-28T23:41:34Z")
+	is.Equal(r.LastEventAgeSeconds, 2.0)
+	is.Equal(r.Service.PID, 4242)
+	is.Equal(r.Service.LagSeconds, 1.5)
+	is.Equal(r.EnteredToday, int64(3)) // 00000002, 00000006, 00000099; not yesterday's, not first sight
+	is.Equal(r.LeftToday, int64(2))
+	is.Equal(len(r.Recent), 5)
+	var got []string
+	for _, tr := range r.Recent {
+		got = append(got, tr.Company+" "+tr.Change)
+	}
+	is.Equal(got, []string{ // newest first, status_changed left out
+		"00000099 entered_strike_off", "00000007 left_strike_off", "00000006 entered_strike_off",
+		"00000004 left_strike_off", "00000003 entered_strike_off",
+	})
+	is.Equal(r.Recent[0].Name, "")
+	is.Equal(r.Recent[1].Name, "COMPANY 7 LTD")
+	is.True(r.Recent[1].FirstSeen)
+	is.True(!r.Recent[2].FirstSeen)
+	is.Equal(r.Recent[2].Source, "stream")
+	is.Equal(r.Recent[2].SourceTime, "2026-11-28T04:00:00Z")
+	is.Equal(len(r.Gaps), 0)
+
+	// The JSON form carries the verdict by name and the counters.
+	b, err := json.Marshal(r)
+	is.NoErr(err)
+	var m map[string]any
+	is.NoErr(json.Unmarshal(b, &m))
+	is.Equal(m["verdict"], "OK")
+	is.Equal(m["companies"], 1234.0)
+	is.Equal(m["service"].(map[string]any)["stream_state"], "connected")
+}
+
+func TestServiceKVRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		svc  status.Service
+	}{
+		{"Running", running()},
+		{"Everything", status.Service{
+			PID: 1, Version: "dev", StartedAt: now.Add(-time.Hour), HeartbeatAt: now.Add(-1500 * time.Millisecond),
+			StoppedAt: now, StreamState: "unauthorized", StreamSince: now.Add(-time.Minute), StreamError: "401 Unauthorized",
+			StreamURL: "https://s", Reconnects: 17, LagSeconds: 0.25, LastEventAt: now.Add(-time.Second), BreakerState: "open",
+			APIUnauthorized: true, APIBudget: 0, DiskFull: true, LastError: "disk I/O error", Sweep: "12/40 checked",
+		}},
+		{"NoWorkers", status.Service{APIBudget: -1}},
+		{"LocalTimes", status.Service{HeartbeatAt: now.In(time.FixedZone("BST", 3600)), APIBudget: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			got := status.ParseService(tt.svc.KV())
+			for _, p := range [][2]time.Time{
+				{got.StartedAt, tt.svc.StartedAt}, {got.HeartbeatAt, tt.svc.HeartbeatAt}, {got.StoppedAt, tt.svc.StoppedAt},
+				{got.StreamSince, tt.svc.StreamSince}, {got.LastEventAt, tt.svc.LastEventAt},
+			} {
+				is.True(p[0].Equal(p[1])) // times survive, to the nanosecond
+			}
+			want := tt.svc
+			want.StartedAt, want.HeartbeatAt, want.StoppedAt, want.StreamSince, want.LastEventAt = got.StartedAt, got.HeartbeatAt, got.StoppedAt, got.StreamSince, got.LastEventAt
+			is.Equal(got, want)
+		})
+	}
+	is := is.New(t)
+	empty := status.ParseService(map[string]string{})
+	is.Equal(empty.APIBudget, int64(-1)) // no REST worker ever reported
+	is.True(empty.HeartbeatAt.IsZero())
+}
+
+func TestVerdictText(t *testing.T) {
+	is := is.New(t)
+	for v, s := range map[status.Verdict]string{status.OK: "OK", status.Warning: "WARNING", status.Critical: "CRITICAL", status.Unknown: "UNKNOWN"} {
+		is.Equal(v.String(), s)
+		b, err := v.MarshalText()
+		is.NoErr(err)
+		is.Equal(string(b), s)
+	}
+	is.Equal(int(status.Unknown), 3) // monitoring-plugin exit codes
+}
