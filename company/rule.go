@@ -47,6 +47,8 @@ type Record struct {
 	BulkAsOf           string // as-of date of the latest bulk file that listed it
 	DeletedAt          time.Time
 	FirstSeenAt        time.Time
+
+	rowid int64 // where Load found it
 }
 
 // InStrikeOff is SPEC.md's one definition of strike-off.

@@ -3,6 +3,7 @@ package company
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -23,8 +24,52 @@ const columns = `company_number, company_name, company_status, company_status_de
 	locality, region, postal_code, country, etag, source, source_time, source_timepoint,
 	strike_off_since, status_check_pending, missing_from_bulk, bulk_as_of, deleted_at, first_seen_at`
 
+var (
+	insertCompany = `INSERT INTO companies (` + columns + `, updated_at, change_seq)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	updateCompany = `UPDATE companies SET (` + columns + `, updated_at, change_seq)
+		= (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) WHERE rowid = ?`
+)
+
 // Load reads the stored company, or nil when chwatch has never seen it.
 func Load(ctx context.Context, q db.Querier, number string) (*Record, error) {
+	r, err := scanRecord(q.QueryRowContext(ctx, "SELECT rowid, "+columns+" FROM companies WHERE company_number = ?", number))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load company %s: %w", number, err)
+	}
+	return r, nil
+}
+
+// LoadMany reads the stored companies among numbers in one query: a batch
+// of events reads its companies at once instead of one query each.
+func LoadMany(ctx context.Context, q db.Querier, numbers []string) (map[string]*Record, error) {
+	out := make(map[string]*Record, len(numbers))
+	if len(numbers) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(numbers)
+	if err != nil {
+		return nil, fmt.Errorf("load companies: %w", err)
+	}
+	rows, err := q.QueryContext(ctx, "SELECT rowid, "+columns+" FROM companies WHERE company_number IN (SELECT value FROM json_each(?))", string(list))
+	if err != nil {
+		return nil, fmt.Errorf("load companies: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("load companies: %w", err)
+		}
+		out[r.Number] = r
+	}
+	return out, rows.Err()
+}
+
+func scanRecord(row interface{ Scan(...any) error }) (*Record, error) {
 	var (
 		r                                                   Record
 		detail, typ, jur, doc, dcess, sic                   sql.NullString
@@ -35,14 +80,10 @@ func Load(ctx context.Context, q db.Querier, number string) (*Record, error) {
 		tp                                                  sql.NullInt64
 		src                                                 string
 	)
-	err := q.QueryRowContext(ctx, "SELECT "+columns+" FROM companies WHERE company_number = ?", number).Scan(
-		&r.Number, &r.Name, &r.Status, &detail, &typ, &jur, &doc, &dcess, &sic, &a1, &a2, &loc, &reg, &pc, &country,
+	err := row.Scan(&r.rowid, &r.Number, &r.Name, &r.Status, &detail, &typ, &jur, &doc, &dcess, &sic, &a1, &a2, &loc, &reg, &pc, &country,
 		&etag, &src, &srcTime, &tp, &since, &r.StatusCheckPending, &missing, &bulkAsOf, &deleted, &firstSeen)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
 	if err != nil {
-		return nil, fmt.Errorf("load company %s: %w", number, err)
+		return nil, err
 	}
 	r.Detail, r.Type, r.Jurisdiction = detail.String, typ.String, jur.String
 	r.DateOfCreation, r.DateOfCessation = doc.String, dcess.String
@@ -73,6 +114,14 @@ func (a *Applier) Apply(ctx context.Context, tx db.Querier, seq *db.Seq, in Vers
 	if err != nil {
 		return Decision{}, err
 	}
+	return a.ApplyLoaded(ctx, tx, seq, stored, in, now)
+}
+
+// ApplyLoaded is Apply for a company the caller already loaded in this
+// transaction (nil when absent), e.g. with LoadMany. After it, the
+// decision's Write is what is stored: a caller applying several versions of
+// one company in a transaction passes it as the next stored record.
+func (a *Applier) ApplyLoaded(ctx context.Context, tx db.Querier, seq *db.Seq, stored *Record, in Version, now time.Time) (Decision, error) {
 	d := Decide(stored, in, a.Policy)
 	if d.Write == nil {
 		return d, nil
@@ -82,33 +131,27 @@ func (a *Applier) Apply(ctx context.Context, tx db.Querier, seq *db.Seq, in Vers
 		w.FirstSeenAt = now
 	}
 	ts := db.FormatTime(now)
-	_, err = tx.ExecContext(ctx, `INSERT INTO companies (`+columns+`, updated_at, change_seq)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT (company_number) DO UPDATE SET
-		company_name = excluded.company_name, company_status = excluded.company_status,
-		company_status_detail = excluded.company_status_detail, company_type = excluded.company_type,
-		jurisdiction = excluded.jurisdiction, date_of_creation = excluded.date_of_creation,
-		date_of_cessation = excluded.date_of_cessation, sic_codes = excluded.sic_codes,
-		address_line_1 = excluded.address_line_1, address_line_2 = excluded.address_line_2,
-		locality = excluded.locality, region = excluded.region, postal_code = excluded.postal_code,
-		country = excluded.country, etag = excluded.etag, source = excluded.source,
-		source_time = excluded.source_time, source_timepoint = excluded.source_timepoint,
-		strike_off_since = excluded.strike_off_since, status_check_pending = excluded.status_check_pending,
-		missing_from_bulk = excluded.missing_from_bulk, bulk_as_of = excluded.bulk_as_of, deleted_at = excluded.deleted_at,
-		updated_at = excluded.updated_at, change_seq = excluded.change_seq`,
-		w.Number, w.Name, w.Status, null(w.Detail), null(w.Type), null(w.Jurisdiction),
+	args := []any{w.Number, w.Name, w.Status, null(w.Detail), null(w.Type), null(w.Jurisdiction),
 		null(w.DateOfCreation), null(w.DateOfCessation), null(strings.Join(w.SICCodes, ",")),
 		null(w.AddressLine1), null(w.AddressLine2), null(w.Locality), null(w.Region), null(w.PostalCode), null(w.Country),
 		null(w.Etag), string(w.Source), db.FormatTime(w.SourceTime), nullInt(w.Timepoint),
 		nullTime(w.StrikeOffSince), w.StatusCheckPending, null(w.MissingFromBulk), null(w.BulkAsOf), nullTime(w.DeletedAt),
-		db.FormatTime(w.FirstSeenAt), ts, seq.Next())
+		db.FormatTime(w.FirstSeenAt), ts, seq.Next()}
+	var err error
+	if stored == nil {
+		var res sql.Result
+		if res, err = tx.ExecContext(ctx, insertCompany, args...); err == nil {
+			w.rowid, err = res.LastInsertId()
+		}
+		seq.Count(CounterCompanies, 1)
+	} else {
+		// The row was just read: update it in place by rowid rather than
+		// search the primary key again through an upsert.
+		w.rowid = stored.rowid
+		_, err = tx.ExecContext(ctx, updateCompany, append(args, stored.rowid)...)
+	}
 	if err != nil {
 		return d, fmt.Errorf("store company %s: %w", in.Number, err)
-	}
-	if stored == nil {
-		if err := db.AddCounter(ctx, tx, CounterCompanies, 1); err != nil {
-			return d, err
-		}
 	}
 	if d.Change != "" {
 		if err := a.recordChange(ctx, tx, seq, stored, w, d, in, ts); err != nil {
@@ -136,9 +179,9 @@ func (a *Applier) recordChange(ctx context.Context, tx db.Querier, seq *db.Seq, 
 	}
 	switch d.Change {
 	case EnteredStrikeOff:
-		return db.AddCounter(ctx, tx, CounterStrikeOff, 1)
+		seq.Count(CounterStrikeOff, 1)
 	case LeftStrikeOff:
-		return db.AddCounter(ctx, tx, CounterStrikeOff, -1)
+		seq.Count(CounterStrikeOff, -1)
 	}
 	return nil
 }

@@ -53,6 +53,11 @@ type Processor struct {
 	transitions map[string]*metrics.Counter
 	commitFails *metrics.Counter
 
+	// recorded is the highest timepoint in stream_events as of the last
+	// commit (the cursor); -1 until read. A timepoint above it cannot be
+	// in the table, so its primary-key check is skipped.
+	recorded int64
+
 	mu    sync.Mutex
 	state State
 }
@@ -85,7 +90,7 @@ func New(d *db.DB, cfg Config) *Processor {
 	if cfg.BatchMaxEvents < 1 {
 		cfg.BatchMaxEvents = 1
 	}
-	p := &Processor{db: d, cfg: cfg, log: cfg.Logger, events: map[string]*metrics.Counter{}, transitions: map[string]*metrics.Counter{}}
+	p := &Processor{db: d, cfg: cfg, log: cfg.Logger, recorded: -1, events: map[string]*metrics.Counter{}, transitions: map[string]*metrics.Counter{}}
 	m := cfg.Metrics
 	for _, o := range []string{"applied", "unchanged", "stale", "deleted", "invalid", "duplicate"} {
 		p.events[o] = m.NewCounter(`chwatch_stream_events_total{outcome="` + o + `"}`)
@@ -244,7 +249,28 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 		if err != nil {
 			return err
 		}
-		res = batchResult{outcomes: map[string]int64{}, changes: map[string]int64{}}
+		res = batchResult{outcomes: map[string]int64{}, changes: map[string]int64{}, recorded: p.recorded}
+		if res.recorded < 0 {
+			cur, err := LoadCursor(ctx, tx)
+			if err != nil {
+				return err
+			}
+			res.recorded = cur.Timepoint
+		}
+		var numbers []string
+		for _, it := range batch {
+			if it.Event != nil && it.Event.ResourceID != "" {
+				numbers = append(numbers, it.Event.ResourceID)
+			}
+		}
+		loaded, err := company.LoadMany(ctx, tx, numbers)
+		if err != nil {
+			return err
+		}
+		res.stored = make(map[string]*company.Record, len(numbers))
+		for _, n := range numbers {
+			res.stored[n] = loaded[n] // nil: known to be absent
+		}
 		for _, it := range batch {
 			switch {
 			case it.Event != nil:
@@ -261,6 +287,9 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 				}
 				gaps = append(gaps, it.Gap)
 			}
+		}
+		if err := res.flush(ctx, tx); err != nil {
+			return err
 		}
 		for o, n := range res.outcomes {
 			seq.Count("events_"+o, n)
@@ -284,6 +313,7 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 	if err != nil {
 		return err
 	}
+	p.recorded = max(res.recorded, res.maxTP)
 	p.batches.Inc()
 	p.batchTime.UpdateDuration(start)
 	for o, n := range res.outcomes {
@@ -317,6 +347,11 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 }
 
 type batchResult struct {
+	stored     map[string]*company.Record // companies of the batch as they stand in the transaction
+	seen       map[int64]bool             // timepoints recorded in this batch
+	events     []any                      // stream_events rows to insert, eventCols values each
+	payloads   []any                      // event_payloads rows to insert, 3 values each
+	recorded   int64                      // the cursor before this batch
 	outcomes   map[string]int64
 	changes    map[string]int64
 	duplicates int64
@@ -325,6 +360,35 @@ type batchResult struct {
 	maxPub     time.Time
 	lastRecv   time.Time
 	lastLag    time.Duration
+}
+
+// flush inserts the batch's event rows and payloads, many rows per
+// statement.
+func (r *batchResult) flush(ctx context.Context, tx db.Querier) error {
+	if err := insertRows(ctx, tx, "stream_events (stream, timepoint, resource_id, event_type, published_at, received_at, outcome, reason)", 8, r.events); err != nil {
+		return fmt.Errorf("record events: %w", err)
+	}
+	if err := insertRows(ctx, tx, "event_payloads (stream, timepoint, payload)", 3, r.payloads); err != nil {
+		return fmt.Errorf("store payloads: %w", err)
+	}
+	return nil
+}
+
+// rowsPerInsert bounds a multi-row INSERT well under SQLite's limit on
+// bound parameters.
+const rowsPerInsert = 200
+
+func insertRows(ctx context.Context, tx db.Querier, into string, cols int, vals []any) error {
+	for len(vals) > 0 {
+		n := min(len(vals)/cols, rowsPerInsert)
+		row := "(" + strings.Repeat("?,", cols-1) + "?)"
+		q := "INSERT INTO " + into + " VALUES " + strings.Repeat(row+",", n-1) + row
+		if _, err := tx.ExecContext(ctx, q, vals[:n*cols]...); err != nil {
+			return err
+		}
+		vals = vals[n*cols:]
+	}
+	return nil
 }
 
 func (r *batchResult) saw(tp int64, pub, recv time.Time) {
@@ -339,14 +403,20 @@ func (r *batchResult) saw(tp int64, pub, recv time.Time) {
 // applyEvent records one event and applies it. A timepoint already in
 // stream_events is a duplicate: counted, nothing written.
 func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, seq *db.Seq, ev *stream.Event, now time.Time, res *batchResult) error {
-	var one int
-	err := tx.QueryRowContext(ctx, "SELECT 1 FROM stream_events WHERE stream = ? AND timepoint = ?", StreamName, ev.Timepoint).Scan(&one)
-	if err == nil {
+	if res.seen[ev.Timepoint] {
 		res.duplicates++
 		return nil
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("check timepoint %d: %w", ev.Timepoint, err)
+	if ev.Timepoint <= max(res.recorded, res.maxTP) {
+		var one int
+		err := tx.QueryRowContext(ctx, "SELECT 1 FROM stream_events WHERE stream = ? AND timepoint = ?", StreamName, ev.Timepoint).Scan(&one)
+		if err == nil {
+			res.duplicates++
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("check timepoint %d: %w", ev.Timepoint, err)
+		}
 	}
 	outcome, reason := "", ev.Invalid
 	if reason == "" {
@@ -354,9 +424,18 @@ func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, seq *db.Seq, 
 		if err != nil {
 			reason = err.Error()
 		} else {
-			d, err := p.cfg.Applier.Apply(ctx, tx, seq, in, now)
+			stored, ok := res.stored[in.Number]
+			if !ok {
+				if stored, err = company.Load(ctx, tx, in.Number); err != nil {
+					return err
+				}
+			}
+			d, err := p.cfg.Applier.ApplyLoaded(ctx, tx, seq, stored, in, now)
 			if err != nil {
 				return fmt.Errorf("apply timepoint %d: %w", ev.Timepoint, err)
+			}
+			if d.Write != nil {
+				res.stored[in.Number] = d.Write
 			}
 			outcome = string(d.Outcome)
 			if d.Change != "" {
@@ -374,18 +453,14 @@ func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, seq *db.Seq, 
 		outcome = "invalid"
 		p.log.Warn("invalid event recorded and skipped", "timepoint", ev.Timepoint, "reason", reason)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO stream_events (stream, timepoint, resource_id, event_type, published_at, received_at, outcome, reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		StreamName, ev.Timepoint, nullStr(ev.ResourceID), nullStr(ev.Type), nullTime(ev.PublishedAt), db.FormatTime(ev.ReceivedAt), outcome, nullStr(reason))
-	if err != nil {
-		return fmt.Errorf("record timepoint %d: %w", ev.Timepoint, err)
-	}
+	res.events = append(res.events, StreamName, ev.Timepoint, nullStr(ev.ResourceID), nullStr(ev.Type), nullTime(ev.PublishedAt), db.FormatTime(ev.ReceivedAt), outcome, nullStr(reason))
 	if len(ev.Raw) > 0 {
-		_, err = tx.ExecContext(ctx, "INSERT INTO event_payloads (stream, timepoint, payload) VALUES (?, ?, ?)", StreamName, ev.Timepoint, string(ev.Raw))
-		if err != nil {
-			return fmt.Errorf("store payload of timepoint %d: %w", ev.Timepoint, err)
-		}
+		res.payloads = append(res.payloads, StreamName, ev.Timepoint, string(ev.Raw))
 	}
+	if res.seen == nil {
+		res.seen = map[int64]bool{}
+	}
+	res.seen[ev.Timepoint] = true
 	res.outcomes[outcome]++
 	res.saw(ev.Timepoint, ev.PublishedAt, ev.ReceivedAt)
 	p.checkZone(ev)
