@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -57,11 +58,25 @@ func (e *env) gapsCommand() *cli.Command {
 				Name:      "resolve",
 				Usage:     "acknowledge an open gap (e.g. after checking the missed companies another way)",
 				ArgsUsage: "ID",
-				Flags:     []cli.Flag{&cli.StringFlag{Name: "note", Required: true, Usage: "why the gap is resolved (recorded as its resolution)"}},
+				Flags:     []cli.Flag{&cli.StringFlag{Name: "note", Usage: "why the gap is resolved (recorded as its resolution; required)"}},
 				Action: func(c *cli.Context) error {
-					id, err := strconv.ParseInt(c.Args().First(), 10, 64)
-					if c.NArg() != 1 || err != nil {
-						return usageErr("gaps resolve: give one gap ID (see chwatch gaps list)")
+					// The flag parser stops at the first argument, and the
+					// documented form is `resolve ID --note TEXT`.
+					note, args := c.String("note"), c.Args().Slice()
+					if len(args) == 3 && args[1] == "--note" {
+						note, args = args[2], args[:1]
+					} else if len(args) == 2 && strings.HasPrefix(args[1], "--note=") {
+						note, args = strings.TrimPrefix(args[1], "--note="), args[:1]
+					}
+					if len(args) != 1 {
+						return usageErr("gaps resolve: give one gap ID (see chwatch gaps list) and --note TEXT")
+					}
+					id, err := strconv.ParseInt(args[0], 10, 64)
+					if err != nil {
+						return usageErr("gaps resolve: %q is not a gap ID (see chwatch gaps list)", args[0])
+					}
+					if strings.TrimSpace(note) == "" {
+						return usageErr("gaps resolve %d: say why with --note TEXT (it is recorded as the gap's resolution)", id)
 					}
 					cfg, err := e.loadConfig(c)
 					if err != nil {
@@ -75,7 +90,7 @@ func (e *env) gapsCommand() *cli.Command {
 					var n int64
 					err = d.WriteTx(c.Context, func(tx db.Tx) error {
 						res, err := tx.ExecContext(c.Context, "UPDATE stream_gaps SET resolved_at = ?, resolution = ? WHERE id = ? AND resolved_at IS NULL",
-							db.FormatTime(time.Now()), c.String("note"), id)
+							db.FormatTime(time.Now()), note, id)
 						if err != nil {
 							return err
 						}

@@ -145,7 +145,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		return withCode(ExitUsage, err)
 	}
 	applier := &company.Applier{
-		Policy: company.Policy{ConfirmExit: cfg.ConfirmExit(), KeepOfficers: cfg.StrikeOff.OnExit == "keep", OfficersOnFirstSight: true},
+		Policy:   company.Policy{ConfirmExit: cfg.ConfirmExit(), KeepOfficers: cfg.StrikeOff.OnExit == "keep", OfficersOnFirstSight: true},
 		MaxDepth: int64(cfg.Queue.MaxDepth),
 	}
 	proc := ingest.New(d, ingest.Config{
