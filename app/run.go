@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -45,6 +46,7 @@ needs no keys.`,
 			&cli.Float64Flag{Name: "sim-rate", Value: 50, Usage: "simulated live events per second (with --sim)"},
 			&cli.IntFlag{Name: "sim-backlog", Value: 2000, Usage: "simulated events already published at start (with --sim)"},
 			&cli.BoolFlag{Name: "reset-cursor", Usage: "forget the stored cursor (start live) when the stream URL changed"},
+			&cli.Int64Flag{Name: "start-timepoint", Usage: "with no cursor yet, start at this timepoint instead of live (the stream keeps a few days)"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := e.loadConfig(c)
@@ -70,7 +72,7 @@ needs no keys.`,
 					startFrom:   sim.DefaultFirstTimepoint,
 				})
 			}
-			return runService(c.Context, cfg, log, runOptions{resetCursor: c.Bool("reset-cursor")})
+			return runService(c.Context, cfg, log, runOptions{resetCursor: c.Bool("reset-cursor"), startFrom: c.Int64("start-timepoint")})
 		},
 	}
 }
@@ -173,7 +175,6 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
 	}
 
-	log.Info("chwatch run started", "db", d.Path, "stream", cfg.Stream.URL, "resume_from", cur.Timepoint+1, "pid", os.Getpid())
 	items := make(chan stream.Item, 4*cfg.Stream.BatchMaxEvents)
 	var wg sync.WaitGroup
 	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
@@ -186,6 +187,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	if cur.Timepoint > 0 {
 		from = cur.Timepoint + 1
 	}
+	log.Info("chwatch run started", "db", d.Path, "stream", cfg.Stream.URL, "cursor", cur.Timepoint, "start_at", startAt(from), "pid", os.Getpid())
 	clientDone := make(chan struct{})
 	go func() {
 		defer close(clientDone)
@@ -211,6 +213,13 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	}
 	log.Info("chwatch run stopped", "timepoint", proc.State().Timepoint)
 	return nil
+}
+
+func startAt(from int64) string {
+	if from == 0 {
+		return "live"
+	}
+	return strconv.FormatInt(from, 10)
 }
 
 // heartbeat publishes the service's state to service_state and answers /healthz.
@@ -286,9 +295,13 @@ func (h *heartbeat) beat(ctx context.Context, now time.Time) error {
 	return h.d.WriteTx(ctx, func(tx db.Tx) error { return db.SetState(ctx, tx, db.FormatTime(now), kv) })
 }
 
+// progressEvery is how often run logs a one-line summary of its work.
+const progressEvery = 30 * time.Second
+
 func (h *heartbeat) run(ctx context.Context) {
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
+	lastLog, lastEvents := time.Now(), int64(0)
 	for {
 		select {
 		case <-ctx.Done():
@@ -296,6 +309,14 @@ func (h *heartbeat) run(ctx context.Context) {
 		case now := <-t.C:
 			if err := h.beat(ctx, now); err != nil && !errors.Is(err, context.Canceled) {
 				h.log.Warn("heartbeat not written", "err", err)
+			}
+			if now.Sub(lastLog) >= progressEvery {
+				ps := h.proc.State()
+				state, _, _ := h.streamState(now)
+				n := ps.Events - lastEvents
+				h.log.Info("progress", "stream", state, "timepoint", ps.Timepoint, "events", n,
+					"per_second", int(float64(n)/now.Sub(lastLog).Seconds()), "lag", ps.Lag.Round(time.Millisecond).String())
+				lastLog, lastEvents = now, ps.Events
 			}
 		}
 	}

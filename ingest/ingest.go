@@ -50,6 +50,7 @@ type Processor struct {
 	rejects     *metrics.Counter
 	batches     *metrics.Counter
 	batchTime   *metrics.Histogram
+	latency     *metrics.Summary
 	transitions map[string]*metrics.Counter
 	commitFails *metrics.Counter
 
@@ -65,6 +66,7 @@ type Processor struct {
 // State is what the processor reports to run's heartbeat and /healthz.
 type State struct {
 	Timepoint   int64
+	Events      int64 // events committed by this process (duplicates included)
 	PublishedAt time.Time
 	LastEventAt time.Time // receive time of the latest event
 	Lag         time.Duration
@@ -100,6 +102,9 @@ func New(d *db.DB, cfg Config) *Processor {
 	p.batches = m.NewCounter("chwatch_apply_batches_total")
 	p.commitFails = m.NewCounter("chwatch_apply_commit_failures_total")
 	p.batchTime = m.NewHistogram("chwatch_apply_batch_seconds")
+	// From an event's arrival to its commit: what "committed within
+	// milliseconds" means to an operator.
+	p.latency = m.NewSummaryExt("chwatch_apply_latency_seconds", 5*time.Minute, []float64{0.5, 0.9, 0.99, 1})
 	for _, c := range []string{company.EnteredStrikeOff, company.LeftStrikeOff} {
 		p.transitions[c] = m.NewCounter(`chwatch_strike_off_transitions_total{change="` + c + `"}`)
 	}
@@ -316,6 +321,9 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 	p.recorded = max(res.recorded, res.maxTP)
 	p.batches.Inc()
 	p.batchTime.UpdateDuration(start)
+	if !res.firstRecv.IsZero() {
+		p.latency.UpdateDuration(res.firstRecv)
+	}
 	for o, n := range res.outcomes {
 		p.events[o].AddInt64(n)
 	}
@@ -327,6 +335,10 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 		}
 	}
 	p.mu.Lock()
+	p.state.Events += res.duplicates
+	for _, n := range res.outcomes {
+		p.state.Events += n
+	}
 	if res.maxTP > state.Timepoint {
 		p.state.Timepoint, p.state.PublishedAt = res.maxTP, res.maxPub
 	}
@@ -358,6 +370,7 @@ type batchResult struct {
 	rejects    int64
 	maxTP      int64
 	maxPub     time.Time
+	firstRecv  time.Time // arrival of the batch's first event
 	lastRecv   time.Time
 	lastLag    time.Duration
 }
@@ -397,6 +410,9 @@ func (r *batchResult) saw(tp int64, pub, recv time.Time) {
 	}
 	if !recv.IsZero() && !pub.IsZero() {
 		r.lastRecv, r.lastLag = recv, recv.Sub(pub)
+	}
+	if r.firstRecv.IsZero() {
+		r.firstRecv = recv
 	}
 }
 
