@@ -1,0 +1,139 @@
+package export
+
+import "strings"
+
+// col is one output column: its header name and the SQL that reads it.
+type col struct{ name, expr string }
+
+// query is the SQL of one kind, assembled from parts so that the filters of
+// --since and --state can be added in one place.
+type query struct {
+	cols  []col
+	from  string // FROM and JOIN clauses
+	where string // the kind's own condition, "" for none
+	order string // default ORDER BY
+	since string // column compared with --since
+	seq   string // change_seq column for --state
+}
+
+// strikeOff is the SPEC's one definition of strike-off, on alias c.
+const strikeOff = `c.company_status = 'active' AND c.company_status_detail = 'active-proposal-to-strike-off' AND c.deleted_at IS NULL`
+
+func address(alias string) []col {
+	var out []col
+	for _, n := range []string{"address_line_1", "address_line_2", "locality", "region", "postal_code", "country"} {
+		out = append(out, col{n, alias + "." + n})
+	}
+	return out
+}
+
+// cols turns qualified column names ("c.company_name") into columns named
+// without the alias.
+func cols(names ...string) []col {
+	out := make([]col, len(names))
+	for i, n := range names {
+		_, name, _ := strings.Cut(n, ".")
+		out[i] = col{name, n}
+	}
+	return out
+}
+
+func join(parts ...[]col) []col {
+	var out []col
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+var queries = map[Kind]query{
+	Companies: {
+		cols: join(
+			cols("c.company_number", "c.company_name", "c.company_status", "c.company_status_detail",
+				"c.company_type", "c.jurisdiction", "c.date_of_creation", "c.date_of_cessation", "c.sic_codes"),
+			address("c"),
+			cols("c.strike_off_since", "c.missing_from_bulk", "c.deleted_at", "c.source", "c.source_time",
+				"c.updated_at", "c.change_seq"),
+		),
+		from:  "companies c",
+		order: "c.company_number",
+		since: "c.updated_at",
+		seq:   "c.change_seq",
+	},
+	StrikeOff: {
+		cols: join(
+			cols("c.company_number", "c.company_name", "c.strike_off_since"),
+			[]col{{"first_seen", `COALESCE((SELECT s.first_seen FROM status_changes s
+				WHERE s.company_number = c.company_number AND s.change = 'entered_strike_off'
+				ORDER BY s.id DESC LIMIT 1), 0)`}},
+			cols("c.company_type", "c.date_of_creation", "c.sic_codes"),
+			address("c"),
+			cols("c.source_time", "c.change_seq"),
+		),
+		from:  "companies c",
+		where: strikeOff,
+		order: "c.strike_off_since DESC, c.company_number",
+		since: "c.strike_off_since",
+		seq:   "c.change_seq",
+	},
+	Officers: {
+		cols: join(
+			cols("o.company_number", "c.company_name", "o.officer_id", "o.name", "o.officer_role",
+				"o.appointed_on", "o.resigned_on", "o.nationality", "o.occupation", "o.country_of_residence",
+				"o.birth_month", "o.birth_year"),
+			address("o"),
+			cols("o.fetched_at", "o.change_seq"),
+		),
+		from:  "officers o JOIN companies c ON c.company_number = o.company_number",
+		where: strikeOff,
+		order: "o.company_number, o.officer_id",
+		since: "o.fetched_at",
+		seq:   "o.change_seq",
+	},
+	Changes: {
+		cols: cols("s.id", "s.company_number", "c.company_name", "s.change", "s.old_status", "s.old_detail",
+			"s.new_status", "s.new_detail", "s.source", "s.first_seen", "s.timepoint", "s.source_time",
+			"s.detected_at", "s.change_seq"),
+		from:  "status_changes s LEFT JOIN companies c ON c.company_number = s.company_number",
+		order: "s.id",
+		since: "s.detected_at",
+		seq:   "s.change_seq",
+	},
+}
+
+// build returns the SQL text and its arguments for the options.
+func (q query) build(opt Options) (string, []any) {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, c := range q.cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c.expr)
+	}
+	b.WriteString(" FROM ")
+	b.WriteString(q.from)
+	var conds []string
+	var args []any
+	if q.where != "" {
+		conds = append(conds, q.where)
+	}
+	order := q.order
+	if opt.Incremental {
+		// The change_seq indexes serve both the condition and the order.
+		conds = append(conds, q.seq+" > ?")
+		args = append(args, opt.After)
+		order = q.seq
+	}
+	if !opt.Since.IsZero() {
+		conds = append(conds, q.since+" >= ?")
+		args = append(args, sinceArg(opt.Since))
+	}
+	if len(conds) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(conds, " AND "))
+	}
+	b.WriteString(" ORDER BY ")
+	b.WriteString(order)
+	return b.String(), args
+}
