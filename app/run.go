@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +26,9 @@ import (
 	"github.com/chwatch/chwatch/stream"
 	"github.com/urfave/cli/v2"
 )
+
+// memoryLimit is the Go heap's soft limit in run unless GOMEMLIMIT is set.
+const memoryLimit = 16 << 20
 
 // heartbeatEvery is how often run refreshes service_state; status.stale_after
 // must stay well above it.
@@ -103,6 +107,11 @@ type runOptions struct {
 
 // runService is `chwatch run` once the configuration is known.
 func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt runOptions) error {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit: the GC works harder near it instead of letting the
+		// heap double between collections (peak RSS target: 40 MB).
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	lock, err := db.Lock(cfg.Database.Path)
 	if err != nil {
 		return err
@@ -175,7 +184,9 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
 	}
 
-	items := make(chan stream.Item, 4*cfg.Stream.BatchMaxEvents)
+	// A small hand-over buffer: the batch itself holds up to
+	// batch_max_events, and memory is the budget on a Raspberry Pi.
+	items := make(chan stream.Item, 256)
 	var wg sync.WaitGroup
 	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Add(3)

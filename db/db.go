@@ -42,7 +42,7 @@ var pragmas = []string{
 	"foreign_keys(1)",
 	"synchronous(normal)",
 	"journal_size_limit(67108864)",
-	"cache_size(-8000)",
+	"cache_size(-2000)",
 	"temp_store(memory)",
 }
 

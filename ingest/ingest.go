@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/chwatch/chwatch/company"
@@ -24,10 +25,17 @@ import (
 // StreamName is the only stream chwatch consumes.
 const StreamName = "companies"
 
+// DefaultBatchMaxBytes bounds a batch's lines: about 2,500 typical events,
+// and memory stays within a Raspberry Pi's budget even when events are large.
+const DefaultBatchMaxBytes = 4 << 20
+
 // Config is what the processor needs.
 type Config struct {
 	BatchMaxEvents int
 	BatchMaxWait   time.Duration
+	// BatchMaxBytes also closes a batch, so memory stays bounded whatever
+	// the size of the lines (default DefaultBatchMaxBytes).
+	BatchMaxBytes int
 	Applier        *company.Applier
 	StreamURL      string // recorded with the cursor
 	OnGap          string // "sweep" | "bulk"
@@ -91,6 +99,9 @@ func New(d *db.DB, cfg Config) *Processor {
 	}
 	if cfg.BatchMaxEvents < 1 {
 		cfg.BatchMaxEvents = 1
+	}
+	if cfg.BatchMaxBytes <= 0 {
+		cfg.BatchMaxBytes = DefaultBatchMaxBytes
 	}
 	p := &Processor{db: d, cfg: cfg, log: cfg.Logger, recorded: -1, events: map[string]*metrics.Counter{}, transitions: map[string]*metrics.Counter{}}
 	m := cfg.Metrics
@@ -170,10 +181,11 @@ func (p *Processor) Run(ctx context.Context, in <-chan stream.Item) error {
 			return nil
 		}
 		batch = append(batch, first)
+		size := itemBytes(first)
 		timer := p.cfg.After(p.cfg.BatchMaxWait)
 		closed := false
 	fill:
-		for len(batch) < p.cfg.BatchMaxEvents {
+		for len(batch) < p.cfg.BatchMaxEvents && size < p.cfg.BatchMaxBytes {
 			// Take what is already waiting without touching the timer.
 			select {
 			case it, ok := <-in:
@@ -182,6 +194,7 @@ func (p *Processor) Run(ctx context.Context, in <-chan stream.Item) error {
 					break fill
 				}
 				batch = append(batch, it)
+				size += itemBytes(it)
 				continue
 			default:
 			}
@@ -192,6 +205,7 @@ func (p *Processor) Run(ctx context.Context, in <-chan stream.Item) error {
 					break fill
 				}
 				batch = append(batch, it)
+				size += itemBytes(it)
 			case <-timer:
 				break fill
 			case <-ctx.Done():
@@ -201,10 +215,19 @@ func (p *Processor) Run(ctx context.Context, in <-chan stream.Item) error {
 		if err := p.commitRetrying(ctx, batch); err != nil {
 			return err
 		}
+		clear(batch) // drop the lines now, not when the slots are reused
 		if closed {
 			return nil
 		}
 	}
+}
+
+// itemBytes is what an item holds in memory, near enough.
+func itemBytes(it stream.Item) int {
+	if it.Event != nil {
+		return len(it.Event.Raw) + 512
+	}
+	return 512
 }
 
 // commitRetrying commits batch, retrying on failure until it succeeds. It
@@ -471,7 +494,10 @@ func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, seq *db.Seq, 
 	}
 	res.events = append(res.events, StreamName, ev.Timepoint, nullStr(ev.ResourceID), nullStr(ev.Type), nullTime(ev.PublishedAt), db.FormatTime(ev.ReceivedAt), outcome, nullStr(reason))
 	if len(ev.Raw) > 0 {
-		res.payloads = append(res.payloads, StreamName, ev.Timepoint, string(ev.Raw))
+		// Raw is never written after decoding: share its bytes rather
+		// than copy a few kilobytes per event (the driver copies them
+		// into SQLite anyway).
+		res.payloads = append(res.payloads, StreamName, ev.Timepoint, unsafe.String(unsafe.SliceData(ev.Raw), len(ev.Raw)))
 	}
 	if res.seen == nil {
 		res.seen = map[int64]bool{}
