@@ -36,13 +36,13 @@ type Config struct {
 	// BatchMaxBytes also closes a batch, so memory stays bounded whatever
 	// the size of the lines (default DefaultBatchMaxBytes).
 	BatchMaxBytes int
-	Applier        *company.Applier
-	StreamURL      string // recorded with the cursor
-	OnGap          string // "sweep" | "bulk"
-	Now            func() time.Time
-	After          func(time.Duration) <-chan time.Time // injectable batch timer
-	Logger         *slog.Logger
-	Metrics        *metrics.Set
+	Applier       *company.Applier
+	StreamURL     string // recorded with the cursor
+	OnGap         string // "sweep" | "bulk"
+	Now           func() time.Time
+	After         func(time.Duration) <-chan time.Time // injectable batch timer
+	Logger        *slog.Logger
+	Metrics       *metrics.Set
 	// Alert is told about gaps after they are committed (may be nil).
 	Alert func(kind, msg string)
 }
