@@ -109,6 +109,9 @@ func OpenReader(ctx context.Context, path string) (*DB, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("open database %s: %w (run `chwatch migrate up` or `chwatch run` first, or pass --db)", path, ErrNotExist)
 		}
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("open database %s: permission denied (join the group that owns it, e.g. `sudo usermod -aG chwatch $USER`, then log in again)", path)
+		}
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	r, err := openReadPool(path, "rw")
