@@ -21,6 +21,7 @@ import (
 	"github.com/chwatch/chwatch/db"
 	"github.com/chwatch/chwatch/housekeep"
 	"github.com/chwatch/chwatch/ingest"
+	"github.com/chwatch/chwatch/queue"
 	"github.com/chwatch/chwatch/sim"
 	"github.com/chwatch/chwatch/status"
 	"github.com/chwatch/chwatch/stream"
@@ -103,6 +104,7 @@ type runOptions struct {
 	resetCursor bool
 	cursorURL   string // what the cursor belongs to, when not stream.url
 	startFrom   int64  // first timepoint to ask for without a cursor (0: live)
+	onListen    func(addr string) // told the HTTP address once it listens (tests)
 }
 
 // runService is `chwatch run` once the configuration is known.
@@ -168,7 +170,8 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		EventPayload: cfg.Retention.EventPayload.Duration, Events: cfg.Retention.Events.Duration,
 		JobsDone: cfg.Retention.JobsDone.Duration, Logger: log.With("component", "housekeep"),
 	})
-	hb := &heartbeat{d: d, client: client, proc: proc, alerts: alerts, log: log, streamURL: cfg.Stream.URL}
+	queueMetrics := metrics.NewSet()
+	hb := &heartbeat{d: d, client: client, proc: proc, alerts: alerts, log: log, streamURL: cfg.Stream.URL, queueMetrics: queueMetrics}
 	if err := hb.beat(ctx, time.Now()); err != nil {
 		return fmt.Errorf("write service_state: %w", err)
 	}
@@ -179,9 +182,12 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		if err != nil {
 			return withCode(ExitUsage, fmt.Errorf("http.listen %s: %w (choose a free address, or set it empty to disable)", cfg.HTTP.Listen, err))
 		}
-		srv = &http.Server{Handler: handler(hb, streamMetrics, ingestMetrics), ReadHeaderTimeout: 10 * time.Second}
+		srv = &http.Server{Handler: handler(hb, streamMetrics, ingestMetrics, queueMetrics), ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(ln)
 		log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+		if opt.onListen != nil {
+			opt.onListen(ln.Addr().String())
+		}
 	}
 
 	// A small hand-over buffer: the batch itself holds up to
@@ -242,6 +248,9 @@ type heartbeat struct {
 	log       *slog.Logger
 	streamURL string
 	started   time.Time
+	// queueMetrics holds chwatch_queue_depth, refreshed with the progress
+	// line (a GROUP BY over jobs is too much for every heartbeat).
+	queueMetrics *metrics.Set
 
 	mu        sync.Mutex
 	lastState string
@@ -313,6 +322,7 @@ func (h *heartbeat) run(ctx context.Context) {
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
 	lastLog, lastEvents := time.Now(), int64(0)
+	h.refreshQueueDepth(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -328,7 +338,22 @@ func (h *heartbeat) run(ctx context.Context) {
 				h.log.Info("progress", "stream", state, "timepoint", ps.Timepoint, "events", n,
 					"per_second", int(float64(n)/now.Sub(lastLog).Seconds()), "lag", ps.Lag.Round(time.Millisecond).String())
 				lastLog, lastEvents = now, ps.Events
+				h.refreshQueueDepth(ctx)
 			}
+		}
+	}
+}
+
+// refreshQueueDepth sets chwatch_queue_depth{kind,state} from the jobs table.
+func (h *heartbeat) refreshQueueDepth(ctx context.Context) {
+	depths, err := queue.Depths(ctx, h.d.R)
+	if err != nil {
+		h.log.Warn("queue depth not read", "err", err)
+		return
+	}
+	for kind := range queue.Priority {
+		for _, state := range []string{"queued", "running", "done", "dead"} {
+			h.queueMetrics.GetOrCreateGauge(fmt.Sprintf(`chwatch_queue_depth{kind=%q,state=%q}`, kind, state), nil).Set(float64(depths[kind][state]))
 		}
 	}
 }
