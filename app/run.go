@@ -102,8 +102,8 @@ func startSim(ctx context.Context, cfg sim.Config, log *slog.Logger) (string, fu
 
 type runOptions struct {
 	resetCursor bool
-	cursorURL   string // what the cursor belongs to, when not stream.url
-	startFrom   int64  // first timepoint to ask for without a cursor (0: live)
+	cursorURL   string            // what the cursor belongs to, when not stream.url
+	startFrom   int64             // first timepoint to ask for without a cursor (0: live)
 	onListen    func(addr string) // told the HTTP address once it listens (tests)
 }
 
