@@ -118,6 +118,7 @@ See config.example.toml. Try it without keys: chwatch run --sim`,
 		Commands: []*cli.Command{
 			e.runCommand(),
 			e.statusCommand(),
+			e.importCommand(),
 			e.exportCommand(),
 			e.migrateCommand(),
 			e.queueCommand(),

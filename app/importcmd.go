@@ -1,0 +1,210 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/chwatch/chwatch/bulk"
+	"github.com/chwatch/chwatch/company"
+	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/importer"
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+)
+
+// progressLogEvery is how often a non-terminal import logs its progress.
+const progressLogEvery = 10 * time.Second
+
+func (e *env) importCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "import",
+		Usage:     "apply the Free Company Data Product (the single file or its parts, .csv or .zip)",
+		ArgsUsage: "FILE...",
+		Description: `Reads the bulk file as a stream (never unpacked, never whole in memory) and
+applies every row through the same transition rule as the stream: a company
+whose stored data is newer than the file is left alone. Several FILEs are the
+parts of one as-of. After a complete import, live companies the file lacks are
+marked missing_from_bulk (those in strike-off are queued for a status check) and
+stream gaps that ended by the as-of are resolved.
+
+Safe beside a running chwatch run: each transaction holds the write lock for
+about 250 ms. Progress is kept in the imports table: after Ctrl-C or a crash
+the same command resumes; a file imported completely before (same sha256)
+changes nothing.
+
+Exit codes: 0 done, 1 failure or more bad rows than --max-errors, 2 bad usage
+(no as-of date, parts of different dates, ...).`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "as-of", Usage: "the `DATE` (YYYY-MM-DD) the file describes (default: the date in the file name)"},
+			&cli.BoolFlag{Name: "officers", Usage: "also queue officer fetches for companies first seen in strike-off (about 400,000 on a first import)"},
+			&cli.StringFlag{Name: "errors", Usage: "write every bad row, with its line number, to `FILE` (CSV)"},
+			&cli.Int64Flag{Name: "max-errors", Value: 1000, Usage: "stop with exit 1 after more than `N` bad rows"},
+			&cli.BoolFlag{Name: "no-progress", Usage: "no progress bar, even on a terminal"},
+		},
+		Action: func(c *cli.Context) error {
+			files := c.Args().Slice()
+			if len(files) == 0 {
+				return usageErr("import: name the bulk file, e.g. chwatch import BasicCompanyDataAsOneFile-2026-11-01.zip")
+			}
+			if c.Int64("max-errors") < 0 {
+				return usageErr("import: --max-errors must be 0 or more, not %d", c.Int64("max-errors"))
+			}
+			asOf, err := importAsOf(c.String("as-of"), files)
+			if err != nil {
+				return err
+			}
+			cfg, err := e.loadConfig(c)
+			if err != nil {
+				return err
+			}
+			log := e.logger(cfg)
+			if err := importer.Check(files); err != nil {
+				if errors.Is(err, importer.ErrUsage) {
+					return withCode(ExitUsage, err)
+				}
+				if errors.Is(err, bulk.ErrNotBulkFile) {
+					return fmt.Errorf("%w (nothing was written: give the Free Company Data Product, BasicCompanyData*.csv or .zip)", err)
+				}
+				return err
+			}
+
+			d, err := db.Open(c.Context, cfg.Database.Path)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			if _, err := migrateUp(c.Context, d, e.stderr); err != nil {
+				return err
+			}
+
+			opts := importer.Options{
+				AsOf: asOf,
+				Policy: company.Policy{ConfirmExit: cfg.ConfirmExit(), KeepOfficers: cfg.StrikeOff.OnExit == "keep",
+					OfficersOnFirstSight: c.Bool("officers")},
+				MaxDepth:  int64(cfg.Queue.MaxDepth),
+				MaxErrors: c.Int64("max-errors"),
+			}
+			if name := c.String("errors"); name != "" {
+				f, err := os.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+				if err != nil {
+					return fmt.Errorf("create --errors file: %w", err)
+				}
+				defer f.Close()
+				fmt.Fprintln(f, "file,line,reason,row")
+				opts.Errors = f
+			}
+			done := e.importProgress(&opts, log, c.Bool("no-progress"))
+			sum, err := importer.Run(c.Context, d, files, opts)
+			done()
+			switch {
+			case err == nil:
+				fmt.Fprintln(e.stdout, sum)
+				return nil
+			case errors.Is(err, importer.ErrUsage):
+				return withCode(ExitUsage, err)
+			case errors.Is(err, importer.ErrTooManyErrors):
+				fmt.Fprintln(e.stdout, sum)
+				return err
+			case errors.Is(err, context.Canceled) && c.Context.Err() != nil:
+				fmt.Fprintln(e.stdout, sum)
+				return fmt.Errorf("import interrupted; what was committed stays, run the same command to resume")
+			case errors.Is(err, bulk.ErrNotBulkFile):
+				return fmt.Errorf("%w (nothing was written)", err)
+			}
+			if sum.RowsRead+sum.Bad > 0 {
+				fmt.Fprintln(e.stdout, sum)
+			}
+			return fmt.Errorf("%w (what was committed stays; run the same command to resume)", err)
+		},
+	}
+}
+
+// importAsOf is --as-of, else the date every file name carries.
+func importAsOf(flag string, files []string) (time.Time, error) {
+	var fromName time.Time
+	var first string
+	for _, f := range files {
+		t, ok := bulk.AsOfFromName(f)
+		if !ok {
+			if flag == "" {
+				return time.Time{}, usageErr("import: no date in the name %s: pass --as-of YYYY-MM-DD (the date the file describes)", f)
+			}
+			continue
+		}
+		if first != "" && !t.Equal(fromName) {
+			return time.Time{}, usageErr("import: %s is as of %s but %s is as of %s: the FILEs must be parts of one as-of", first, fromName.Format(time.DateOnly), f, t.Format(time.DateOnly))
+		}
+		fromName, first = t, f
+	}
+	if flag == "" {
+		return fromName, nil
+	}
+	t, err := time.Parse(time.DateOnly, flag)
+	if err != nil {
+		return time.Time{}, usageErr("import: --as-of %q: want a date YYYY-MM-DD", flag)
+	}
+	return t, nil
+}
+
+// importProgress sets opts.Progress: a bar on a terminal, else a log line
+// every progressLogEvery. The function it returns ends the display.
+func (e *env) importProgress(opts *importer.Options, log *slog.Logger, off bool) func() {
+	start := time.Now()
+	if f, ok := e.stderr.(*os.File); ok && !off && term.IsTerminal(int(f.Fd())) {
+		var bar *progressbar.ProgressBar
+		var file string
+		opts.Progress = func(p importer.Progress) {
+			if bar == nil || p.File != file {
+				if bar != nil {
+					bar.Finish()
+					fmt.Fprintln(e.stderr)
+				}
+				file = p.File
+				bar = progressbar.NewOptions64(p.TotalBytes,
+					progressbar.OptionSetWriter(e.stderr),
+					progressbar.OptionSetWidth(30),
+					progressbar.OptionShowBytes(true),
+					progressbar.OptionSetPredictTime(true),
+					progressbar.OptionThrottle(200*time.Millisecond),
+					progressbar.OptionShowDescriptionAtLineEnd(),
+				)
+			}
+			rate := float64(p.Rows) / max(time.Since(start).Seconds(), 0.001)
+			bar.Describe(fmt.Sprintf("%d rows, %.0f rows/s", p.Rows, rate))
+			bar.Set64(p.Bytes)
+		}
+		return func() {
+			if bar != nil {
+				bar.Finish()
+				fmt.Fprintln(e.stderr)
+			}
+		}
+	}
+	var last time.Time
+	opts.Progress = func(p importer.Progress) {
+		if time.Since(last) < progressLogEvery {
+			return
+		}
+		if last.IsZero() {
+			last = time.Now()
+			return
+		}
+		last = time.Now()
+		elapsed := time.Since(start).Seconds()
+		args := []any{"file", p.File, "rows", p.Rows, "rows_per_s", int(float64(p.Rows) / elapsed)}
+		if p.TotalBytes > 0 {
+			pct := float64(p.Bytes) / float64(p.TotalBytes)
+			args = append(args, "percent", int(pct*100))
+			if pct > 0 {
+				args = append(args, "eta", time.Duration(elapsed*(1-pct)/pct*float64(time.Second)).Round(time.Second).String())
+			}
+		}
+		log.Info("importing", args...)
+	}
+	return func() {}
+}

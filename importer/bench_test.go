@@ -1,0 +1,51 @@
+package importer_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chwatch/chwatch/bulk"
+	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/importer"
+)
+
+// BenchmarkImport imports a 20,000-row sample file into a fresh database.
+func BenchmarkImport(b *testing.B) {
+	dir := b.TempDir()
+	name := filepath.Join(dir, "BasicCompanyDataAsOneFile-2026-11-01.csv")
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bulk.WriteSample(f, 20000, 1); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	asOf := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		d := openDB(b, filepath.Join(dir, "b"+string(rune('a'+i%26))+time.Now().Format("150405.000000")+".db"))
+		b.StartTimer()
+		if _, err := importer.Run(context.Background(), d, []string{name}, importer.Options{AsOf: asOf, MaxErrors: 1000}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(20000*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+func openDB(tb testing.TB, path string) *db.DB {
+	tb.Helper()
+	d, err := db.Open(context.Background(), path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { d.Close() })
+	if _, err := d.MigrateUp(context.Background(), time.Now()); err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}

@@ -1,0 +1,496 @@
+package importer
+
+import (
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/chwatch/chwatch/bulk"
+	"github.com/chwatch/chwatch/company"
+	"github.com/chwatch/chwatch/db"
+)
+
+// chunkRows is how many rows the reader hands over at a time.
+const chunkRows = 256
+
+// Pauses between row transactions, so another writer's busy handler finds
+// the lock free: SQLite's handler polls at growing intervals up to 100 ms,
+// so a writer waiting beside the import gets in at a poll that falls in a
+// pause. 10 ms (4% of the import's time) lets a writer that waits the
+// whole 10 s busy timeout in with about 98% certainty; once someone else is
+// seen committing (PRAGMA data_version), or `chwatch run` has a fresh
+// heartbeat, pauses are 50 ms (about a 1 in 6 chance per poll).
+const (
+	pauseSolo   = 10 * time.Millisecond
+	pauseShared = 50 * time.Millisecond
+)
+
+type item struct {
+	rec    bulk.Record
+	bad    *bulk.RowError
+	offset int64 // after the row
+	line   int64 // physical lines consumed after the row
+}
+
+type chunk struct {
+	items []item
+	err   error // fatal read error, after the items
+	eof   bool  // the stream ended after the items
+}
+
+// state is the file's row in imports.
+type state struct {
+	id                      int64
+	rowsRead, applied, bad  int64
+	offset, line            int64
+	completed               bool
+	asOf, file, completedAt string
+}
+
+// importFile imports one file, resuming it when an earlier run stopped, and
+// reports whether it had been imported completely before.
+func (im *importer) importFile(ctx context.Context, f file) (bool, error) {
+	st, err := im.loadState(ctx, f)
+	if err != nil {
+		return false, err
+	}
+	if st.completed {
+		return true, nil
+	}
+	if st.rowsRead > 0 || st.bad > 0 {
+		im.s.Resumed = append(im.s.Resumed, Resume{File: f.path, Line: st.line, Rows: st.rowsRead + st.bad})
+	}
+	if im.opts.MaxErrors >= 0 && st.bad > im.opts.MaxErrors {
+		return false, fmt.Errorf("%w: %s: %d bad rows so far, more than --max-errors %d (raise it to go on; the import resumes at line %d)",
+			ErrTooManyErrors, f.path, st.bad, im.opts.MaxErrors, st.line+1)
+	}
+
+	rc, size, err := bulk.Open(f.path)
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	r, err := im.position(rc, f, st)
+	if err != nil {
+		return false, err
+	}
+
+	// The reader runs ahead in its own goroutine, so parsing overlaps with
+	// SQLite; two chunks in flight keep memory constant.
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	chunks := make(chan chunk, 2)
+	go read(rctx, r, chunks)
+
+	var pending []item
+	var eof bool // the reader sent its last chunk
+	for {
+		if len(pending) == 0 && !eof {
+			select {
+			case c := <-chunks:
+				if c.err != nil && len(c.items) == 0 {
+					return false, fmt.Errorf("read %s: %w", f.path, c.err)
+				}
+				pending, eof = c.items, c.eof
+				if c.err != nil {
+					chunks <- chunk{err: c.err} // for the next round
+				}
+			case <-ctx.Done():
+				return false, ctx.Err()
+			}
+		}
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		var tooMany bool
+		pending, eof, tooMany, err = im.rowTx(ctx, f, st, pending, eof, chunks, size)
+		if err != nil {
+			return false, err
+		}
+		im.commits++
+		if tooMany {
+			return false, fmt.Errorf("%w: %s: %d bad rows, more than --max-errors %d (the rows before were committed; fix the file or raise --max-errors, and the import resumes at line %d)",
+				ErrTooManyErrors, f.path, st.bad, im.opts.MaxErrors, st.line+1)
+		}
+		if im.opts.AfterCommit != nil {
+			if err := im.opts.AfterCommit(im.commits); err != nil {
+				return false, err
+			}
+		}
+		if eof && len(pending) == 0 {
+			return false, nil
+		}
+		im.pause(ctx)
+	}
+}
+
+// pause leaves the write lock free for a moment. After a pause in which
+// someone else committed, the pauses get longer.
+func (im *importer) pause(ctx context.Context) {
+	d := pauseSolo
+	if im.shared {
+		d = pauseShared
+	}
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+	}
+}
+
+// loadState finds the file's row in imports, or starts one.
+func (im *importer) loadState(ctx context.Context, f file) (*state, error) {
+	st := &state{}
+	var completed sql.NullString
+	err := im.d.W.QueryRowContext(ctx, `SELECT id, file, as_of, rows_read, rows_applied, rows_bad, resume_offset, resume_line, completed_at
+		FROM imports WHERE sha256 = ?`, f.sha).Scan(&st.id, &st.file, &st.asOf, &st.rowsRead, &st.applied, &st.bad, &st.offset, &st.line, &completed)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		now := db.FormatTime(im.opts.Now())
+		err := im.d.WriteTx(ctx, func(tx db.Tx) error {
+			res, err := tx.ExecContext(ctx, `INSERT INTO imports (file, sha256, as_of, started_at, resume_offset, resume_line)
+				VALUES (?, ?, ?, ?, 0, 1)`, f.path, f.sha, im.asOf, now)
+			if err != nil {
+				return err
+			}
+			st.id, err = res.LastInsertId()
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("record import of %s: %w", f.path, err)
+		}
+		st.asOf, st.file, st.line = im.asOf, f.path, 1
+		return st, nil
+	case err != nil:
+		return nil, fmt.Errorf("read imports for %s: %w", f.path, err)
+	}
+	if st.asOf != im.asOf {
+		return nil, fmt.Errorf("%w: %s (sha256 %s) was imported as of %s, not %s: pass --as-of %s, or leave --as-of out", ErrUsage, f.path, f.sha[:12], st.asOf, im.asOf, st.asOf)
+	}
+	st.completed, st.completedAt = completed.Valid, completed.String
+	return st, nil
+}
+
+// position returns a reader at the row where the import resumes.
+func (im *importer) position(rc io.ReadCloser, f file, st *state) (*bulk.Reader, error) {
+	if st.offset == 0 {
+		r, err := bulk.NewReader(rc)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", f.path, err)
+		}
+		return r, nil
+	}
+	if !f.standard {
+		// Columns elsewhere than in the published layout: read from the
+		// top and skip the rows done.
+		r, err := bulk.NewReader(rc)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", f.path, err)
+		}
+		for r.Offset() < st.offset {
+			if _, err := r.Next(); err != nil {
+				var re *bulk.RowError
+				if !errors.As(err, &re) {
+					return nil, fmt.Errorf("skip to the resume point of %s: %w", f.path, err)
+				}
+			}
+		}
+		return r, nil
+	}
+	if sk, ok := rc.(io.Seeker); ok {
+		if _, err := sk.Seek(st.offset, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("resume %s at byte %d: %w", f.path, st.offset, err)
+		}
+	} else if _, err := io.CopyN(io.Discard, rc, st.offset); err != nil {
+		return nil, fmt.Errorf("resume %s at byte %d: %w", f.path, st.offset, err)
+	}
+	return bulk.NewReaderAt(rc, st.offset, st.line), nil
+}
+
+// read sends the file's rows in chunks until the end, an error or ctx ends.
+func read(ctx context.Context, r *bulk.Reader, out chan<- chunk) {
+	for {
+		c := chunk{items: make([]item, 0, chunkRows)}
+		for len(c.items) < chunkRows {
+			rec, err := r.Next()
+			if err == io.EOF {
+				c.eof = true
+				break
+			}
+			var re *bulk.RowError
+			if errors.As(err, &re) {
+				c.items = append(c.items, item{bad: re, offset: r.Offset(), line: r.Line()})
+				continue
+			}
+			if err != nil {
+				c.err = err
+				break
+			}
+			c.items = append(c.items, item{rec: rec, offset: r.Offset(), line: r.Line()})
+		}
+		select {
+		case out <- c:
+		case <-ctx.Done():
+			return
+		}
+		if c.eof || c.err != nil {
+			return
+		}
+	}
+}
+
+const (
+	// markListed records that the file lists a company whose row the rule
+	// left alone (unchanged or stale). It touches neither updated_at nor
+	// change_seq: bulk_as_of is bookkeeping, not a change of the company.
+	markListed = `UPDATE companies SET bulk_as_of = ?1
+		WHERE company_number = ?2 AND (bulk_as_of IS NULL OR bulk_as_of < ?1)`
+	// clearMissing is for a stale row (newer data kept) of a company an
+	// earlier import marked missing: the file lists it after all.
+	clearMissing = `UPDATE companies SET missing_from_bulk = NULL, updated_at = ?1, change_seq = ?2
+		WHERE company_number = ?3 AND missing_from_bulk IS NOT NULL AND missing_from_bulk <= ?4`
+	saveProgress = `UPDATE imports SET rows_read = ?, rows_applied = ?, rows_bad = ?,
+		resume_offset = ?, resume_line = ?, completed_at = ? WHERE id = ?`
+)
+
+// rowTx applies rows in one transaction until the time budget is spent or
+// no more rows are ready, and commits them with the file's progress. It
+// returns the rows not applied yet and whether the reader has sent its last
+// chunk.
+func (im *importer) rowTx(ctx context.Context, f file, st *state, pending []item, eof bool, chunks chan chunk, size int64) (rest []item, lastChunk, tooMany bool, err error) {
+	dctx := context.WithoutCancel(ctx) // a started transaction commits
+	now := im.opts.Now()
+	ts := db.FormatTime(now)
+	asOf := im.opts.AsOf.UTC().Truncate(24 * time.Hour)
+	s := im.s
+	local := *st
+	var tally tally
+	var bad []*bulk.RowError
+
+	tx, err := im.d.W.BeginTx(dctx, nil)
+	if err != nil {
+		return pending, eof, false, fmt.Errorf("begin import transaction: %w", err)
+	}
+	defer tx.Rollback()
+	start := time.Now()
+	if im.changedByOthers(dctx, tx) {
+		im.shared = true
+	}
+	q := newStmtCache(tx)
+	seq, err := db.BeginSeq(dctx, q)
+	if err != nil {
+		return pending, eof, false, err
+	}
+	n := 0
+	for {
+		if len(pending) == 0 {
+			if eof {
+				break
+			}
+			// Take more rows only when they are ready: never wait for
+			// the reader while holding the lock.
+			select {
+			case c := <-chunks:
+				if c.err != nil && len(c.items) == 0 {
+					chunks <- c
+					goto commit
+				}
+				pending, eof = c.items, c.eof
+				if c.err != nil {
+					chunks <- chunk{err: c.err}
+				}
+			default:
+				goto commit
+			}
+			continue
+		}
+		if n > 0 && n%32 == 0 && (time.Since(start) >= im.opts.TxBudget || ctx.Err() != nil) {
+			break
+		}
+		it := &pending[0]
+		pending = pending[1:]
+		n++
+		local.offset, local.line = it.offset, it.line
+		if it.bad != nil {
+			local.bad++
+			bad = append(bad, it.bad)
+			if im.opts.MaxErrors >= 0 && local.bad > im.opts.MaxErrors {
+				tooMany = true
+				break
+			}
+			continue
+		}
+		local.rowsRead++
+		if err := im.applyRow(dctx, q, seq, &it.rec, asOf, now, ts, &tally); err != nil {
+			return pending, eof, false, err
+		}
+	}
+commit:
+	local.applied = st.applied + tally.applied
+	completed := sql.NullString{}
+	if eof && len(pending) == 0 && !tooMany {
+		completed = sql.NullString{String: ts, Valid: true}
+	}
+	if err := seq.Save(dctx, q); err != nil {
+		return pending, eof, false, err
+	}
+	if _, err := q.ExecContext(dctx, saveProgress, local.rowsRead, local.applied, local.bad, local.offset, local.line, completed, st.id); err != nil {
+		return pending, eof, false, fmt.Errorf("record import progress of %s: %w", f.path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return pending, eof, false, fmt.Errorf("commit import of %s: %w", f.path, err)
+	}
+	im.dataVersion = im.readDataVersion(dctx)
+
+	// Committed: only now count and report.
+	s.add(&tally, local.rowsRead-st.rowsRead)
+	for _, re := range bad {
+		s.badRow(f.path, re)
+		if im.opts.Errors != nil {
+			w := csv.NewWriter(im.opts.Errors)
+			w.Write([]string{f.path, strconv.FormatInt(re.Line, 10), re.Reason, re.Raw})
+			w.Flush()
+		}
+	}
+	*st = local
+	st.completed = completed.Valid
+	if im.opts.Progress != nil {
+		im.opts.Progress(Progress{File: f.path, Rows: s.RowsRead + s.Bad, Bytes: st.offset, TotalBytes: size})
+	}
+	return pending, eof, tooMany, nil
+}
+
+// changedByOthers reports whether another connection committed since this
+// importer's last commit (PRAGMA data_version moves only for others').
+func (im *importer) changedByOthers(ctx context.Context, tx *sql.Tx) bool {
+	if im.dataVersion == 0 {
+		return false
+	}
+	var v int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+		return false
+	}
+	return v != im.dataVersion
+}
+
+func (im *importer) readDataVersion(ctx context.Context) int64 {
+	var v int64
+	if err := im.d.W.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+		return 0
+	}
+	return v
+}
+
+// tally counts what the rows of one transaction did.
+type tally struct {
+	applied, unchanged, stale int64
+	entered, firstSeen, left  int64
+	unknown                   []string
+}
+
+// applyRow applies one row through the transition rule.
+func (im *importer) applyRow(ctx context.Context, q *stmtCache, seq *db.Seq, r *bulk.Record, asOf, now time.Time, ts string, t *tally) error {
+	v := company.Version{
+		Number: r.CompanyNumber, Name: r.CompanyName,
+		Status: r.CompanyStatus, Detail: r.CompanyStatusDetail,
+		Type: r.CompanyType, Jurisdiction: r.Jurisdiction,
+		DateOfCreation: r.DateOfCreation, DateOfCessation: r.DateOfCessation,
+		SICCodes:     r.SICCodes,
+		AddressLine1: r.AddressLine1, AddressLine2: r.AddressLine2,
+		Locality: r.Locality, Region: r.Region, PostalCode: r.PostalCode, Country: r.Country,
+		Source: company.Bulk, SourceTime: asOf,
+	}
+	t.unknown = append(t.unknown, r.Unknown...)
+	d, err := im.applier.Apply(ctx, q, seq, v, now)
+	if err != nil {
+		return fmt.Errorf("apply line %d (company %s): %w", r.Line, r.CompanyNumber, err)
+	}
+	switch d.Change {
+	case company.EnteredStrikeOff:
+		t.entered++
+		if d.FirstSeen {
+			t.firstSeen++
+		}
+	case company.LeftStrikeOff:
+		t.left++
+	}
+	switch d.Outcome {
+	case company.Applied, company.Deleted:
+		t.applied++
+		return nil
+	case company.Unchanged:
+		t.unchanged++
+	case company.Stale:
+		t.stale++
+		var missing sql.NullString
+		if err := q.QueryRowContext(ctx, "SELECT missing_from_bulk FROM companies WHERE company_number = ?", r.CompanyNumber).Scan(&missing); err != nil {
+			return fmt.Errorf("read missing_from_bulk of %s: %w", r.CompanyNumber, err)
+		}
+		if missing.Valid && missing.String <= im.asOf {
+			if _, err := q.ExecContext(ctx, clearMissing, ts, seq.Next(), r.CompanyNumber, im.asOf); err != nil {
+				return fmt.Errorf("clear missing_from_bulk of %s: %w", r.CompanyNumber, err)
+			}
+		}
+	}
+	if _, err := q.ExecContext(ctx, markListed, im.asOf, r.CompanyNumber); err != nil {
+		return fmt.Errorf("record bulk_as_of of %s: %w", r.CompanyNumber, err)
+	}
+	return nil
+}
+
+// stmtCache is a db.Querier over a transaction that prepares each distinct
+// statement once per transaction, for the transition rule's statements as
+// much as for the importer's own.
+type stmtCache struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func newStmtCache(tx *sql.Tx) *stmtCache {
+	return &stmtCache{tx: tx, stmts: map[string]*sql.Stmt{}}
+}
+
+func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if s, ok := c.stmts[query]; ok {
+		return s, nil
+	}
+	s, err := c.tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[query] = s
+	return s, nil
+}
+
+// ExecContext runs a prepared query.
+func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	s, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(ctx, args...)
+}
+
+// QueryContext runs a prepared query.
+func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	s, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs a prepared query; a failure to prepare shows at Scan.
+func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	s, err := c.stmt(ctx, query)
+	if err != nil {
+		return c.tx.QueryRowContext(ctx, query, args...)
+	}
+	return s.QueryRowContext(ctx, args...)
+}
