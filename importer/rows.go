@@ -282,9 +282,15 @@ func (im *importer) rowTx(ctx context.Context, f file, st *state, pending []item
 	if im.changedByOthers(dctx, tx) {
 		im.shared = true
 	}
-	q := newStmtCache(tx)
+	q := db.NewStmtCache(tx)
 	seq, err := db.BeginSeq(dctx, q)
 	if err != nil {
+		return pending, eof, false, err
+	}
+	// The companies of the rows at hand, read a chunk at a time: one query
+	// instead of one per row.
+	stored := map[string]*company.Record{}
+	if err := preload(dctx, q, stored, pending); err != nil {
 		return pending, eof, false, err
 	}
 	n := 0
@@ -302,6 +308,9 @@ func (im *importer) rowTx(ctx context.Context, f file, st *state, pending []item
 					goto commit
 				}
 				pending, eof = c.items, c.eof
+				if err := preload(dctx, q, stored, pending); err != nil {
+					return pending, eof, false, err
+				}
 				if c.err != nil {
 					chunks <- chunk{err: c.err}
 				}
@@ -327,7 +336,7 @@ func (im *importer) rowTx(ctx context.Context, f file, st *state, pending []item
 			continue
 		}
 		local.rowsRead++
-		if err := im.applyRow(dctx, q, seq, &it.rec, asOf, now, ts, &tally); err != nil {
+		if err := im.applyRow(dctx, q, seq, stored, &it.rec, asOf, now, ts, &tally); err != nil {
 			return pending, eof, false, err
 		}
 	}
@@ -395,7 +404,7 @@ type tally struct {
 }
 
 // applyRow applies one row through the transition rule.
-func (im *importer) applyRow(ctx context.Context, q *stmtCache, seq *db.Seq, r *bulk.Record, asOf, now time.Time, ts string, t *tally) error {
+func (im *importer) applyRow(ctx context.Context, q db.Querier, seq *db.Seq, stored map[string]*company.Record, r *bulk.Record, asOf, now time.Time, ts string, t *tally) error {
 	v := company.Version{
 		Number: r.CompanyNumber, Name: r.CompanyName,
 		Status: r.CompanyStatus, Detail: r.CompanyStatusDetail,
@@ -407,9 +416,13 @@ func (im *importer) applyRow(ctx context.Context, q *stmtCache, seq *db.Seq, r *
 		Source: company.Bulk, SourceTime: asOf,
 	}
 	t.unknown = append(t.unknown, r.Unknown...)
-	d, err := im.applier.Apply(ctx, q, seq, v, now)
+	before := stored[v.Number]
+	d, err := im.applier.ApplyLoaded(ctx, q, seq, before, v, now)
 	if err != nil {
 		return fmt.Errorf("apply line %d (company %s): %w", r.Line, r.CompanyNumber, err)
+	}
+	if d.Write != nil {
+		stored[v.Number] = d.Write
 	}
 	switch d.Change {
 	case company.EnteredStrikeOff:
@@ -428,69 +441,40 @@ func (im *importer) applyRow(ctx context.Context, q *stmtCache, seq *db.Seq, r *
 		t.unchanged++
 	case company.Stale:
 		t.stale++
-		var missing sql.NullString
-		if err := q.QueryRowContext(ctx, "SELECT missing_from_bulk FROM companies WHERE company_number = ?", r.CompanyNumber).Scan(&missing); err != nil {
-			return fmt.Errorf("read missing_from_bulk of %s: %w", r.CompanyNumber, err)
-		}
-		if missing.Valid && missing.String <= im.asOf {
+		if m := before.MissingFromBulk; m != "" && m <= im.asOf {
 			if _, err := q.ExecContext(ctx, clearMissing, ts, seq.Next(), r.CompanyNumber, im.asOf); err != nil {
 				return fmt.Errorf("clear missing_from_bulk of %s: %w", r.CompanyNumber, err)
 			}
+			before.MissingFromBulk = ""
 		}
+	}
+	if before.BulkAsOf >= im.asOf {
+		return nil // already recorded
 	}
 	if _, err := q.ExecContext(ctx, markListed, im.asOf, r.CompanyNumber); err != nil {
 		return fmt.Errorf("record bulk_as_of of %s: %w", r.CompanyNumber, err)
 	}
+	before.BulkAsOf = im.asOf
 	return nil
 }
 
-// stmtCache is a db.Querier over a transaction that prepares each distinct
-// statement once per transaction, for the transition rule's statements as
-// much as for the importer's own.
-type stmtCache struct {
-	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
-}
-
-func newStmtCache(tx *sql.Tx) *stmtCache {
-	return &stmtCache{tx: tx, stmts: map[string]*sql.Stmt{}}
-}
-
-func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if s, ok := c.stmts[query]; ok {
-		return s, nil
+// preload reads into stored the companies of items not read yet in this
+// transaction; a company the database lacks is recorded as nil.
+func preload(ctx context.Context, q db.Querier, stored map[string]*company.Record, items []item) error {
+	var numbers []string
+	for i := range items {
+		n := items[i].rec.CompanyNumber
+		if _, ok := stored[n]; !ok && items[i].bad == nil {
+			numbers = append(numbers, n)
+			stored[n] = nil
+		}
 	}
-	s, err := c.tx.PrepareContext(ctx, query)
+	found, err := company.LoadMany(ctx, q, numbers)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	c.stmts[query] = s
-	return s, nil
-}
-
-// ExecContext runs a prepared query.
-func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	s, err := c.stmt(ctx, query)
-	if err != nil {
-		return nil, err
+	for n, r := range found {
+		stored[n] = r
 	}
-	return s.ExecContext(ctx, args...)
-}
-
-// QueryContext runs a prepared query.
-func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	s, err := c.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return s.QueryContext(ctx, args...)
-}
-
-// QueryRowContext runs a prepared query; a failure to prepare shows at Scan.
-func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	s, err := c.stmt(ctx, query)
-	if err != nil {
-		return c.tx.QueryRowContext(ctx, query, args...)
-	}
-	return s.QueryRowContext(ctx, args...)
+	return nil
 }
