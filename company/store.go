@@ -118,10 +118,17 @@ func (a *Applier) Apply(ctx context.Context, tx db.Querier, seq *db.Seq, in Vers
 }
 
 // ApplyLoaded is Apply for a company the caller already loaded in this
-// transaction (nil when absent), e.g. with LoadMany. After it, the
-// decision's Write is what is stored: a caller applying several versions of
-// one company in a transaction passes it as the next stored record.
+// transaction (nil when absent). After it, the decision's Write is what is
+// stored: a caller applying several versions of one company in a
+// transaction passes it as the next stored record. Batch does that
+// bookkeeping for many versions.
 func (a *Applier) ApplyLoaded(ctx context.Context, tx db.Querier, seq *db.Seq, stored *Record, in Version, now time.Time) (Decision, error) {
+	return a.apply(ctx, tx, seq, stored, in, now, nil)
+}
+
+// apply runs the rule and stores the decision; with a batch, new companies
+// are buffered for a multi-row insert instead of inserted one by one.
+func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored *Record, in Version, now time.Time, b *Batch) (Decision, error) {
 	d := Decide(stored, in, a.Policy)
 	if d.Write == nil {
 		return d, nil
@@ -138,13 +145,19 @@ func (a *Applier) ApplyLoaded(ctx context.Context, tx db.Querier, seq *db.Seq, s
 		nullTime(w.StrikeOffSince), w.StatusCheckPending, null(w.MissingFromBulk), null(w.BulkAsOf), nullTime(w.DeletedAt),
 		db.FormatTime(w.FirstSeenAt), ts, seq.Next()}
 	var err error
-	if stored == nil {
+	switch {
+	case b != nil && (stored == nil || b.buffered(w.Number)):
+		if stored == nil {
+			seq.Count(CounterCompanies, 1)
+		}
+		b.buffer(w.Number, args)
+	case stored == nil:
 		var res sql.Result
 		if res, err = tx.ExecContext(ctx, insertCompany, args...); err == nil {
 			w.rowid, err = res.LastInsertId()
 		}
 		seq.Count(CounterCompanies, 1)
-	} else {
+	default:
 		// The row was just read: update it in place by rowid rather than
 		// search the primary key again through an upsert.
 		w.rowid = stored.rowid

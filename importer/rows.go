@@ -289,8 +289,8 @@ func (im *importer) rowTx(ctx context.Context, f file, st *state, pending []item
 	}
 	// The companies of the rows at hand, read a chunk at a time: one query
 	// instead of one per row.
-	stored := map[string]*company.Record{}
-	if err := preload(dctx, q, stored, pending); err != nil {
+	batch := im.applier.Begin(q, seq)
+	if err := preload(dctx, batch, pending); err != nil {
 		return pending, eof, false, err
 	}
 	n := 0
@@ -308,7 +308,7 @@ func (im *importer) rowTx(ctx context.Context, f file, st *state, pending []item
 					goto commit
 				}
 				pending, eof = c.items, c.eof
-				if err := preload(dctx, q, stored, pending); err != nil {
+				if err := preload(dctx, batch, pending); err != nil {
 					return pending, eof, false, err
 				}
 				if c.err != nil {
@@ -336,7 +336,7 @@ func (im *importer) rowTx(ctx context.Context, f file, st *state, pending []item
 			continue
 		}
 		local.rowsRead++
-		if err := im.applyRow(dctx, q, seq, stored, &it.rec, asOf, now, ts, &tally); err != nil {
+		if err := im.applyRow(dctx, q, seq, batch, &it.rec, asOf, now, ts, &tally); err != nil {
 			return pending, eof, false, err
 		}
 	}
@@ -345,6 +345,9 @@ commit:
 	completed := sql.NullString{}
 	if eof && len(pending) == 0 && !tooMany {
 		completed = sql.NullString{String: ts, Valid: true}
+	}
+	if err := batch.Flush(dctx); err != nil {
+		return pending, eof, false, err
 	}
 	if err := seq.Save(dctx, q); err != nil {
 		return pending, eof, false, err
@@ -404,7 +407,7 @@ type tally struct {
 }
 
 // applyRow applies one row through the transition rule.
-func (im *importer) applyRow(ctx context.Context, q db.Querier, seq *db.Seq, stored map[string]*company.Record, r *bulk.Record, asOf, now time.Time, ts string, t *tally) error {
+func (im *importer) applyRow(ctx context.Context, q db.Querier, seq *db.Seq, batch *company.Batch, r *bulk.Record, asOf, now time.Time, ts string, t *tally) error {
 	v := company.Version{
 		Number: r.CompanyNumber, Name: r.CompanyName,
 		Status: r.CompanyStatus, Detail: r.CompanyStatusDetail,
@@ -416,13 +419,10 @@ func (im *importer) applyRow(ctx context.Context, q db.Querier, seq *db.Seq, sto
 		Source: company.Bulk, SourceTime: asOf,
 	}
 	t.unknown = append(t.unknown, r.Unknown...)
-	before := stored[v.Number]
-	d, err := im.applier.ApplyLoaded(ctx, q, seq, before, v, now)
+	before := batch.Stored(v.Number)
+	d, err := batch.Apply(ctx, v, now)
 	if err != nil {
 		return fmt.Errorf("apply line %d (company %s): %w", r.Line, r.CompanyNumber, err)
-	}
-	if d.Write != nil {
-		stored[v.Number] = d.Write
 	}
 	switch d.Change {
 	case company.EnteredStrikeOff:
@@ -458,23 +458,13 @@ func (im *importer) applyRow(ctx context.Context, q db.Querier, seq *db.Seq, sto
 	return nil
 }
 
-// preload reads into stored the companies of items not read yet in this
-// transaction; a company the database lacks is recorded as nil.
-func preload(ctx context.Context, q db.Querier, stored map[string]*company.Record, items []item) error {
-	var numbers []string
+// preload reads the companies of items into the batch.
+func preload(ctx context.Context, batch *company.Batch, items []item) error {
+	numbers := make([]string, 0, len(items))
 	for i := range items {
-		n := items[i].rec.CompanyNumber
-		if _, ok := stored[n]; !ok && items[i].bad == nil {
-			numbers = append(numbers, n)
-			stored[n] = nil
+		if items[i].bad == nil {
+			numbers = append(numbers, items[i].rec.CompanyNumber)
 		}
 	}
-	found, err := company.LoadMany(ctx, q, numbers)
-	if err != nil {
-		return err
-	}
-	for n, r := range found {
-		stored[n] = r
-	}
-	return nil
+	return batch.Preload(ctx, numbers)
 }

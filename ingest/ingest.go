@@ -291,18 +291,14 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 				numbers = append(numbers, it.Event.ResourceID)
 			}
 		}
-		loaded, err := company.LoadMany(ctx, tx, numbers)
-		if err != nil {
+		res.companies = p.cfg.Applier.Begin(tx, seq)
+		if err := res.companies.Preload(ctx, numbers); err != nil {
 			return err
-		}
-		res.stored = make(map[string]*company.Record, len(numbers))
-		for _, n := range numbers {
-			res.stored[n] = loaded[n] // nil: known to be absent
 		}
 		for _, it := range batch {
 			switch {
 			case it.Event != nil:
-				if err := p.applyEvent(ctx, tx, seq, it.Event, now, &res); err != nil {
+				if err := p.applyEvent(ctx, tx, it.Event, now, &res); err != nil {
 					return err
 				}
 			case it.Reject != nil:
@@ -310,11 +306,18 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 					return err
 				}
 			case it.Gap != nil:
+				// The sweep reads companies: write the new ones first.
+				if err := res.companies.Flush(ctx); err != nil {
+					return err
+				}
 				if err := p.recordGap(ctx, tx, it.Gap, now); err != nil {
 					return err
 				}
 				gaps = append(gaps, it.Gap)
 			}
+		}
+		if err := res.companies.Flush(ctx); err != nil {
+			return err
 		}
 		if err := res.flush(ctx, tx); err != nil {
 			return err
@@ -382,11 +385,11 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 }
 
 type batchResult struct {
-	stored     map[string]*company.Record // companies of the batch as they stand in the transaction
-	seen       map[int64]bool             // timepoints recorded in this batch
-	events     []any                      // stream_events rows to insert, eventCols values each
-	payloads   []any                      // event_payloads rows to insert, 3 values each
-	recorded   int64                      // the cursor before this batch
+	companies  *company.Batch // the batch's companies
+	seen       map[int64]bool // timepoints recorded in this batch
+	events     []any          // stream_events rows to insert, eventCols values each
+	payloads   []any          // event_payloads rows to insert, 3 values each
+	recorded   int64          // the cursor before this batch
 	outcomes   map[string]int64
 	changes    map[string]int64
 	duplicates int64
@@ -441,7 +444,7 @@ func (r *batchResult) saw(tp int64, pub, recv time.Time) {
 
 // applyEvent records one event and applies it. A timepoint already in
 // stream_events is a duplicate: counted, nothing written.
-func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, seq *db.Seq, ev *stream.Event, now time.Time, res *batchResult) error {
+func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, ev *stream.Event, now time.Time, res *batchResult) error {
 	if res.seen[ev.Timepoint] {
 		res.duplicates++
 		return nil
@@ -463,18 +466,9 @@ func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, seq *db.Seq, 
 		if err != nil {
 			reason = err.Error()
 		} else {
-			stored, ok := res.stored[in.Number]
-			if !ok {
-				if stored, err = company.Load(ctx, tx, in.Number); err != nil {
-					return err
-				}
-			}
-			d, err := p.cfg.Applier.ApplyLoaded(ctx, tx, seq, stored, in, now)
+			d, err := res.companies.Apply(ctx, in, now)
 			if err != nil {
 				return fmt.Errorf("apply timepoint %d: %w", ev.Timepoint, err)
-			}
-			if d.Write != nil {
-				res.stored[in.Number] = d.Write
 			}
 			outcome = string(d.Outcome)
 			if d.Change != "" {

@@ -1,0 +1,120 @@
+package company
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/chwatch/chwatch/db"
+)
+
+// Batch applies many versions inside one write transaction, as a stream
+// batch or a bulk import transaction does: it reads their companies with one
+// query per Preload instead of one each, and writes new companies many rows
+// per INSERT when flushed. The rule and the statements are Applier's; only
+// the I/O is grouped. Flush before reading companies through SQL in the same
+// transaction, and before committing.
+type Batch struct {
+	a      *Applier
+	tx     db.Querier
+	seq    *db.Seq
+	stored map[string]*Record // nil: known to be absent
+	news   map[string]int     // company → its row in inserts, not written yet
+	rows   []any              // new company rows, len(insertColumns) values each
+}
+
+// Begin starts a batch in tx; seq is the transaction's change sequence.
+func (a *Applier) Begin(tx db.Querier, seq *db.Seq) *Batch {
+	return &Batch{a: a, tx: tx, seq: seq, stored: map[string]*Record{}, news: map[string]int{}}
+}
+
+// Preload reads the companies among numbers the batch does not know yet.
+func (b *Batch) Preload(ctx context.Context, numbers []string) error {
+	var todo []string
+	for _, n := range numbers {
+		if _, ok := b.stored[n]; !ok {
+			b.stored[n] = nil
+			todo = append(todo, n)
+		}
+	}
+	found, err := LoadMany(ctx, b.tx, todo)
+	if err != nil {
+		return err
+	}
+	for n, r := range found {
+		b.stored[n] = r
+	}
+	return nil
+}
+
+// Stored is the company as it stands in the batch (nil when absent), after
+// a Preload or Apply that covered it.
+func (b *Batch) Stored(number string) *Record { return b.stored[number] }
+
+// Apply applies in through the transition rule.
+func (b *Batch) Apply(ctx context.Context, in Version, now time.Time) (Decision, error) {
+	stored, ok := b.stored[in.Number]
+	if !ok {
+		if err := b.Preload(ctx, []string{in.Number}); err != nil {
+			return Decision{}, err
+		}
+		stored = b.stored[in.Number]
+	}
+	d, err := b.a.apply(ctx, b.tx, b.seq, stored, in, now, b)
+	if err != nil {
+		return d, err
+	}
+	if d.Write != nil {
+		b.stored[in.Number] = d.Write
+	}
+	if len(b.news) >= rowsPerInsert {
+		// A full statement's worth: write it now, so memory holds at most
+		// one statement of new rows.
+		err = b.Flush(ctx)
+	}
+	return d, err
+}
+
+func (b *Batch) buffered(number string) bool {
+	_, ok := b.news[number]
+	return ok
+}
+
+// buffer holds a new company's row; a second version of it in the same
+// batch replaces the first.
+func (b *Batch) buffer(number string, args []any) {
+	if i, ok := b.news[number]; ok {
+		copy(b.rows[i*insertColumns:], args)
+		return
+	}
+	b.news[number] = len(b.rows) / insertColumns
+	b.rows = append(b.rows, args...)
+}
+
+// insertColumns is the number of values of a companies row.
+const insertColumns = 27
+
+// rowsPerInsert keeps a statement well under SQLite's limit on parameters.
+const rowsPerInsert = 200
+
+// Flush writes the buffered new companies.
+func (b *Batch) Flush(ctx context.Context) error {
+	for len(b.rows) > 0 {
+		n := min(len(b.rows)/insertColumns, rowsPerInsert)
+		row := "(" + strings.Repeat("?,", insertColumns-1) + "?)"
+		q := "INSERT INTO companies (" + columns + ", updated_at, change_seq) VALUES " + strings.Repeat(row+",", n-1) + row
+		if _, err := b.tx.ExecContext(ctx, q, b.rows[:n*insertColumns]...); err != nil {
+			return fmt.Errorf("store %d new companies: %w", n, err)
+		}
+		b.rows = b.rows[n*insertColumns:]
+	}
+	// Written: their rowids are unknown, so a later version in this
+	// transaction reads them again.
+	for n := range b.news {
+		delete(b.stored, n)
+	}
+	clear(b.news)
+	b.rows = b.rows[:0]
+	return nil
+}
