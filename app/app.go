@@ -239,3 +239,77 @@ func defaultLogConfig() *config.Config {
 	c := config.Default()
 	return &c
 }
+
+// positionals returns a command's positional arguments after parsing the
+// flags that follow them: urfave/cli v2 stops parsing flags at the first
+// positional argument, and SPEC.md's own forms put flags last (chwatch
+// export strike-off --out FILE, gaps resolve ID --note TEXT). Every command
+// taking arguments reads them through it.
+func positionals(c *cli.Context) ([]string, error) {
+	var pos []string
+	args := c.Args().Slice()
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "help" || name == "h" {
+			parent := c
+			if l := c.Lineage(); len(l) > 1 {
+				parent = l[1]
+			}
+			if err := cli.ShowCommandHelp(parent, c.Command.Name); err != nil {
+				return nil, err
+			}
+			return nil, &exitError{code: ExitOK, err: errQuiet}
+		}
+		if !defined(c.Command, name) {
+			return nil, usageErr("%s: flag provided but not defined: %s (see chwatch %s --help)", c.Command.Name, a, c.Command.Name)
+		}
+		if !hasVal {
+			if isBool(c.Command, name) {
+				val = "true"
+			} else {
+				if i+1 >= len(args) {
+					return nil, usageErr("%s: flag needs an argument: %s (see chwatch %s --help)", c.Command.Name, a, c.Command.Name)
+				}
+				i++
+				val = args[i]
+			}
+		}
+		if err := c.Set(name, val); err != nil {
+			return nil, usageErr("%s: flag %s: %v (see chwatch %s --help)", c.Command.Name, a, err, c.Command.Name)
+		}
+	}
+	return pos, nil
+}
+
+func defined(cmd *cli.Command, name string) bool {
+	for _, f := range cmd.Flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isBool(cmd *cli.Command, name string) bool {
+	for _, f := range cmd.Flags {
+		if _, ok := f.(*cli.BoolFlag); ok {
+			for _, n := range f.Names() {
+				if n == name {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}

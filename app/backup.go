@@ -13,9 +13,14 @@ func (e *env) backupCommand() *cli.Command {
 		Usage:     "write a consistent copy of the live database (VACUUM INTO), safe while run writes",
 		ArgsUsage: "FILE",
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
+			args, err := positionals(c)
+			if err != nil {
+				return err
+			}
+			if len(args) != 1 {
 				return usageErr("backup: give exactly one FILE to write, e.g. chwatch backup /srv/backup/chwatch-$(date +%%F).db")
 			}
+			dest := args[0]
 			cfg, err := e.loadConfig(c)
 			if err != nil {
 				return err
@@ -25,10 +30,10 @@ func (e *env) backupCommand() *cli.Command {
 				return err
 			}
 			d.Close()
-			if err := db.Backup(c.Context, cfg.Database.Path, c.Args().First()); err != nil {
+			if err := db.Backup(c.Context, cfg.Database.Path, dest); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "backed up %s to %s\n", cfg.Database.Path, c.Args().First())
+			fmt.Fprintf(e.stdout, "backed up %s to %s\n", cfg.Database.Path, dest)
 			return nil
 		},
 	}

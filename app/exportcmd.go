@@ -35,7 +35,7 @@ Example: chwatch export strike-off --state /var/lib/chwatch/strike-off.state --o
 			&cli.BoolFlag{Name: "raw", Usage: "do not neutralise cells that look like spreadsheet formulas"},
 		},
 		Action: func(c *cli.Context) error {
-			args, err := interspersed(c, map[string]bool{"raw": true})
+			args, err := positionals(c)
 			if err != nil {
 				return err
 			}
@@ -116,66 +116,6 @@ Example: chwatch export strike-off --state /var/lib/chwatch/strike-off.state --o
 			return nil
 		},
 	}
-}
-
-// interspersed parses the flags that follow the positional arguments
-// (chwatch export strike-off --out FILE: the SPEC's own example), which
-// urfave/cli leaves unparsed, and returns the positional arguments. bools
-// names the flags that take no value.
-func interspersed(c *cli.Context, bools map[string]bool) ([]string, error) {
-	var pos []string
-	args := c.Args().Slice()
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if len(a) < 2 || a[0] != '-' {
-			pos = append(pos, a)
-			continue
-		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if name == "help" || name == "h" {
-			parent := c
-			if l := c.Lineage(); len(l) > 1 {
-				parent = l[1]
-			}
-			if err := cli.ShowCommandHelp(parent, c.Command.Name); err != nil {
-				return nil, err
-			}
-			return nil, &exitError{code: ExitOK, err: errQuiet}
-		}
-		if !defined(c.Command, name) {
-			return nil, usageErr("%s: flag provided but not defined: %s (see chwatch %s --help)", c.Command.Name, a, c.Command.Name)
-		}
-		if !hasVal {
-			if bools[name] {
-				val = "true"
-			} else {
-				if i+1 >= len(args) {
-					return nil, usageErr("%s: flag needs an argument: %s (see chwatch %s --help)", c.Command.Name, a, c.Command.Name)
-				}
-				i++
-				val = args[i]
-			}
-		}
-		if err := c.Set(name, val); err != nil {
-			return nil, usageErr("%s: flag %s: %v (see chwatch %s --help)", c.Command.Name, a, err, c.Command.Name)
-		}
-	}
-	return pos, nil
-}
-
-func defined(cmd *cli.Command, name string) bool {
-	for _, f := range cmd.Flags {
-		for _, n := range f.Names() {
-			if n == name {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func kinds() string {

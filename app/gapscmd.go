@@ -60,14 +60,11 @@ func (e *env) gapsCommand() *cli.Command {
 				ArgsUsage: "ID",
 				Flags:     []cli.Flag{&cli.StringFlag{Name: "note", Usage: "why the gap is resolved (recorded as its resolution; required)"}},
 				Action: func(c *cli.Context) error {
-					// The flag parser stops at the first argument, and the
-					// documented form is `resolve ID --note TEXT`.
-					note, args := c.String("note"), c.Args().Slice()
-					if len(args) == 3 && args[1] == "--note" {
-						note, args = args[2], args[:1]
-					} else if len(args) == 2 && strings.HasPrefix(args[1], "--note=") {
-						note, args = strings.TrimPrefix(args[1], "--note="), args[:1]
+					args, err := positionals(c)
+					if err != nil {
+						return err
 					}
+					note := c.String("note")
 					if len(args) != 1 {
 						return usageErr("gaps resolve: give one gap ID (see chwatch gaps list) and --note TEXT")
 					}

@@ -47,7 +47,10 @@ Exit codes: 0 done, 1 failure or more bad rows than --max-errors, 2 bad usage
 			&cli.BoolFlag{Name: "no-progress", Usage: "no progress bar, even on a terminal"},
 		},
 		Action: func(c *cli.Context) error {
-			files := c.Args().Slice()
+			files, err := positionals(c)
+			if err != nil {
+				return err
+			}
 			if len(files) == 0 {
 				return usageErr("import: name the bulk file, e.g. chwatch import BasicCompanyDataAsOneFile-2026-11-01.zip")
 			}
