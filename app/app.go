@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/chwatch/chwatch/config"
+	"github.com/chwatch/chwatch/db"
 	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
 )
@@ -209,6 +210,24 @@ func (e *env) loadConfig(c *cli.Context) (*config.Config, error) {
 		return nil, withCode(ExitUsage, fmt.Errorf("configuration: %w", err))
 	}
 	return cfg, nil
+}
+
+// openReader opens the configured database for reading (it must exist).
+func (e *env) openReader(c *cli.Context) (*db.DB, error) {
+	cfg, err := e.loadConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return db.OpenReader(c.Context, cfg.Database.Path)
+}
+
+// openWriter opens the configured database for writing, creating it.
+func (e *env) openWriter(c *cli.Context) (*db.DB, error) {
+	cfg, err := e.loadConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return db.Open(c.Context, cfg.Database.Path)
 }
 
 // logger builds the slog logger the configuration asks for.

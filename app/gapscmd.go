@@ -20,11 +20,7 @@ func (e *env) gapsCommand() *cli.Command {
 				Name:  "list",
 				Usage: "every gap, open ones first",
 				Action: func(c *cli.Context) error {
-					cfg, err := e.loadConfig(c)
-					if err != nil {
-						return err
-					}
-					d, err := db.OpenReader(c.Context, cfg.Database.Path)
+					d, err := e.openReader(c)
 					if err != nil {
 						return err
 					}
@@ -75,11 +71,7 @@ func (e *env) gapsCommand() *cli.Command {
 					if strings.TrimSpace(note) == "" {
 						return usageErr("gaps resolve %d: say why with --note TEXT (it is recorded as the gap's resolution)", id)
 					}
-					cfg, err := e.loadConfig(c)
-					if err != nil {
-						return err
-					}
-					d, err := db.Open(c.Context, cfg.Database.Path)
+					d, err := e.openWriter(c)
 					if err != nil {
 						return err
 					}

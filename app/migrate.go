@@ -19,11 +19,7 @@ func (e *env) migrateCommand() *cli.Command {
 				Name:  "up",
 				Usage: "apply every pending migration (after a backup when the database holds a schema already)",
 				Action: func(c *cli.Context) error {
-					cfg, err := e.loadConfig(c)
-					if err != nil {
-						return err
-					}
-					d, err := db.Open(c.Context, cfg.Database.Path)
+					d, err := e.openWriter(c)
 					if err != nil {
 						return err
 					}
@@ -66,11 +62,7 @@ func (e *env) migrateCommand() *cli.Command {
 				Name:  "status",
 				Usage: "show the schema version of the database and the migrations this binary knows",
 				Action: func(c *cli.Context) error {
-					cfg, err := e.loadConfig(c)
-					if err != nil {
-						return err
-					}
-					d, err := db.OpenReader(c.Context, cfg.Database.Path)
+					d, err := e.openReader(c)
 					if err != nil {
 						return err
 					}

@@ -20,11 +20,7 @@ func (e *env) queueCommand() *cli.Command {
 				Name:  "status",
 				Usage: "jobs by kind and state, and the last errors of dead jobs",
 				Action: func(c *cli.Context) error {
-					cfg, err := e.loadConfig(c)
-					if err != nil {
-						return err
-					}
-					d, err := db.OpenReader(c.Context, cfg.Database.Path)
+					d, err := e.openReader(c)
 					if err != nil {
 						return err
 					}
@@ -88,11 +84,7 @@ func (e *env) queueCommand() *cli.Command {
 // queueWrite runs one statement over dead jobs; pendingDelta says how each
 // affected row changes the pending counter.
 func (e *env) queueWrite(c *cli.Context, verb, stmt string, pendingDelta int64, args ...any) error {
-	cfg, err := e.loadConfig(c)
-	if err != nil {
-		return err
-	}
-	d, err := db.Open(c.Context, cfg.Database.Path)
+	d, err := e.openWriter(c)
 	if err != nil {
 		return err
 	}

@@ -3,31 +3,17 @@ package company_test
 import (
 	"context"
 	"database/sql"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/chwatch/chwatch/company"
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/queue"
 	"github.com/matryer/is"
 )
 
 var detected = time.Date(2026, 11, 28, 23, 41, 36, 0, time.UTC)
-
-// mustOpen opens a migrated database in a temporary directory.
-func mustOpen(tb testing.TB) *db.DB {
-	tb.Helper()
-	d, err := db.Open(context.Background(), filepath.Join(tb.TempDir(), "chwatch.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { d.Close() })
-	if _, err := d.MigrateUp(context.Background(), detected); err != nil {
-		tb.Fatal(err)
-	}
-	return d
-}
 
 // apply applies the versions in one write transaction, as a batch does.
 func apply(tb testing.TB, d *db.DB, a *company.Applier, vs ...company.Version) []company.Decision {
@@ -129,7 +115,7 @@ func checkStrikeOff(tb testing.TB, d *db.DB) {
 
 func TestApplyCountersFollowEntriesAndExits(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	a := &company.Applier{Policy: company.Policy{ConfirmExit: "stream"}}
 	steps := []struct {
 		name                 string
@@ -159,7 +145,7 @@ func TestApplyCountersFollowEntriesAndExits(t *testing.T) {
 
 func TestApplyStatusChangeRows(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	a := &company.Applier{Policy: company.Policy{ConfirmExit: "stream"}}
 	apply(t, d, a,
 		co("00000001", active, strikeOff, "a1", at(0), 100), // first sight in strike-off
@@ -244,7 +230,7 @@ func TestApplyStatusChangeRows(t *testing.T) {
 // this transaction or an earlier one, and the counter keeps the highest.
 func TestApplyChangeSeqStrictlyIncreases(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	a := &company.Applier{Policy: company.Policy{ConfirmExit: "api"}}
 	batches := [][]company.Version{
 		{co("00000001", active, "", "a1", at(0), 1), co("00000002", active, strikeOff, "b1", at(0), 2)},
@@ -327,7 +313,7 @@ func TestApplyOfficersOnExit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
-			d := mustOpen(t)
+			d := dbtest.Open(t)
 			a := &company.Applier{Policy: tt.policy}
 			apply(t, d, a, co("SC571653", active, strikeOff, "e1", at(0), 100), co("00000006", active, strikeOff, "x1", at(0), 99))
 			addOfficer(t, d, "SC571653", "abc")
@@ -347,7 +333,7 @@ func jobs(tb testing.TB, d *db.DB, kind, number string) int64 {
 
 func TestApplyQueuesAndCancelsOfficers(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	a := &company.Applier{Policy: company.Policy{ConfirmExit: "stream"}}
 
 	apply(t, d, a, co("SC571653", active, strikeOff, "e1", at(0), 100))
@@ -371,7 +357,7 @@ func TestApplyQueuesAndCancelsOfficers(t *testing.T) {
 
 func TestApplyBulkFirstSightQueuesOnlyWithOfficers(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	row := func(n string) company.Version {
 		v := bulkRow(active, strikeOff, t0)
 		v.Number = n
@@ -387,7 +373,7 @@ func TestApplyBulkFirstSightQueuesOnlyWithOfficers(t *testing.T) {
 
 func TestApplyOfficersRefusedPastMaxDepth(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	a := &company.Applier{Policy: company.Policy{ConfirmExit: "api"}, MaxDepth: 1}
 	apply(t, d, a, co("00000001", active, strikeOff, "a1", at(0), 1), co("00000002", active, strikeOff, "b1", at(0), 2))
 	is.Equal(jobs(t, d, queue.Officers, "00000001"), int64(1))
@@ -401,7 +387,7 @@ func TestApplyOfficersRefusedPastMaxDepth(t *testing.T) {
 
 func TestApplyHybridThenAPIAnswer(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	ctx := context.Background()
 	a := &company.Applier{Policy: company.Policy{ConfirmExit: "api"}}
 	apply(t, d, a, co("SC571653", active, strikeOff, "e1", at(0), 100))
@@ -437,7 +423,7 @@ func TestApplyHybridThenAPIAnswer(t *testing.T) {
 // What Apply stores, Load reads back as the same record.
 func TestApplyLoadRoundTrip(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	ctx := context.Background()
 	in := co("SC571653", active, strikeOff, "e1", at(0), 100)
 	in.AddressLine2 = "Second Floor"

@@ -50,7 +50,7 @@ func Backup(ctx context.Context, path, dest string) error {
 	if err := os.Rename(tmpName, dest); err != nil {
 		return fmt.Errorf("backup to %s: %w", dest, err)
 	}
-	return syncDir(filepath.Dir(dest))
+	return SyncDir(filepath.Dir(dest))
 }
 
 func syncFile(name string) error {
@@ -62,7 +62,9 @@ func syncFile(name string) error {
 	return f.Sync()
 }
 
-func syncDir(dir string) error {
+// SyncDir makes a rename in dir durable. File systems that cannot sync a
+// directory are not an error.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -12,26 +12,13 @@ import (
 	"time"
 
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/matryer/is"
 )
 
 var update = flag.Bool("update", false, "rewrite ../schema.sql from the migrations")
 
 var now = time.Date(2026, 11, 28, 23, 41, 36, 0, time.UTC)
-
-// MustOpen opens a migrated database in a temporary directory.
-func MustOpen(tb testing.TB) *db.DB {
-	tb.Helper()
-	d, err := db.Open(context.Background(), filepath.Join(tb.TempDir(), "chwatch.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { d.Close() })
-	if _, err := d.MigrateUp(context.Background(), now); err != nil {
-		tb.Fatal(err)
-	}
-	return d
-}
 
 const schemaHeader = `-- chwatch database schema, generated from db/migrations by
 -- "go test ./db -run TestSchemaFile -update"; a test fails when they differ.
@@ -42,7 +29,7 @@ const schemaHeader = `-- chwatch database schema, generated from db/migrations b
 
 func TestSchemaFile(t *testing.T) {
 	is := is.New(t)
-	d := MustOpen(t)
+	d := dbtest.Open(t)
 	got, err := db.Schema(context.Background(), d.R)
 	is.NoErr(err)
 	got = schemaHeader + got
@@ -84,7 +71,7 @@ func TestSchemaCommented(t *testing.T) {
 
 func TestOpenPragmas(t *testing.T) {
 	is := is.New(t)
-	d := MustOpen(t)
+	d := dbtest.Open(t)
 	ctx := context.Background()
 	var mode string
 	is.NoErr(d.R.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
@@ -104,7 +91,7 @@ func TestOpenPragmas(t *testing.T) {
 
 func TestFileModes(t *testing.T) {
 	is := is.New(t)
-	d := MustOpen(t)
+	d := dbtest.Open(t)
 	is.NoErr(d.WriteTx(context.Background(), func(tx db.Tx) error {
 		return db.AddCounter(context.Background(), tx, "x", 1)
 	}))
@@ -118,7 +105,7 @@ func TestFileModes(t *testing.T) {
 func TestMigrateUpDownUpWithRows(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	d := MustOpen(t)
+	d := dbtest.Open(t)
 	_, err := d.W.ExecContext(ctx, `INSERT INTO companies (company_number, company_name, company_status, source, source_time, first_seen_at, updated_at, change_seq)
 		VALUES ('SC571653', 'ACME LTD', 'active', 'stream', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', 1)`)
 	is.NoErr(err)
@@ -144,7 +131,7 @@ func TestMigrateUpDownUpWithRows(t *testing.T) {
 func TestMigrateDownPastZero(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	d := MustOpen(t)
+	d := dbtest.Open(t)
 	_, err := d.MigrateDown(ctx, db.Latest()+1)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "nothing was changed"))
@@ -156,7 +143,7 @@ func TestMigrateDownPastZero(t *testing.T) {
 func TestSchemaTooNew(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	d := MustOpen(t)
+	d := dbtest.Open(t)
 	_, err := d.W.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', '2030-01-01T00:00:00Z')")
 	is.NoErr(err)
 	before, err := db.Schema(ctx, d.W)
@@ -211,7 +198,7 @@ func TestLock(t *testing.T) {
 func TestBackupWhileWriting(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	d := MustOpen(t)
+	d := dbtest.Open(t)
 	is.NoErr(d.WriteTx(ctx, func(tx db.Tx) error { return db.AddCounter(ctx, tx, "companies", 42) }))
 	// A second writer keeps a transaction open while the backup runs.
 	tx, err := d.W.BeginTx(ctx, nil)

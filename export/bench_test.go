@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/export"
 )
 
@@ -69,7 +70,7 @@ const companiesSQL = `SELECT company_number, company_name, company_status, compa
 // against a plain database/sql + encoding/csv loop over the same query
 // measured in the same run ("x-baseline": the overhead of our code).
 func BenchmarkExportCompanies(b *testing.B) {
-	d := mustOpen(b)
+	d := dbtest.Open(b)
 	fill(b, d, 100_000)
 	ctx := context.Background()
 	cols := export.Columns(export.Companies)

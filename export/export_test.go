@@ -13,24 +13,12 @@ import (
 	"time"
 
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/export"
 	"github.com/matryer/is"
 )
 
 var now = time.Date(2026, 11, 28, 23, 41, 36, 0, time.UTC)
-
-func mustOpen(tb testing.TB) *db.DB {
-	tb.Helper()
-	d, err := db.Open(context.Background(), filepath.Join(tb.TempDir(), "chwatch.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { d.Close() })
-	if _, err := d.MigrateUp(context.Background(), now); err != nil {
-		tb.Fatal(err)
-	}
-	return d
-}
 
 // documented is the README's column list of every kind: changing it breaks
 // users' scripts.
@@ -192,7 +180,7 @@ func cell(tb testing.TB, recs [][]string, key, name string) string {
 }
 
 func TestColumnsAsDocumented(t *testing.T) {
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	seed(t, d)
 	for _, k := range export.Kinds {
 		t.Run(string(k), func(t *testing.T) {
@@ -208,7 +196,7 @@ func TestColumnsAsDocumented(t *testing.T) {
 }
 
 func TestRows(t *testing.T) {
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	seed(t, d)
 
 	t.Run("Companies", func(t *testing.T) {
@@ -233,7 +221,7 @@ func TestRows(t *testing.T) {
 
 	t.Run("FirstSeenFromTheLatestEntry", func(t *testing.T) {
 		is := is.New(t)
-		d := mustOpen(t)
+		d := dbtest.Open(t)
 		write(t, d, func(tx db.Tx, seq *db.Seq) error {
 			addCompany(t, tx, seq, company{number: "00000007", detail: proposal, since: "2026-11-09T00:00:00Z"})
 			addCompany(t, tx, seq, company{number: "00000008", detail: proposal, since: "2026-11-09T00:00:00Z"})
@@ -268,7 +256,7 @@ func TestRows(t *testing.T) {
 }
 
 func TestNeutralise(t *testing.T) {
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	seed(t, d)
 	t.Run("ByDefault", func(t *testing.T) {
 		is := is.New(t)
@@ -295,7 +283,7 @@ func TestNeutralise(t *testing.T) {
 }
 
 func TestSinceIsInclusive(t *testing.T) {
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	seed(t, d)
 	since := func(s string) export.Options {
 		t.Helper()
@@ -330,7 +318,7 @@ func TestSinceIsInclusive(t *testing.T) {
 
 func TestIncremental(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	seed(t, d)
 	recs, res := export_(t, d, export.Companies, export.Options{Incremental: true})
 	is.Equal(len(recs), 6)
@@ -365,7 +353,7 @@ func TestLateCommitIsNotSkipped(t *testing.T) {
 		t.Run(string(k), func(t *testing.T) {
 			is := is.New(t)
 			ctx := context.Background()
-			d := mustOpen(t)
+			d := dbtest.Open(t)
 			seed(t, d)
 			_, first := export_(t, d, k, export.Options{Incremental: true})
 

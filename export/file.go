@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/chwatch/chwatch/db"
 )
 
 // File modes of new files; an existing file keeps its own mode.
@@ -63,7 +65,7 @@ func WriteFile(path string, mode os.FileMode, fn func(io.Writer) error) (err err
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := db.SyncDir(dir); err != nil {
 		return fmt.Errorf("write %s: fsync directory %s: %w", path, dir, err)
 	}
 	return nil
@@ -124,18 +126,6 @@ func WriteMark(path string, mark int64) error {
 	})
 	if err != nil {
 		return fmt.Errorf("save state mark %d: %w", mark, err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) && !strings.Contains(err.Error(), "invalid argument") {
-		return err
 	}
 	return nil
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chwatch/chwatch/company"
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/ingest"
 	"github.com/chwatch/chwatch/sim"
 	"github.com/chwatch/chwatch/stream"
@@ -43,19 +43,6 @@ func collect(b *testing.B, n int) []stream.Item {
 	return items
 }
 
-func openDB(b *testing.B) *db.DB {
-	b.Helper()
-	d, err := db.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := d.MigrateUp(context.Background(), time.Now()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { d.Close() })
-	return d
-}
-
 // BenchmarkApply measures the processor's apply rate (events/s) against a
 // raw SQLite baseline that inserts the same rows (event row, payload,
 // company upsert) with prepared statements and no rule, in the same run.
@@ -64,7 +51,7 @@ func BenchmarkApply(b *testing.B) {
 	items := collect(b, n)
 	var ours, raw time.Duration
 	for range b.N {
-		d := openDB(b)
+		d := dbtest.Open(b)
 		p := ingest.New(d, ingest.Config{BatchMaxEvents: 5000, BatchMaxWait: 20 * time.Millisecond,
 			Applier: &company.Applier{Policy: company.Policy{ConfirmExit: "stream"}}, StreamURL: "bench"})
 		in := make(chan stream.Item, len(items))
@@ -78,7 +65,7 @@ func BenchmarkApply(b *testing.B) {
 		}
 		ours += time.Since(start)
 
-		d2 := openDB(b)
+		d2 := dbtest.Open(b)
 		rows := rawRows(items)
 		start = time.Now()
 		rawInsert(b, d2, items, rows)

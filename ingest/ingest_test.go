@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chwatch/chwatch/company"
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/ingest"
 	"github.com/chwatch/chwatch/stream"
 	"github.com/matryer/is"
@@ -31,19 +31,6 @@ func newFakeTimer() *fakeTimer {
 func (f *fakeTimer) After(d time.Duration) <-chan time.Time {
 	f.asked <- d
 	return f.fire
-}
-
-func mustDB(t *testing.T) *db.DB {
-	t.Helper()
-	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "chwatch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if _, err := d.MigrateUp(context.Background(), t0); err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
 
 func newProc(d *db.DB, after func(time.Duration) <-chan time.Time, maxEvents int) *ingest.Processor {
@@ -83,7 +70,7 @@ func count(t *testing.T, d *db.DB, q string, args ...any) int64 {
 // more events: within batch_max_wait.
 func TestLoneEventCommitsWithinMaxWait(t *testing.T) {
 	is := is.New(t)
-	d := mustDB(t)
+	d := dbtest.Open(t)
 	timer := newFakeTimer()
 	p := newProc(d, timer.After, 5000)
 	in := make(chan stream.Item)
@@ -102,7 +89,7 @@ func TestLoneEventCommitsWithinMaxWait(t *testing.T) {
 // A backlog of 10,000 events commits in far fewer than 10,000 transactions.
 func TestBacklogGroupCommits(t *testing.T) {
 	is := is.New(t)
-	d := mustDB(t)
+	d := dbtest.Open(t)
 	timer := newFakeTimer()
 	p := newProc(d, timer.After, 5000)
 	in := make(chan stream.Item, 10000)
@@ -121,7 +108,7 @@ func TestBacklogGroupCommits(t *testing.T) {
 // their outcome, and a replayed timepoint writes nothing.
 func TestOutcomes(t *testing.T) {
 	is := is.New(t)
-	d := mustDB(t)
+	d := dbtest.Open(t)
 	p := newProc(d, time.After, 100)
 	ctx := context.Background()
 	first := event(10, "SC000001", "ACME LTD", "active", "", t0)
@@ -158,7 +145,7 @@ func TestOutcomes(t *testing.T) {
 // for the company named in its head.
 func TestRejectQueuesStatusCheck(t *testing.T) {
 	is := is.New(t)
-	d := mustDB(t)
+	d := dbtest.Open(t)
 	p := newProc(d, time.After, 100)
 	rej := stream.Item{Reject: &stream.Reject{Reason: "oversized", Bytes: 5 << 20, Timepoint: 77, ReceivedAt: t0,
 		Excerpt: []byte(`{"resource_kind":"company-profile","resource_uri":"/company/SC571653","resource_id":"SC571653","data":{"sim_padding":"xxxx`)}}
@@ -173,7 +160,7 @@ func TestRejectQueuesStatusCheck(t *testing.T) {
 // in strike-off gets a sweep check.
 func TestGapQueuesSweep(t *testing.T) {
 	is := is.New(t)
-	d := mustDB(t)
+	d := dbtest.Open(t)
 	p := newProc(d, time.After, 100)
 	ctx := context.Background()
 	is.NoErr(p.Commit(ctx, []stream.Item{
@@ -193,7 +180,7 @@ func TestGapQueuesSweep(t *testing.T) {
 // state, and the same batch commits once writing works again.
 func TestFailedCommitHoldsCursor(t *testing.T) {
 	is := is.New(t)
-	d := mustDB(t)
+	d := dbtest.Open(t)
 	p := newProc(d, time.After, 100)
 	ctx := context.Background()
 	is.NoErr(p.Commit(ctx, []stream.Item{event(10, "SC000001", "A LTD", "active", "", t0)}))

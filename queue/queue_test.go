@@ -2,31 +2,17 @@ package queue_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/queue"
 	"github.com/matryer/is"
 )
 
 var now = time.Date(2026, 11, 28, 23, 41, 36, 0, time.UTC)
-
-// mustOpen opens a migrated database in a temporary directory.
-func mustOpen(tb testing.TB) *db.DB {
-	tb.Helper()
-	d, err := db.Open(context.Background(), filepath.Join(tb.TempDir(), "chwatch.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { d.Close() })
-	if _, err := d.MigrateUp(context.Background(), now); err != nil {
-		tb.Fatal(err)
-	}
-	return d
-}
 
 // enqueue runs Enqueue in its own write transaction.
 func enqueue(tb testing.TB, d *db.DB, kind, company string, maxDepth int64) queue.Result {
@@ -63,7 +49,7 @@ func setState(tb testing.TB, d *db.DB, kind, company, state string) {
 
 func TestEnqueueDedup(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 
 	is.Equal(enqueue(t, d, queue.Officers, "SC571653", 0), queue.Queued)
 	is.Equal(counter(t, d, queue.CounterPending), int64(1))
@@ -91,7 +77,7 @@ func TestEnqueueDedup(t *testing.T) {
 
 func TestEnqueuePriority(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	for _, kind := range []string{queue.Officers, queue.SweepCheck, queue.StatusCheck} {
 		is.Equal(enqueue(t, d, kind, "NI012345", 0), queue.Queued)
 	}
@@ -114,7 +100,7 @@ func TestEnqueuePriority(t *testing.T) {
 
 func TestEnqueueUnknownKind(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	err := d.WriteTx(context.Background(), func(tx db.Tx) error {
 		_, err := queue.Enqueue(context.Background(), tx, "bogus", "SC571653", now, 0)
 		return err
@@ -141,7 +127,7 @@ func TestEnqueueMaxDepth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
-			d := mustOpen(t)
+			d := dbtest.Open(t)
 			is.Equal(enqueue(t, d, queue.Officers, "00000001", tt.maxDepth), queue.Queued)
 			is.Equal(enqueue(t, d, queue.Officers, "00000002", tt.maxDepth), queue.Queued)
 			is.Equal(enqueue(t, d, tt.kind, "00000003", tt.maxDepth), tt.want)
@@ -156,7 +142,7 @@ func TestEnqueueMaxDepth(t *testing.T) {
 
 func TestCancel(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	ctx := context.Background()
 	enqueue(t, d, queue.Officers, "SC571653", 0)
 	enqueue(t, d, queue.StatusCheck, "SC571653", 0)
@@ -188,7 +174,7 @@ func TestCancel(t *testing.T) {
 
 func TestDepths(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	depth, err := queue.Depths(context.Background(), d.R)
 	is.NoErr(err)
 	is.Equal(len(depth), 0)
@@ -235,7 +221,7 @@ func queryPlan(tb testing.TB, d *db.DB, query string, args ...any) string {
 // The claim query walks jobs_claim in ORDER BY order: no sort, no scan.
 func TestClaimUsesIndex(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	for i, kind := range []string{queue.Officers, queue.StatusCheck, queue.SweepCheck} {
 		for _, n := range []string{"00000001", "00000002", "SC571653"} {
 			enqueue(t, d, kind, n, 0)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/status"
 )
 
@@ -18,7 +19,7 @@ const benchRows = 200_000
 func bigDB(b *testing.B) *db.DB {
 	b.Helper()
 	ctx := context.Background()
-	d := mustOpen(b)
+	d := dbtest.Open(b)
 	err := d.WriteTx(ctx, func(tx db.Tx) error {
 		co, err := tx.PrepareContext(ctx, `INSERT INTO companies (company_number, company_name, company_status, company_status_detail,
 			source, source_time, source_timepoint, strike_off_since, first_seen_at, updated_at, change_seq)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/status"
 	"github.com/matryer/is"
 )
@@ -18,20 +19,6 @@ var now = time.Date(2026, 11, 28, 23, 41, 36, 0, time.UTC)
 
 // th is the default status.* configuration.
 var th = status.Thresholds{StaleAfter: time.Minute, DownWarn: 5 * time.Minute, DownCrit: 30 * time.Minute}
-
-// mustOpen opens a migrated database in a temporary directory.
-func mustOpen(tb testing.TB) *db.DB {
-	tb.Helper()
-	d, err := db.Open(context.Background(), filepath.Join(tb.TempDir(), "chwatch.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { d.Close() })
-	if _, err := d.MigrateUp(context.Background(), now); err != nil {
-		tb.Fatal(err)
-	}
-	return d
-}
 
 // exec runs statements on the writer.
 func exec(tb testing.TB, d *db.DB, query string, args ...any) {
@@ -179,7 +166,7 @@ func TestVerdicts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
-			d := mustOpen(t)
+			d := dbtest.Open(t)
 			if !tt.noSvc {
 				s := running()
 				if tt.svc != nil {
@@ -224,7 +211,7 @@ func TestNotMigrated(t *testing.T) {
 
 func TestSchemaTooNew(t *testing.T) {
 	is := is.New(t)
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	exec(t, d, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', '2030-01-01T00:00:00Z')")
 	_, err := status.Gather(context.Background(), d, th, now)
 	is.True(errors.Is(err, db.ErrSchemaTooNew))
@@ -234,7 +221,7 @@ func TestSchemaTooNew(t *testing.T) {
 func TestGatherReadsTheDatabase(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	d := mustOpen(t)
+	d := dbtest.Open(t)
 	counters := map[string]int64{
 		"companies": 1234, "strike_off": 56, "events_applied": 1000, "events_unchanged": 5,
 		"events_invalid": 2, "rejects": 3, "jobs_pending": 7, "jobs_refused": 2, "change_seq": 99,
