@@ -123,7 +123,7 @@ func render(w io.Writer, r *status.Report) {
 	if s.APIBudget >= 0 {
 		budget = fmt.Sprintf("API budget %d left; breaker %s", s.APIBudget, breaker)
 	}
-	row("queue", "%d pending, %d dead, %d refused; %s", r.Queue.Pending, r.Queue.Dead, r.Queue.Refused, budget)
+	row("queue", "%d pending (%d status checks), %d dead, %d refused; %s", r.Queue.Pending, r.Queue.StatusChecks, r.Queue.Dead, r.Queue.Refused, budget)
 	if s.Sweep != "" {
 		row("sweep", "%s", s.Sweep)
 	}

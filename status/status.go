@@ -158,6 +158,10 @@ type Report struct {
 	Queue               struct {
 		Pending int64 `json:"pending"`
 		Dead    int64 `json:"dead"`
+		// StatusChecks are pending REST status checks (hybrid exits, gap
+		// sweeps, oversized lines): until they run, those companies keep
+		// their stored status.
+		StatusChecks int64 `json:"status_checks_pending"`
 		Refused int64 `json:"refused"`
 	} `json:"queue"`
 }
@@ -255,6 +259,11 @@ func Gather(ctx context.Context, d *db.DB, th Thresholds, now time.Time) (*Repor
 		r.Gaps = append(r.Gaps, g)
 	}
 	rows.Close()
+	// Through the partial index of pending jobs.
+	err = tx.QueryRowContext(ctx, "SELECT count(*) FROM jobs INDEXED BY jobs_pending WHERE kind IN ('status_check', 'sweep_check') AND state IN ('queued', 'running')").Scan(&r.Queue.StatusChecks)
+	if err != nil {
+		return nil, fmt.Errorf("count status checks: %w", err)
+	}
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM jobs WHERE state = 'dead'").Scan(&r.Queue.Dead); err != nil {
 		return nil, fmt.Errorf("count dead jobs: %w", err)
 	}
