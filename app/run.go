@@ -50,7 +50,7 @@ needs no keys.`,
 			&cli.IntFlag{Name: "sim-companies", Value: 5000, Usage: "simulated companies (with --sim)"},
 			&cli.Float64Flag{Name: "sim-rate", Value: 50, Usage: "simulated live events per second (with --sim)"},
 			&cli.IntFlag{Name: "sim-backlog", Value: 2000, Usage: "simulated events already published at start (with --sim)"},
-			&cli.BoolFlag{Name: "reset-cursor", Usage: "forget the stored cursor (start live) when the stream URL changed"},
+			&cli.BoolFlag{Name: "reset-cursor", Usage: "when the stream URL changed: forget the old stream's cursor and event log and start live (companies and changes stay)"},
 			&cli.Int64Flag{Name: "start-timepoint", Usage: "with no cursor yet, start at this timepoint instead of live (the stream keeps a few days)"},
 		},
 		Action: func(c *cli.Context) error {

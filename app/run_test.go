@@ -123,9 +123,37 @@ func TestRunRefusals(t *testing.T) {
 	is.True(strings.Contains(errOut.String(), "held by pid"))
 	is.NoErr(stop())
 
+	// Another stream whose timepoints overlap the first one's.
+	s2, err := sim.New(sim.Config{Seed: 4, Companies: 100, Events: 50, Backlog: 50, Heartbeat: 50 * time.Millisecond})
+	is.NoErr(err)
+	srv2 := httptest.NewServer(s2.Handler())
+	defer srv2.Close()
 	other := *cfg
-	other.Stream.URL = "http://127.0.0.1:1"
-	err = runService(context.Background(), &other, log, runOptions{})
+	other.Stream.URL = srv2.URL
+	err = runService(context.Background(), &other, log, runOptions{startFrom: sim.DefaultFirstTimepoint})
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "--reset-cursor"))
+
+	// With --reset-cursor its events are applied, not passed off as
+	// duplicates of the old stream's timepoints.
+	stop = startRun(t, &other, runOptions{resetCursor: true, startFrom: sim.DefaultFirstTimepoint})
+	d := openWriter(t, cfg.Database.Path)
+	defer d.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var url string
+		var tp int64
+		d.R.QueryRow("SELECT url, timepoint FROM stream_cursor").Scan(&url, &tp)
+		if url == srv2.URL && tp == sim.DefaultFirstTimepoint+49 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cursor at %s %d, want %s %d", url, tp, srv2.URL, sim.DefaultFirstTimepoint+49)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	is.NoErr(stop())
+	var events int
+	is.NoErr(d.R.QueryRow("SELECT count(*) FROM stream_events").Scan(&events))
+	is.Equal(events, 50)
 }

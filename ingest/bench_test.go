@@ -95,7 +95,7 @@ func rawRows(items []stream.Item) [][]any {
 
 // rawInsert is the baseline: the same rows (event, payload, the company
 // with every column), one prepared single-row INSERT each, no rule.
-func rawInsert(b *testing.B, d *db.DB, items []stream.Item, rows [][]any) {
+func rawInsert(b testing.TB, d *db.DB, items []stream.Item, rows [][]any) {
 	ctx := context.Background()
 	for i := 0; i < len(items); i += 5000 {
 		tx, err := d.W.BeginTx(ctx, nil)
@@ -121,7 +121,7 @@ func rawInsert(b *testing.B, d *db.DB, items []stream.Item, rows [][]any) {
 	}
 }
 
-func mustExec(b *testing.B, s *sql.Stmt, args ...any) {
+func mustExec(b testing.TB, s *sql.Stmt, args ...any) {
 	if _, err := s.Exec(args...); err != nil {
 		b.Fatal(err)
 	}

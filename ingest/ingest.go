@@ -25,9 +25,9 @@ import (
 // StreamName is the only stream chwatch consumes.
 const StreamName = "companies"
 
-// DefaultBatchMaxBytes bounds a batch's lines: about 2,500 typical events,
+// DefaultBatchMaxBytes bounds a batch's lines: about 1,500 typical events,
 // and memory stays within a Raspberry Pi's budget even when events are large.
-const DefaultBatchMaxBytes = 4 << 20
+const DefaultBatchMaxBytes = 2 << 20
 
 // Config is what the processor needs.
 type Config struct {
@@ -63,7 +63,7 @@ type Processor struct {
 	commitFails *metrics.Counter
 
 	// recorded is the highest timepoint in stream_events as of the last
-	// commit (the cursor); -1 until read. A timepoint above it cannot be
+	// commit; -1 until read. A timepoint above it cannot be
 	// in the table, so its primary-key check is skipped.
 	recorded int64
 
@@ -154,11 +154,22 @@ func LoadCursor(ctx context.Context, q db.Querier) (Cursor, error) {
 	return c, nil
 }
 
-// ResetCursor deletes the cursor, so the next run starts live.
+// ResetCursor forgets the cursor and the event log of the stream it
+// belonged to, so the next run starts live on another stream: that stream's
+// timepoints mean something else, and old rows would pass its events off as
+// duplicates. Companies, changes and jobs stay.
 func ResetCursor(ctx context.Context, d *db.DB) error {
 	return d.WriteTx(ctx, func(tx db.Tx) error {
-		_, err := tx.ExecContext(ctx, "DELETE FROM stream_cursor WHERE stream = ?", StreamName)
-		return err
+		for _, q := range []string{
+			"DELETE FROM stream_cursor WHERE stream = ?",
+			"DELETE FROM event_payloads WHERE stream = ?",
+			"DELETE FROM stream_events WHERE stream = ?",
+		} {
+			if _, err := tx.ExecContext(ctx, q, StreamName); err != nil {
+				return fmt.Errorf("reset cursor: %w", err)
+			}
+		}
+		return nil
 	})
 }
 
@@ -279,11 +290,12 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 		}
 		res = batchResult{outcomes: map[string]int64{}, changes: map[string]int64{}, recorded: p.recorded}
 		if res.recorded < 0 {
-			cur, err := LoadCursor(ctx, tx)
+			var hi sql.NullInt64
+			err := tx.QueryRowContext(ctx, "SELECT max(timepoint) FROM stream_events WHERE stream = ?", StreamName).Scan(&hi)
 			if err != nil {
-				return err
+				return fmt.Errorf("read the highest timepoint: %w", err)
 			}
-			res.recorded = cur.Timepoint
+			res.recorded = hi.Int64
 		}
 		var numbers []string
 		for _, it := range batch {

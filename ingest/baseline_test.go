@@ -1,0 +1,67 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/stream"
+)
+
+// TestRawBaseline is scripts/bench-e2e's baseline, skipped unless
+// CHWATCH_BASELINE_URL names a running `chwatch sim`. It reads the same
+// events chwatch run reads, the same way (the stream client, over
+// loopback), and inserts the same rows with minimal work: the event, its
+// payload and the company with every column, one prepared single-row INSERT
+// each, 5000 per transaction, into a database opened as chwatch opens it.
+// It prints events/s for the script to compare with chwatch run.
+func TestRawBaseline(t *testing.T) {
+	url := os.Getenv("CHWATCH_BASELINE_URL")
+	if url == "" {
+		t.Skip("CHWATCH_BASELINE_URL not set: run by scripts/bench-e2e")
+	}
+	n, _ := strconv.Atoi(os.Getenv("CHWATCH_BASELINE_EVENTS"))
+	from, _ := strconv.ParseInt(os.Getenv("CHWATCH_BASELINE_FROM"), 10, 64)
+	dir := os.Getenv("CHWATCH_BASELINE_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := db.Open(ctx, filepath.Join(dir, "baseline.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.MigrateUp(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := stream.New(stream.Config{URL: url, Key: "baseline"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan stream.Item, 256)
+	start := time.Now()
+	go c.Run(ctx, from, time.Time{}, out)
+	done := 0
+	batch := make([]stream.Item, 0, 5000)
+	for done < n {
+		it := <-out
+		if it.Event == nil {
+			continue
+		}
+		batch = append(batch, it)
+		done++
+		if len(batch) == cap(batch) || done == n {
+			rawInsert(t, d, batch, rawRows(batch))
+			batch = batch[:0]
+		}
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Printf("baseline: %d events in %.1f s: %.0f events/s\n", n, secs, float64(n)/secs)
+}
