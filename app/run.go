@@ -29,7 +29,7 @@ import (
 )
 
 // memoryLimit is the Go heap's soft limit in run unless GOMEMLIMIT is set.
-const memoryLimit = 16 << 20
+const memoryLimit = 14 << 20
 
 // heartbeatEvery is how often run refreshes service_state; status.stale_after
 // must stay well above it.

@@ -25,6 +25,9 @@ import (
 // StreamName is the only stream chwatch consumes.
 const StreamName = "companies"
 
+// preloadChunk is how many events' companies are read in one query.
+const preloadChunk = 200
+
 // DefaultBatchMaxBytes bounds a batch's lines: about 1,500 typical events,
 // and memory stays within a Raspberry Pi's budget even when events are large.
 const DefaultBatchMaxBytes = 2 << 20
@@ -297,17 +300,21 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 			}
 			res.recorded = hi.Int64
 		}
-		var numbers []string
-		for _, it := range batch {
-			if it.Event != nil && it.Event.ResourceID != "" {
-				numbers = append(numbers, it.Event.ResourceID)
-			}
-		}
 		res.companies = p.cfg.Applier.Begin(tx, seq)
-		if err := res.companies.Preload(ctx, numbers); err != nil {
-			return err
-		}
-		for _, it := range batch {
+		for i, it := range batch {
+			if i%preloadChunk == 0 {
+				// Read the next chunk's companies just before applying
+				// them, while their pages are still in the small cache.
+				var numbers []string
+				for _, next := range batch[i:min(i+preloadChunk, len(batch))] {
+					if next.Event != nil && next.Event.ResourceID != "" {
+						numbers = append(numbers, next.Event.ResourceID)
+					}
+				}
+				if err := res.companies.Preload(ctx, numbers); err != nil {
+					return err
+				}
+			}
 			switch {
 			case it.Event != nil:
 				if err := p.applyEvent(ctx, tx, it.Event, now, &res); err != nil {
