@@ -162,7 +162,7 @@ type Report struct {
 		// sweeps, oversized lines): until they run, those companies keep
 		// their stored status.
 		StatusChecks int64 `json:"status_checks_pending"`
-		Refused int64 `json:"refused"`
+		Refused      int64 `json:"refused"`
 	} `json:"queue"`
 }
 
