@@ -68,7 +68,9 @@ needs no keys.`,
 				}
 				defer stop()
 				cfg.Stream.URL, cfg.API.URL = url, url
-				cfg.Stream.Key, cfg.API.Key = "sim-stream-key", "sim-api-key"
+				// No API key: nothing runs REST jobs yet, so the stream
+				// decides exits (strike_off.confirm_exit's default without one).
+				cfg.Stream.Key, cfg.API.Key = "sim-stream-key", ""
 				// The simulator's port changes every run but its log is a
 				// function of its flags: the cursor belongs to those.
 				return runService(c.Context, cfg, log, runOptions{
