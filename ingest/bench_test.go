@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +19,9 @@ import (
 )
 
 // collect reads n items from a simulator over loopback, as the client does.
-func collect(b *testing.B, n int) []stream.Item {
+func collect(b *testing.B, n, companies int) []stream.Item {
 	b.Helper()
-	s, err := sim.New(sim.Config{Seed: 7, Companies: 20000, Events: n, Backlog: n, Heartbeat: time.Second})
+	s, err := sim.New(sim.Config{Seed: 7, Companies: companies, Events: n, Backlog: n, Heartbeat: time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -47,8 +49,8 @@ func collect(b *testing.B, n int) []stream.Item {
 // raw SQLite baseline that inserts the same rows (event row, payload,
 // company upsert) with prepared statements and no rule, in the same run.
 func BenchmarkApply(b *testing.B) {
-	const n = 50000
-	items := collect(b, n)
+	n, companies := envInt("CHWATCH_BENCH_EVENTS", 50000), envInt("CHWATCH_BENCH_COMPANIES", 20000)
+	items := collect(b, n, companies)
 	var ours, raw time.Duration
 	for range b.N {
 		d := dbtest.Open(b)
@@ -125,4 +127,11 @@ func mustExec(b testing.TB, s *sql.Stmt, args ...any) {
 	if _, err := s.Exec(args...); err != nil {
 		b.Fatal(err)
 	}
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
 }
