@@ -59,6 +59,13 @@ needs no keys.`,
 				return err
 			}
 			log := e.logger(cfg)
+			if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+				// A soft limit: the GC works harder near it instead of
+				// letting the heap double between collections (peak RSS
+				// target: 40 MB). Set here, not in runService: it is the
+				// process's, and tests run many services in one.
+				debug.SetMemoryLimit(memoryLimit)
+			}
 			if c.Bool("sim") {
 				simCfg := sim.Config{Seed: c.Int64("sim-seed"), Companies: c.Int("sim-companies"), Rate: c.Float64("sim-rate"),
 					Backlog: c.Int("sim-backlog"), Heartbeat: 5 * time.Second}
@@ -111,11 +118,6 @@ type runOptions struct {
 
 // runService is `chwatch run` once the configuration is known.
 func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt runOptions) error {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// A soft limit: the GC works harder near it instead of letting the
-		// heap double between collections (peak RSS target: 40 MB).
-		debug.SetMemoryLimit(memoryLimit)
-	}
 	lock, err := db.Lock(cfg.Database.Path)
 	if err != nil {
 		return err
