@@ -36,9 +36,11 @@ demo: build ## run the main job on the built-in simulator into demo/chwatch.db (
 	@echo "In another terminal: ./chwatch --db $(DEMO_DB) status    (Ctrl-C here stops the demo)"
 	./chwatch --db $(DEMO_DB) run --sim
 
-bench: ## benchmarks, each printing a ratio against a baseline measured in the same run
+bench: ## benchmarks, each printing a ratio against a baseline measured in the same run (about 30 minutes)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./... | tee bench.out
-	scripts/bench-e2e
+	scripts/bench-e2e | tee -a bench.out
+	scripts/bench-import | tee -a bench.out
+	scripts/bench-export | tee -a bench.out
 
 soak: ## the crash test, 100 random SIGKILLs
 	CHWATCH_CRASH_KILLS=100 $(GO) test -count=1 -run TestCrashRecovery -timeout 30m -v ./app/
