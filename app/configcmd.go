@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 
+	"github.com/chwatch/chwatch/config"
 	"github.com/urfave/cli/v2"
 )
 
@@ -15,12 +16,9 @@ func (e *env) configCommand() *cli.Command {
 				Name:  "check",
 				Usage: "validate the configuration; exit 2 naming the key and the fix",
 				Action: func(c *cli.Context) error {
-					cfg, err := e.loadConfig(c)
+					cfg, err := e.loadConfigWarn(c)
 					if err != nil {
 						return err
-					}
-					for _, w := range cfg.Warnings {
-						fmt.Fprintf(e.stderr, "warning: %s\n", w)
 					}
 					src := cfg.File
 					if src == "" {
@@ -34,12 +32,9 @@ func (e *env) configCommand() *cli.Command {
 				Name:  "show",
 				Usage: "print the effective configuration as TOML, secrets redacted",
 				Action: func(c *cli.Context) error {
-					cfg, err := e.loadConfig(c)
+					cfg, err := e.loadConfigWarn(c)
 					if err != nil {
 						return err
-					}
-					for _, w := range cfg.Warnings {
-						fmt.Fprintf(e.stderr, "warning: %s\n", w)
 					}
 					if cfg.File != "" {
 						fmt.Fprintf(e.stdout, "# from %s, the environment and flags\n", cfg.File)
@@ -52,4 +47,16 @@ func (e *env) configCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// loadConfigWarn loads the configuration and prints its warnings.
+func (e *env) loadConfigWarn(c *cli.Context) (*config.Config, error) {
+	cfg, err := e.loadConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
+	return cfg, nil
 }

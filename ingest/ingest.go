@@ -200,31 +200,27 @@ func (p *Processor) Run(ctx context.Context, in <-chan stream.Item) error {
 		closed := false
 	fill:
 		for len(batch) < p.cfg.BatchMaxEvents && size < p.cfg.BatchMaxBytes {
-			// Take what is already waiting without touching the timer.
+			var it stream.Item
+			var ok bool
+			// Items already waiting go in before the timer is looked at:
+			// a select with both ready would pick at random.
 			select {
-			case it, ok := <-in:
-				if !ok {
-					closed = true
-					break fill
-				}
-				batch = append(batch, it)
-				size += itemBytes(it)
-				continue
+			case it, ok = <-in:
 			default:
-			}
-			select {
-			case it, ok := <-in:
-				if !ok {
-					closed = true
+				select {
+				case it, ok = <-in:
+				case <-timer:
+					break fill
+				case <-ctx.Done():
 					break fill
 				}
-				batch = append(batch, it)
-				size += itemBytes(it)
-			case <-timer:
-				break fill
-			case <-ctx.Done():
+			}
+			if !ok {
+				closed = true
 				break fill
 			}
+			batch = append(batch, it)
+			size += itemBytes(it)
 		}
 		if err := p.commitRetrying(ctx, batch); err != nil {
 			return err
