@@ -114,15 +114,6 @@ func (a *Applier) Apply(ctx context.Context, tx db.Querier, seq *db.Seq, in Vers
 	if err != nil {
 		return Decision{}, err
 	}
-	return a.ApplyLoaded(ctx, tx, seq, stored, in, now)
-}
-
-// ApplyLoaded is Apply for a company the caller already loaded in this
-// transaction (nil when absent). After it, the decision's Write is what is
-// stored: a caller applying several versions of one company in a
-// transaction passes it as the next stored record. Batch does that
-// bookkeeping for many versions.
-func (a *Applier) ApplyLoaded(ctx context.Context, tx db.Querier, seq *db.Seq, stored *Record, in Version, now time.Time) (Decision, error) {
 	return a.apply(ctx, tx, seq, stored, in, now, nil)
 }
 
