@@ -147,7 +147,7 @@ func TestSQLOwnership(t *testing.T) {
 func TestSQLOwnershipCatches(t *testing.T) {
 	tests := []struct {
 		name, pkg, src string
-		want         string // "" when the source is fine
+		want           string // "" when the source is fine
 	}{
 		{"OwnerWrites", "company", "UPDATE companies SET x = 1", ""},
 		{"OtherWrites", "importer", "UPDATE companies SET missing_from_bulk = ?", "importer writes companies"},

@@ -438,6 +438,13 @@ func TestPurgeAndDeleteDone(t *testing.T) {
 	depth, err := queue.Depths(ctx, d.R)
 	is.NoErr(err)
 	is.Equal(depth, queue.Depth{queue.Officers: {queue.StateDone: 4}})
+
+	n, err = q.DeleteDone(ctx, now.Add(time.Hour), 3) // the rest, 3 a transaction
+	is.NoErr(err)
+	is.Equal(n, int64(4))
+	depth, err = queue.Depths(ctx, d.R)
+	is.NoErr(err)
+	is.Equal(len(depth), 0)
 }
 
 func TestOldest(t *testing.T) {

@@ -592,6 +592,24 @@ func PurgeTx(ctx context.Context, tx db.Querier) (int64, error) {
 	return n, nil
 }
 
+// DeleteDone deletes every done job finished before before, limit a
+// transaction (each a short hold of the write lock), and returns how many.
+func (q *Queue) DeleteDone(ctx context.Context, before time.Time, limit int) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := q.d.WriteTx(ctx, func(tx db.Tx) error {
+			var err error
+			n, err = DeleteDoneTx(ctx, tx, before, limit)
+			return err
+		})
+		total += n
+		if err != nil || n < int64(limit) {
+			return total, err
+		}
+	}
+}
+
 // deleteDoneSQL deletes the oldest done jobs through jobs_state.
 const deleteDoneSQL = `DELETE FROM jobs WHERE id IN (
 	SELECT id FROM jobs WHERE state = 'done' AND updated_at < ? ORDER BY updated_at LIMIT ?)`
