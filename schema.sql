@@ -165,26 +165,6 @@ CREATE TABLE imports ( -- bulk imports, one row per file, for resume and history
 
 CREATE UNIQUE INDEX imports_sha256 ON imports (sha256);
 
-CREATE TABLE jobs ( -- durable queue of REST work
-  id             INTEGER PRIMARY KEY, -- job number
-  kind           TEXT NOT NULL CHECK (kind IN ('status_check', 'sweep_check', 'officers')), -- what to fetch
-  priority       INTEGER NOT NULL, -- lower runs first: status_check 0, sweep_check 10, officers 20
-  company_number TEXT NOT NULL, -- the company
-  state          TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'dead')), -- queued | running | done | dead
-  attempts       INTEGER NOT NULL DEFAULT 0, -- tries so far
-  run_after      TEXT NOT NULL, -- not before this time
-  lease_until    TEXT, -- a running job's lease; past it the job is queued again
-  last_error     TEXT, -- the last failure, without secrets
-  created_at     TEXT NOT NULL, -- when queued
-  updated_at     TEXT NOT NULL -- last state change
-);
-
-CREATE UNIQUE INDEX jobs_pending ON jobs (kind, company_number) WHERE state IN ('queued', 'running');
-
-CREATE INDEX jobs_claim ON jobs (state, priority, run_after, id) WHERE state = 'queued';
-
-CREATE INDEX jobs_state ON jobs (state, updated_at);
-
 CREATE TABLE service_state ( -- facts the running service refreshes every few seconds, for `status` in another process
   key        TEXT PRIMARY KEY NOT NULL, -- pid, started_at, heartbeat_at, stream_state, ...
   value      TEXT NOT NULL, -- its value as text
@@ -195,4 +175,50 @@ CREATE TABLE counters ( -- running totals kept in the same transactions as the r
   name  TEXT PRIMARY KEY NOT NULL, -- change_seq, companies, strike_off, events_applied, ...
   value INTEGER NOT NULL -- current value
 );
+
+CREATE TABLE jobs ( -- durable queue of REST work; package queue owns it
+  id             INTEGER PRIMARY KEY, -- job number
+  kind           TEXT NOT NULL CHECK (kind IN ('status_check', 'sweep_check', 'officers', 'filing_check', 'pscs')), -- what to fetch
+  priority       INTEGER NOT NULL, -- lower runs first: status_check 0, sweep_check 10, officers, filing_check and pscs 20
+  company_number TEXT NOT NULL, -- the company
+  state          TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'dead')), -- queued | running | done | dead
+  attempts       INTEGER NOT NULL DEFAULT 0, -- failures of the job itself so far (429s, budget waits, breaker refusals and expired leases spend none)
+  run_after      TEXT NOT NULL, -- not before this time
+  lease_until    TEXT, -- a running job's lease; past it the job is queued again
+  lease_token    TEXT, -- random token set by each claim; completing or failing a job needs it, so a worker whose lease expired cannot finish a job another now holds
+  last_error     TEXT, -- the last failure or deferral, without secrets
+  created_at     TEXT NOT NULL, -- when queued
+  updated_at     TEXT NOT NULL -- last state change
+);
+
+CREATE UNIQUE INDEX jobs_pending ON jobs (kind, company_number) WHERE state IN ('queued', 'running');
+
+CREATE INDEX jobs_claim ON jobs (priority, run_after, id) WHERE state = 'queued';
+
+CREATE INDEX jobs_oldest ON jobs (kind, created_at) WHERE state = 'queued';
+
+CREATE INDEX jobs_state ON jobs (state, updated_at);
+
+CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN -- a new job: count it
+  INSERT INTO counters (name, value) VALUES ('jobs.' || NEW.kind || '.' || NEW.state, 1)
+    ON CONFLICT (name) DO UPDATE SET value = value + 1;
+  INSERT INTO counters (name, value) SELECT 'jobs_pending', 1 WHERE NEW.state IN ('queued', 'running')
+    ON CONFLICT (name) DO UPDATE SET value = value + 1;
+END;
+
+CREATE TRIGGER jobs_count_update AFTER UPDATE OF kind, state ON jobs WHEN OLD.kind != NEW.kind OR OLD.state != NEW.state BEGIN -- a job changed state: move its count
+  INSERT INTO counters (name, value) VALUES ('jobs.' || OLD.kind || '.' || OLD.state, -1)
+    ON CONFLICT (name) DO UPDATE SET value = value - 1;
+  INSERT INTO counters (name, value) VALUES ('jobs.' || NEW.kind || '.' || NEW.state, 1)
+    ON CONFLICT (name) DO UPDATE SET value = value + 1;
+  INSERT INTO counters (name, value) SELECT 'jobs_pending', (NEW.state IN ('queued', 'running')) - (OLD.state IN ('queued', 'running')) WHERE true
+    ON CONFLICT (name) DO UPDATE SET value = value + excluded.value;
+END;
+
+CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN -- a job removed: uncount it
+  INSERT INTO counters (name, value) VALUES ('jobs.' || OLD.kind || '.' || OLD.state, -1)
+    ON CONFLICT (name) DO UPDATE SET value = value - 1;
+  INSERT INTO counters (name, value) SELECT 'jobs_pending', -1 WHERE OLD.state IN ('queued', 'running')
+    ON CONFLICT (name) DO UPDATE SET value = value - 1;
+END;
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -299,7 +300,7 @@ func TestCmdMigrate(t *testing.T) {
 	for _, m := range db.Migrations() {
 		contains(t, "migrate status", r.stdout, m.Name, "applied")
 	}
-	contains(t, "migrate status", r.stdout, "schema version 1")
+	contains(t, "migrate status", r.stdout, fmt.Sprintf("schema version %d", db.Latest()))
 
 	t.Run("DownTooFar", func(t *testing.T) {
 		is := is.New(t)

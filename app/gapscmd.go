@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/gaps"
 	"github.com/urfave/cli/v2"
 )
 
@@ -25,27 +25,21 @@ func (e *env) gapsCommand() *cli.Command {
 						return err
 					}
 					defer d.Close()
-					rows, err := d.R.QueryContext(c.Context, `SELECT id, from_timepoint, coalesce(to_timepoint, ''), coalesce(from_time, ''), coalesce(to_time, ''),
-						detected_at, coalesce(resolved_at, ''), coalesce(resolution, '') FROM stream_gaps ORDER BY resolved_at IS NOT NULL, id`)
+					list, err := gaps.List(c.Context, d.R)
 					if err != nil {
 						return fmt.Errorf("list gaps: %w", err)
 					}
-					defer rows.Close()
 					w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(w, "ID\tFROM\tTO\tFROM TIME\tTO TIME\tDETECTED\tRESOLVED\tRESOLUTION")
-					for rows.Next() {
-						var id int64
-						var f [7]string
-						if err := rows.Scan(&id, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6]); err != nil {
-							return fmt.Errorf("list gaps: %w", err)
+					for _, g := range list {
+						to, resolved := "", g.ResolvedAt
+						if g.ToTimepoint != 0 {
+							to = strconv.FormatInt(g.ToTimepoint, 10)
 						}
-						if f[5] == "" {
-							f[5] = "OPEN"
+						if g.Open() {
+							resolved = "OPEN"
 						}
-						fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, f[0], f[1], f[2], f[3], f[4], f[5], f[6])
-					}
-					if err := rows.Err(); err != nil {
-						return fmt.Errorf("list gaps: %w", err)
+						fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.FromTimepoint, to, g.FromTime, g.ToTime, g.DetectedAt, resolved, g.Resolution)
 					}
 					return w.Flush()
 				},
@@ -76,20 +70,11 @@ func (e *env) gapsCommand() *cli.Command {
 						return err
 					}
 					defer d.Close()
-					var n int64
-					err = d.WriteTx(c.Context, func(tx db.Tx) error {
-						res, err := tx.ExecContext(c.Context, "UPDATE stream_gaps SET resolved_at = ?, resolution = ? WHERE id = ? AND resolved_at IS NULL",
-							db.FormatTime(time.Now()), note, id)
-						if err != nil {
-							return err
-						}
-						n, _ = res.RowsAffected()
-						return nil
-					})
+					ok, err := gaps.Resolve(c.Context, d, id, note, time.Now())
 					if err != nil {
-						return fmt.Errorf("resolve gap %d: %w", id, err)
+						return err
 					}
-					if n == 0 {
+					if !ok {
 						return fmt.Errorf("resolve gap %d: no open gap with that ID (see chwatch gaps list)", id)
 					}
 					fmt.Fprintf(e.stdout, "gap %d resolved\n", id)

@@ -253,7 +253,7 @@ type heartbeat struct {
 	streamURL string
 	started   time.Time
 	// queueMetrics holds chwatch_queue_depth, refreshed with the progress
-	// line (a GROUP BY over jobs is too much for every heartbeat).
+	// line.
 	queueMetrics *metrics.Set
 
 	mu        sync.Mutex
@@ -348,16 +348,16 @@ func (h *heartbeat) run(ctx context.Context) {
 	}
 }
 
-// refreshQueueDepth sets chwatch_queue_depth{kind,state} from the jobs table.
+// refreshQueueDepth sets chwatch_queue_depth{kind,state} from the job counters.
 func (h *heartbeat) refreshQueueDepth(ctx context.Context) {
 	depths, err := queue.Depths(ctx, h.d.R)
 	if err != nil {
 		h.log.Warn("queue depth not read", "err", err)
 		return
 	}
-	for kind := range queue.Priority {
-		for _, state := range []string{"queued", "running", "done", "dead"} {
-			h.queueMetrics.GetOrCreateGauge(fmt.Sprintf(`chwatch_queue_depth{kind=%q,state=%q}`, kind, state), nil).Set(float64(depths[kind][state]))
+	for _, kind := range queue.Kinds() {
+		for _, state := range queue.States() {
+			h.queueMetrics.GetOrCreateGauge(fmt.Sprintf(`chwatch_queue_depth{kind=%q,state=%q}`, kind, state), nil).Set(float64(depths.Count(kind, state)))
 		}
 	}
 }

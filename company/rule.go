@@ -1,6 +1,12 @@
 // Package company keeps the mirror of companies: the one transition rule every
 // source (stream, REST API, bulk file) goes through, and the statements that
 // store its decisions.
+//
+// It owns the tables companies, officers and status_changes (and pscs when
+// it lands): no other package writes them, and every write takes its
+// change_seq here. Others read companies and status_changes for exports and
+// status; strike-off is the strike_off_companies view (InStrikeOff is its Go
+// twin, tested to agree).
 package company
 
 import (
@@ -108,6 +114,10 @@ type Decision struct {
 	// the policy keeps them.
 	CancelOfficers bool
 	DeleteOfficers bool
+	// OfficersRefused is set when storing the decision found the queue
+	// past queue.max_depth, so the officers fetch was refused (counted in
+	// jobs_refused); the caller logs it.
+	OfficersRefused bool
 }
 
 // Decide is the transition rule: what the incoming version does to the

@@ -162,7 +162,7 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 			return d, err
 		}
 	}
-	if err := a.queueWork(ctx, tx, d, in.Number, now); err != nil {
+	if err := a.queueWork(ctx, tx, &d, in.Number, now); err != nil {
 		return d, err
 	}
 	return d, nil
@@ -190,19 +190,21 @@ func (a *Applier) recordChange(ctx context.Context, tx db.Querier, seq *db.Seq, 
 	return nil
 }
 
-func (a *Applier) queueWork(ctx context.Context, tx db.Querier, d Decision, number string, now time.Time) error {
+func (a *Applier) queueWork(ctx context.Context, tx db.Querier, d *Decision, number string, now time.Time) error {
 	if d.QueueStatusCheck {
-		if _, err := queue.Enqueue(ctx, tx, queue.StatusCheck, number, now, a.MaxDepth); err != nil {
+		if _, err := queue.EnqueueTx(ctx, tx, queue.StatusCheck, number, now, a.MaxDepth); err != nil {
 			return err
 		}
 	}
 	if d.QueueOfficers {
-		if _, err := queue.Enqueue(ctx, tx, queue.Officers, number, now, a.MaxDepth); err != nil {
+		res, err := queue.EnqueueTx(ctx, tx, queue.Officers, number, now, a.MaxDepth)
+		if err != nil {
 			return err
 		}
+		d.OfficersRefused = res == queue.Refused
 	}
 	if d.CancelOfficers {
-		if _, err := queue.Cancel(ctx, tx, queue.Officers, number); err != nil {
+		if _, err := queue.CancelTx(ctx, tx, queue.Officers, number); err != nil {
 			return err
 		}
 	}

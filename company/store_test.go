@@ -326,7 +326,7 @@ func TestApplyOfficersOnExit(t *testing.T) {
 	}
 }
 
-func jobs(tb testing.TB, d *db.DB, kind, number string) int64 {
+func jobs(tb testing.TB, d *db.DB, kind queue.Kind, number string) int64 {
 	tb.Helper()
 	return count(tb, d, "SELECT count(*) FROM jobs WHERE kind = ? AND company_number = ? AND state IN ('queued', 'running')", kind, number)
 }

@@ -1,6 +1,10 @@
 // Package db owns chwatch's SQLite file: opening it with the right pragmas, one
 // writer and a read pool, embedded migrations, the instance lock, backups, and
 // the small helpers every writer shares (time format, counters, change sequence).
+//
+// Of the tables it owns schema_migrations, service_state and counters; every
+// other table has one owner package that alone writes it (see
+// ownership_test.go at the top of the repository).
 package db
 
 import (

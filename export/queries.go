@@ -16,9 +16,6 @@ type query struct {
 	seq   string // change_seq column for --state
 }
 
-// strikeOff is the SPEC's one definition of strike-off, on alias c.
-const strikeOff = `c.company_status = 'active' AND c.company_status_detail = 'active-proposal-to-strike-off' AND c.deleted_at IS NULL`
-
 func address(alias string) []col {
 	var out []col
 	for _, n := range []string{"address_line_1", "address_line_2", "locality", "region", "postal_code", "country"} {
@@ -70,8 +67,9 @@ var queries = map[Kind]query{
 			address("c"),
 			cols("c.source_time", "c.change_seq"),
 		),
-		from:  "companies c",
-		where: strikeOff,
+		// The view is the one definition of strike-off; SQLite flattens
+		// it into the query, so its indexes serve --since and --state.
+		from:  "strike_off_companies c",
 		order: "c.strike_off_since DESC, c.company_number",
 		since: "c.strike_off_since",
 		seq:   "c.change_seq",
@@ -84,8 +82,7 @@ var queries = map[Kind]query{
 			address("o"),
 			cols("o.fetched_at", "o.change_seq"),
 		),
-		from:  "officers o JOIN companies c ON c.company_number = o.company_number",
-		where: strikeOff,
+		from:  "officers o JOIN strike_off_companies c ON c.company_number = o.company_number",
 		order: "o.company_number, o.officer_id",
 		since: "o.fetched_at",
 		seq:   "o.change_seq",

@@ -1,7 +1,8 @@
 // Package housekeep keeps a long-running database small and healthy: it
 // deletes payloads, events and finished jobs past their retention in small
 // transactions that never stall ingestion, reclaims the space with an
-// incremental vacuum, and checkpoints the WAL.
+// incremental vacuum, and checkpoints the WAL. It owns no table: the
+// deletions are ingest's and queue's, run at its pace.
 package housekeep
 
 import (
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/ingest"
+	"github.com/chwatch/chwatch/queue"
 )
 
 // Config is the retention.* keys and the pace.
@@ -74,42 +77,26 @@ func (h *Housekeeper) Run(ctx context.Context) {
 }
 
 // Retain deletes what is past retention, a batch per transaction, then
-// vacuums incrementally. It returns the rows deleted.
+// vacuums incrementally. It returns the rows deleted. The statements are
+// their tables' owners' (ingest, queue); the pace is this package's.
 func (h *Housekeeper) Retain(ctx context.Context) (int64, error) {
 	now := h.cfg.Now()
-	// Payloads and events are visited in timepoint order from the oldest,
-	// which is receive order, a window of BatchRows at a time: a pass reads
-	// only what it deletes plus one window, and needs no index on
-	// received_at. Done jobs use the jobs_state index (state, updated_at).
 	steps := []struct {
-		name, sql string
-		cutoff    time.Time
+		name   string
+		del    func(ctx context.Context, tx db.Querier, before time.Time, limit int) (int64, error)
+		cutoff time.Time
 	}{
-		{"event payloads", `DELETE FROM event_payloads WHERE rowid IN (
-			SELECT p.rowid FROM (SELECT rowid, stream, timepoint FROM event_payloads ORDER BY stream, timepoint LIMIT ?2) p
-			JOIN stream_events e USING (stream, timepoint) WHERE e.received_at < ?1)`, now.Add(-h.cfg.EventPayload)},
-		{"events", `DELETE FROM stream_events WHERE (stream, timepoint) IN (
-			SELECT stream, timepoint FROM (SELECT stream, timepoint, received_at FROM stream_events ORDER BY stream, timepoint LIMIT ?2)
-			WHERE received_at < ?1)`, now.Add(-h.cfg.Events)},
-		{"finished jobs", `DELETE FROM jobs WHERE id IN (
-			SELECT id FROM jobs WHERE state = 'done' AND updated_at < ?1 ORDER BY updated_at LIMIT ?2)`, now.Add(-h.cfg.JobsDone)},
+		{"event payloads", ingest.DeletePayloadsTx, now.Add(-h.cfg.EventPayload)},
+		{"events", ingest.DeleteEventsTx, now.Add(-h.cfg.Events)},
+		{"finished jobs", queue.DeleteDoneTx, now.Add(-h.cfg.JobsDone)},
 	}
 	var total int64
 	for _, s := range steps {
 		for {
 			var n int64
 			err := h.db.WriteTx(ctx, func(tx db.Tx) error {
-				res, err := tx.ExecContext(ctx, s.sql, db.FormatTime(s.cutoff), h.cfg.BatchRows)
-				if err != nil {
-					return err
-				}
-				n, _ = res.RowsAffected()
-				if s.name == "events" {
-					// Payloads of deleted events cannot outlive them.
-					_, err = tx.ExecContext(ctx, `DELETE FROM event_payloads WHERE NOT EXISTS (
-						SELECT 1 FROM stream_events e WHERE e.stream = event_payloads.stream AND e.timepoint = event_payloads.timepoint)
-						AND rowid IN (SELECT rowid FROM event_payloads ORDER BY stream, timepoint LIMIT ?)`, h.cfg.BatchRows)
-				}
+				var err error
+				n, err = s.del(ctx, tx, s.cutoff, h.cfg.BatchRows)
 				return err
 			})
 			if err != nil {

@@ -1,5 +1,6 @@
 // Package importer applies the Free Company Data Product to the mirror through
-// the shared transition rule, resumably, in short transactions.
+// the shared transition rule, resumably, in short transactions. It owns the
+// imports table; companies, jobs and gaps are written through their packages.
 //
 // Every row becomes a company.Version from source bulk, dated the file's
 // as-of at 00:00Z, and goes through company.Applier, the rule the stream and

@@ -245,19 +245,8 @@ func read(ctx context.Context, r *bulk.Reader, out chan<- chunk) {
 	}
 }
 
-const (
-	// markListed records that the file lists a company whose row the rule
-	// left alone (unchanged or stale). It touches neither updated_at nor
-	// change_seq: bulk_as_of is bookkeeping, not a change of the company.
-	markListed = `UPDATE companies SET bulk_as_of = ?1
-		WHERE company_number = ?2 AND (bulk_as_of IS NULL OR bulk_as_of < ?1)`
-	// clearMissing is for a stale row (newer data kept) of a company an
-	// earlier import marked missing: the file lists it after all.
-	clearMissing = `UPDATE companies SET missing_from_bulk = NULL, updated_at = ?1, change_seq = ?2
-		WHERE company_number = ?3 AND missing_from_bulk IS NOT NULL AND missing_from_bulk <= ?4`
-	saveProgress = `UPDATE imports SET rows_read = ?, rows_applied = ?, rows_bad = ?,
-		resume_offset = ?, resume_line = ?, completed_at = ? WHERE id = ?`
-)
+const saveProgress = `UPDATE imports SET rows_read = ?, rows_applied = ?, rows_bad = ?,
+	resume_offset = ?, resume_line = ?, completed_at = ? WHERE id = ?`
 
 // rowTx applies rows in one transaction until the time budget is spent or
 // no more rows are ready, and commits them with the file's progress. It
@@ -403,6 +392,7 @@ func (im *importer) readDataVersion(ctx context.Context) int64 {
 type tally struct {
 	applied, unchanged, stale int64
 	entered, firstSeen, left  int64
+	refused                   int64 // officer fetches refused past queue.max_depth
 	unknown                   []string
 }
 
@@ -433,6 +423,9 @@ func (im *importer) applyRow(ctx context.Context, q db.Querier, seq *db.Seq, bat
 	case company.LeftStrikeOff:
 		t.left++
 	}
+	if d.OfficersRefused {
+		t.refused++
+	}
 	switch d.Outcome {
 	case company.Applied, company.Deleted:
 		t.applied++
@@ -442,8 +435,8 @@ func (im *importer) applyRow(ctx context.Context, q db.Querier, seq *db.Seq, bat
 	case company.Stale:
 		t.stale++
 		if m := before.MissingFromBulk; m != "" && m <= im.asOf {
-			if _, err := q.ExecContext(ctx, clearMissing, ts, seq.Next(), r.CompanyNumber, im.asOf); err != nil {
-				return fmt.Errorf("clear missing_from_bulk of %s: %w", r.CompanyNumber, err)
+			if err := company.ClearMissing(ctx, q, seq, r.CompanyNumber, im.asOf, now); err != nil {
+				return err
 			}
 			before.MissingFromBulk = ""
 		}
@@ -451,8 +444,8 @@ func (im *importer) applyRow(ctx context.Context, q db.Querier, seq *db.Seq, bat
 	if before.BulkAsOf >= im.asOf {
 		return nil // already recorded
 	}
-	if _, err := q.ExecContext(ctx, markListed, im.asOf, r.CompanyNumber); err != nil {
-		return fmt.Errorf("record bulk_as_of of %s: %w", r.CompanyNumber, err)
+	if err := company.MarkListed(ctx, q, r.CompanyNumber, im.asOf); err != nil {
+		return err
 	}
 	before.BulkAsOf = im.asOf
 	return nil

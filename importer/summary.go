@@ -34,6 +34,9 @@ type Summary struct {
 	// were queued for a status check.
 	StatusChecks int64
 	GapsResolved int64
+	// OfficersRefused counts officer fetches refused because the queue was
+	// past queue.max_depth (also counted in jobs_refused).
+	OfficersRefused int64
 
 	// Unknown counts the texts no mapping knew ("status:TEXT", ...) in
 	// the order first met; UnknownOther counts those past the first
@@ -83,6 +86,7 @@ func (s *Summary) add(t *tally, read int64) {
 	s.Entered += t.entered
 	s.FirstSeen += t.firstSeen
 	s.Left += t.left
+	s.OfficersRefused += t.refused
 	for _, u := range t.unknown {
 		if _, ok := s.Unknown[u]; !ok {
 			if len(s.UnknownOrder) >= keepUnknownTexts {
@@ -161,6 +165,9 @@ func (s *Summary) String() string {
 	}
 	if s.GapsResolved > 0 {
 		fmt.Fprintf(&b, "; %d stream gaps resolved", s.GapsResolved)
+	}
+	if s.OfficersRefused > 0 {
+		fmt.Fprintf(&b, "; %d officer fetches refused: the queue is past queue.max_depth (they are counted in status; raise queue.max_depth, or queue one by hand with chwatch queue add officers NUMBER)", s.OfficersRefused)
 	}
 	secs := s.Elapsed.Seconds()
 	rate := 0.0

@@ -2,6 +2,10 @@
 // batches: each event is recorded in stream_events, applied through the
 // company transition rule and moves the cursor, all in one transaction, so a
 // crash at any instant loses nothing and applies nothing twice.
+//
+// It owns the tables stream_events, event_payloads, stream_rejects and
+// stream_cursor (their retention included); companies, jobs and gaps are
+// written through their own packages.
 package ingest
 
 import (
@@ -18,12 +22,19 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/chwatch/chwatch/company"
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/gaps"
 	"github.com/chwatch/chwatch/queue"
 	"github.com/chwatch/chwatch/stream"
 )
 
 // StreamName is the only stream chwatch consumes.
 const StreamName = "companies"
+
+// Counter names this package keeps in the counters table.
+const (
+	CounterEventsPrefix = "events_" // + an outcome: events recorded with it
+	CounterRejects      = "rejects" // lines that were not events
+)
 
 // preloadChunk is how many events' companies are read in one query.
 const preloadChunk = 200
@@ -338,9 +349,9 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 			return err
 		}
 		for o, n := range res.outcomes {
-			seq.Count("events_"+o, n)
+			seq.Count(CounterEventsPrefix+o, n)
 		}
-		seq.Count("rejects", res.rejects)
+		seq.Count(CounterRejects, res.rejects)
 		if err := seq.Save(ctx, tx); err != nil {
 			return err
 		}
@@ -419,10 +430,10 @@ type batchResult struct {
 // flush inserts the batch's event rows and payloads, many rows per
 // statement.
 func (r *batchResult) flush(ctx context.Context, tx db.Querier) error {
-	if err := insertRows(ctx, tx, "stream_events (stream, timepoint, resource_id, event_type, published_at, received_at, outcome, reason)", 8, r.events); err != nil {
+	if err := insertRows(ctx, tx, "INSERT INTO stream_events (stream, timepoint, resource_id, event_type, published_at, received_at, outcome, reason) VALUES ", 8, r.events); err != nil {
 		return fmt.Errorf("record events: %w", err)
 	}
-	if err := insertRows(ctx, tx, "event_payloads (stream, timepoint, payload)", 3, r.payloads); err != nil {
+	if err := insertRows(ctx, tx, "INSERT INTO event_payloads (stream, timepoint, payload) VALUES ", 3, r.payloads); err != nil {
 		return fmt.Errorf("store payloads: %w", err)
 	}
 	return nil
@@ -432,11 +443,13 @@ func (r *batchResult) flush(ctx context.Context, tx db.Querier) error {
 // bound parameters.
 const rowsPerInsert = 200
 
-func insertRows(ctx context.Context, tx db.Querier, into string, cols int, vals []any) error {
+// insertRows runs insert ("INSERT INTO t (cols) VALUES ") with vals, cols
+// values a row, many rows per statement.
+func insertRows(ctx context.Context, tx db.Querier, insert string, cols int, vals []any) error {
 	for len(vals) > 0 {
 		n := min(len(vals)/cols, rowsPerInsert)
 		row := "(" + strings.Repeat("?,", cols-1) + "?)"
-		q := "INSERT INTO " + into + " VALUES " + strings.Repeat(row+",", n-1) + row
+		q := insert + strings.Repeat(row+",", n-1) + row
 		if _, err := tx.ExecContext(ctx, q, vals[:n*cols]...); err != nil {
 			return err
 		}
@@ -494,6 +507,9 @@ func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, ev *stream.Ev
 				p.log.Info(strings.ReplaceAll(d.Change, "_", " "), "company", in.Number, "name", d.Write.Name, "first_seen", d.FirstSeen, "timepoint", ev.Timepoint)
 			case d.QueueStatusCheck:
 				p.log.Info("strike-off company's event lacks the detail: status check queued", "company", in.Number, "timepoint", ev.Timepoint)
+			}
+			if d.OfficersRefused {
+				p.log.Warn("officers fetch refused: the queue is past queue.max_depth (counted in status as refused)", "company", in.Number, "timepoint", ev.Timepoint)
 			}
 		}
 	}
@@ -555,7 +571,7 @@ func (p *Processor) reject(ctx context.Context, tx db.Querier, r *stream.Reject,
 	number := resourceID(r.Excerpt)
 	p.log.Warn("rejected stream line", "reason", r.Reason, "bytes", r.Bytes, "timepoint", r.Timepoint, "company", number)
 	if number != "" {
-		if _, err := queue.Enqueue(ctx, tx, queue.StatusCheck, number, now, 0); err != nil {
+		if _, err := queue.EnqueueTx(ctx, tx, queue.StatusCheck, number, now, 0); err != nil {
 			return err
 		}
 	}
@@ -580,25 +596,18 @@ func resourceID(head []byte) string {
 // recordGap writes a gap and, with on_gap = sweep, queues a sweep check for
 // every company in strike-off, in the same transaction.
 func (p *Processor) recordGap(ctx context.Context, tx db.Querier, g *stream.Gap, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO stream_gaps (stream, from_timepoint, to_timepoint, from_time, to_time, detected_at, reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, StreamName, g.FromTimepoint, g.ToTimepoint, nullTime(g.FromTime), nullTime(g.ToTime), db.FormatTime(now), g.Reason)
-	if err != nil {
-		return fmt.Errorf("record gap: %w", err)
+	if _, err := gaps.RecordTx(ctx, tx, StreamName, g.FromTimepoint, g.ToTimepoint, g.FromTime, g.ToTime, now, g.Reason); err != nil {
+		return err
 	}
 	if p.cfg.OnGap != "sweep" {
 		return nil
 	}
-	ts := db.FormatTime(now)
-	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (kind, priority, company_number, state, run_after, created_at, updated_at)
-		SELECT ?, ?, company_number, 'queued', ?, ?, ? FROM strike_off_companies WHERE true
-		ON CONFLICT (kind, company_number) WHERE state IN ('queued', 'running') DO NOTHING`,
-		queue.SweepCheck, queue.Priority[queue.SweepCheck], ts, ts, ts)
+	n, err := queue.EnqueueSweepTx(ctx, tx, now)
 	if err != nil {
-		return fmt.Errorf("queue gap sweep: %w", err)
+		return err
 	}
-	n, _ := res.RowsAffected()
 	p.log.Warn("gap sweep queued", "companies", n)
-	return db.AddCounter(ctx, tx, queue.CounterPending, n)
+	return nil
 }
 
 // checkZone logs when published_at and the receive time disagree by about

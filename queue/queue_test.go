@@ -15,12 +15,12 @@ import (
 var now = time.Date(2026, 11, 28, 23, 41, 36, 0, time.UTC)
 
 // enqueue runs Enqueue in its own write transaction.
-func enqueue(tb testing.TB, d *db.DB, kind, company string, maxDepth int64) queue.Result {
+func enqueue(tb testing.TB, d *db.DB, kind queue.Kind, company string, maxDepth int64) queue.Result {
 	tb.Helper()
 	var res queue.Result
 	err := d.WriteTx(context.Background(), func(tx db.Tx) error {
 		var err error
-		res, err = queue.Enqueue(context.Background(), tx, kind, company, now, maxDepth)
+		res, err = queue.EnqueueTx(context.Background(), tx, kind, company, now, maxDepth)
 		return err
 	})
 	if err != nil {
@@ -38,7 +38,7 @@ func counter(tb testing.TB, d *db.DB, name string) int64 {
 	return c[name]
 }
 
-func setState(tb testing.TB, d *db.DB, kind, company, state string) {
+func setState(tb testing.TB, d *db.DB, kind queue.Kind, company, state string) {
 	tb.Helper()
 	_, err := d.W.ExecContext(context.Background(),
 		"UPDATE jobs SET state = ? WHERE kind = ? AND company_number = ? AND state IN ('queued', 'running')", state, kind, company)
@@ -78,31 +78,31 @@ func TestEnqueueDedup(t *testing.T) {
 func TestEnqueuePriority(t *testing.T) {
 	is := is.New(t)
 	d := dbtest.Open(t)
-	for _, kind := range []string{queue.Officers, queue.SweepCheck, queue.StatusCheck} {
+	for _, kind := range []queue.Kind{queue.Officers, queue.SweepCheck, queue.StatusCheck} {
 		is.Equal(enqueue(t, d, kind, "NI012345", 0), queue.Queued)
 	}
 	rows, err := d.W.Query("SELECT kind, priority, state, run_after FROM jobs ORDER BY priority")
 	is.NoErr(err)
 	defer rows.Close()
-	var kinds []string
+	var kinds []queue.Kind
 	for rows.Next() {
 		var kind, state, runAfter string
 		var prio int
 		is.NoErr(rows.Scan(&kind, &prio, &state, &runAfter))
-		is.Equal(prio, queue.Priority[kind])
+		is.Equal(prio, queue.Kind(kind).Priority())
 		is.Equal(state, "queued")
 		is.Equal(runAfter, "2026-11-28T23:41:36Z")
-		kinds = append(kinds, kind)
+		kinds = append(kinds, queue.Kind(kind))
 	}
 	is.NoErr(rows.Err())
-	is.Equal(kinds, []string{queue.StatusCheck, queue.SweepCheck, queue.Officers}) // status checks first
+	is.Equal(kinds, []queue.Kind{queue.StatusCheck, queue.SweepCheck, queue.Officers}) // status checks first
 }
 
 func TestEnqueueUnknownKind(t *testing.T) {
 	is := is.New(t)
 	d := dbtest.Open(t)
 	err := d.WriteTx(context.Background(), func(tx db.Tx) error {
-		_, err := queue.Enqueue(context.Background(), tx, "bogus", "SC571653", now, 0)
+		_, err := queue.EnqueueTx(context.Background(), tx, "bogus", "SC571653", now, 0)
 		return err
 	})
 	is.True(err != nil)
@@ -113,7 +113,7 @@ func TestEnqueueMaxDepth(t *testing.T) {
 	tests := []struct {
 		name     string
 		maxDepth int64
-		kind     string
+		kind     queue.Kind
 		want     queue.Result
 		refused  int64
 		pending  int64
@@ -149,11 +149,11 @@ func TestCancel(t *testing.T) {
 	enqueue(t, d, queue.Officers, "OC301234", 0)
 	setState(t, d, queue.Officers, "OC301234", "running")
 
-	cancel := func(kind, company string) int64 {
+	cancel := func(kind queue.Kind, company string) int64 {
 		var n int64
 		is.NoErr(d.WriteTx(ctx, func(tx db.Tx) error {
 			var err error
-			n, err = queue.Cancel(ctx, tx, kind, company)
+			n, err = queue.CancelTx(ctx, tx, kind, company)
 			return err
 		}))
 		return n
@@ -218,11 +218,11 @@ func queryPlan(tb testing.TB, d *db.DB, query string, args ...any) string {
 	return strings.Join(lines, "\n")
 }
 
-// The claim query walks jobs_claim in ORDER BY order: no sort, no scan.
+// The claim statement walks jobs_claim in ORDER BY order: no sort, no scan.
 func TestClaimUsesIndex(t *testing.T) {
 	is := is.New(t)
 	d := dbtest.Open(t)
-	for i, kind := range []string{queue.Officers, queue.StatusCheck, queue.SweepCheck} {
+	for i, kind := range []queue.Kind{queue.Officers, queue.StatusCheck, queue.SweepCheck} {
 		for _, n := range []string{"00000001", "00000002", "SC571653"} {
 			enqueue(t, d, kind, n, 0)
 		}
@@ -230,12 +230,12 @@ func TestClaimUsesIndex(t *testing.T) {
 			setState(t, d, kind, "00000001", "done")
 		}
 	}
-	plan := queryPlan(t, d, `SELECT id FROM jobs WHERE state = 'queued' AND run_after <= ?
-		ORDER BY priority, run_after, id LIMIT 1`, db.FormatTime(now))
+	plan := queryPlan(t, d, queue.ClaimSQL, db.FormatTime(now.Add(time.Minute)), "token", db.FormatTime(now), "")
 	t.Log(plan)
-	// Without sqlite_stat1 the planner prefers jobs_state (state=?) and then
-	// sorts; an index led by state, (state, priority, run_after, id), serves
-	// both the WHERE and the ORDER BY.
+	// The plan of the statement Claim runs: jobs_claim, partial on state =
+	// 'queued' and ordered (priority, run_after, id), serves both the WHERE
+	// and the ORDER BY, and ClaimSQL names it (INDEXED BY) so the planner
+	// cannot prefer jobs_state and sort.
 	is.True(strings.Contains(plan, "INDEX jobs_claim")) // the claim walks jobs_claim
 	is.True(!strings.Contains(plan, "TEMP B-TREE"))     // in ORDER BY order, without a sort
 }

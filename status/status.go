@@ -13,7 +13,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chwatch/chwatch/company"
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/gaps"
+	"github.com/chwatch/chwatch/ingest"
+	"github.com/chwatch/chwatch/queue"
 )
 
 // Verdict is a monitoring-plugin state; its value is the exit code.
@@ -204,12 +208,12 @@ func Gather(ctx context.Context, d *db.DB, th Thresholds, now time.Time) (*Repor
 		return nil, err
 	}
 	for k, n := range counters {
-		if o, ok := strings.CutPrefix(k, "events_"); ok {
+		if o, ok := strings.CutPrefix(k, ingest.CounterEventsPrefix); ok {
 			r.Events[o] = n
 		}
 	}
-	r.Rejects, r.Companies, r.StrikeOff = counters["rejects"], counters["companies"], counters["strike_off"]
-	r.Queue.Pending, r.Queue.Refused = counters["jobs_pending"], counters["jobs_refused"]
+	r.Rejects, r.Companies, r.StrikeOff = counters[ingest.CounterRejects], counters[company.CounterCompanies], counters[company.CounterStrikeOff]
+	r.Queue.Pending, r.Queue.Refused = counters[queue.CounterPending], counters[queue.CounterRefused]
 
 	var url, pub, upd sql.NullString
 	err = tx.QueryRowContext(ctx, "SELECT timepoint, url, published_at, updated_at FROM stream_cursor WHERE stream = 'companies'").
@@ -245,28 +249,20 @@ func Gather(ctx context.Context, d *db.DB, th Thresholds, now time.Time) (*Repor
 		r.Recent = append(r.Recent, t)
 	}
 	rows.Close()
-	rows, err = tx.QueryContext(ctx, `SELECT id, from_timepoint, coalesce(to_timepoint, 0), coalesce(from_time, ''), coalesce(to_time, ''), detected_at
-		FROM stream_gaps WHERE resolved_at IS NULL ORDER BY id`)
+	open, err := gaps.OpenGaps(ctx, tx)
 	if err != nil {
-		return nil, fmt.Errorf("read gaps: %w", err)
+		return nil, err
 	}
-	for rows.Next() {
-		var g Gap
-		if err := rows.Scan(&g.ID, &g.FromTimepoint, &g.ToTimepoint, &g.FromTime, &g.ToTime, &g.DetectedAt); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read gaps: %w", err)
-		}
-		r.Gaps = append(r.Gaps, g)
+	for _, g := range open {
+		r.Gaps = append(r.Gaps, Gap{ID: g.ID, FromTimepoint: g.FromTimepoint, ToTimepoint: g.ToTimepoint, FromTime: g.FromTime, ToTime: g.ToTime, DetectedAt: g.DetectedAt})
 	}
-	rows.Close()
-	// Through the partial index of pending jobs.
-	err = tx.QueryRowContext(ctx, "SELECT count(*) FROM jobs INDEXED BY jobs_pending WHERE kind IN ('status_check', 'sweep_check') AND state IN ('queued', 'running')").Scan(&r.Queue.StatusChecks)
+	depths, err := queue.Depths(ctx, tx)
 	if err != nil {
-		return nil, fmt.Errorf("count status checks: %w", err)
+		return nil, err
 	}
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM jobs WHERE state = 'dead'").Scan(&r.Queue.Dead); err != nil {
-		return nil, fmt.Errorf("count dead jobs: %w", err)
-	}
+	checks := []queue.Kind{queue.StatusCheck, queue.SweepCheck}
+	r.Queue.StatusChecks = depths.Sum(queue.StateQueued, checks...) + depths.Sum(queue.StateRunning, checks...)
+	r.Queue.Dead = depths.Sum(queue.StateDead)
 	r.decide(th, now)
 	return r, nil
 }
