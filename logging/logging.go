@@ -142,8 +142,13 @@ const SampleWindow = time.Minute
 // unsampled (nothing is ever hidden for lack of room).
 const maxKeys = 1024
 
+// ReasonKey is the one record attribute that tells warnings apart for
+// Sampler: "stream connection failed" for a 429 and for a 5xx are two
+// warnings, each counted on its own.
+const ReasonKey = "reason"
+
 // Sampler is a handler that writes the first of identical warnings (same
-// level, message and logger attributes) in a minute and counts the rest; the
+// level, message, logger attributes and "reason") in a minute and counts the rest; the
 // count is written as one record (the latest of them, with "repeated": N)
 // with the first log line after the minute, or by Flush. Info and debug
 // records pass untouched: state changes are logged once each by their owners.
@@ -218,6 +223,13 @@ func (s *Sampler) Handle(ctx context.Context, rec slog.Record) error {
 		return s.next.Handle(ctx, rec)
 	}
 	key := rec.Level.String() + "\x00" + s.scope + "\x00" + rec.Message
+	rec.Attrs(func(a slog.Attr) bool {
+		if a.Key == ReasonKey {
+			key += "\x00" + a.Value.String()
+			return false
+		}
+		return true
+	})
 	st := s.st
 	st.mu.Lock()
 	sm := st.seen[key]
