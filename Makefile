@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/chwatch/chwatch/app.Version=$(VERSION) -X github.
 GO      ?= go
 DEMO_DB ?= demo/chwatch.db
 
-.PHONY: build test test-race lint cross test-arm64 demo bench bench-e2e soak fuzz schema clean
+.PHONY: build test test-race test-litestream lint cross test-arm64 demo bench bench-e2e soak fuzz schema clean
 
 build: ## the chwatch binary for this machine
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o chwatch .
@@ -15,6 +15,9 @@ test: ## the whole suite (unit, end to end, crash test with random SIGKILLs)
 
 test-race: ## the suite under the race detector (needs cgo and gcc)
 	CGO_ENABLED=1 $(GO) test -race -short -count=1 ./...
+
+test-litestream: ## chwatch beside Litestream: replicate, SIGKILL, restore, resume (installs litestream v0.5 with go install)
+	scripts/test-litestream
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chwatch/chwatch/config"
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/logging"
 	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
 )
@@ -127,6 +128,7 @@ See config.example.toml. Try it without keys: chwatch run --sim`,
 			e.simCommand(),
 			e.backupCommand(),
 			e.gapsCommand(),
+			e.alertCommand(),
 			e.versionCommand(),
 		},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
@@ -227,10 +229,20 @@ func (e *env) openWriter(c *cli.Context) (*db.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return db.Open(c.Context, cfg.Database.Path)
+	return db.Open(c.Context, cfg.Database.Path, dbOptions(cfg)...)
 }
 
-// logger builds the slog logger the configuration asks for.
+// dbOptions is how every writer opens the database under cfg: with
+// database.checkpoints = "external" no connection checkpoints by itself.
+func dbOptions(cfg *config.Config) []db.Option {
+	if cfg.Database.Checkpoints == "external" {
+		return []db.Option{db.NoAutoCheckpoint()}
+	}
+	return nil
+}
+
+// logger builds the slog logger the configuration asks for. Its handler is
+// a *logging.Sampler: flushLog writes its pending counts.
 func (e *env) logger(cfg *config.Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
@@ -246,7 +258,10 @@ func (e *env) logger(cfg *config.Config) *slog.Logger {
 	if format == "text" {
 		h = slog.NewTextHandler(e.stderr, opts)
 	}
-	l := slog.New(h)
+	// Keys never reach the log, whatever a message holds; a warning
+	// repeated within a minute is counted, not written again.
+	h = logging.Redact(h, logging.Secrets(cfg.Secrets()...))
+	l := slog.New(logging.NewSampler(h, logging.SampleConfig{}))
 	for _, w := range cfg.Warnings {
 		l.Warn(w)
 	}
@@ -331,4 +346,11 @@ func isBool(cmd *cli.Command, name string) bool {
 		}
 	}
 	return false
+}
+
+// flushLog writes the counts of sampled warnings still pending (at exit).
+func flushLog(l *slog.Logger) {
+	if s, ok := l.Handler().(*logging.Sampler); ok {
+		s.Flush()
+	}
 }

@@ -76,7 +76,7 @@ Exit codes: 0 done, 1 failure or more bad rows than --max-errors, 2 bad usage
 				return err
 			}
 
-			d, err := db.Open(c.Context, cfg.Database.Path)
+			d, err := db.Open(c.Context, cfg.Database.Path, dbOptions(cfg)...)
 			if err != nil {
 				return err
 			}

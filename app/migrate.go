@@ -46,7 +46,7 @@ func (e *env) migrateCommand() *cli.Command {
 					if c.Int("steps") < 1 {
 						return usageErr("migrate down: --steps must be at least 1, not %d", c.Int("steps"))
 					}
-					d, err := db.Open(c.Context, cfg.Database.Path)
+					d, err := db.Open(c.Context, cfg.Database.Path, dbOptions(cfg)...)
 					if err != nil {
 						return err
 					}

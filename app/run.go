@@ -59,6 +59,7 @@ needs no keys.`,
 				return err
 			}
 			log := e.logger(cfg)
+			defer flushLog(log)
 			if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 				// A soft limit: the GC works harder near it instead of
 				// letting the heap double between collections (peak RSS
@@ -114,6 +115,8 @@ type runOptions struct {
 	cursorURL   string            // what the cursor belongs to, when not stream.url
 	startFrom   int64             // first timepoint to ask for without a cursor (0: live)
 	onListen    func(addr string) // told the HTTP address once it listens (tests)
+	beatEvery   time.Duration     // heartbeat interval (tests; default heartbeatEvery)
+	alertEvery  time.Duration     // alert rate-limit window per kind (tests; default alert.DefaultEvery)
 }
 
 // runService is `chwatch run` once the configuration is known.
@@ -123,7 +126,14 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		return err
 	}
 	defer lock.Unlock()
-	d, err := db.Open(ctx, cfg.Database.Path)
+	fixed, err := db.TightenModes(cfg.Database.Path)
+	for _, f := range fixed {
+		log.Warn("database file was readable by other users (as `litestream restore` leaves it): mode set to 0660", "file", f.Path, "was", fmt.Sprintf("%04o", f.Was))
+	}
+	if err != nil {
+		return err
+	}
+	d, err := db.Open(ctx, cfg.Database.Path, dbOptions(cfg)...)
 	if err != nil {
 		return err
 	}
@@ -150,7 +160,8 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		cur = ingest.Cursor{}
 	}
 
-	alerts := alert.New(cfg.Alert.WebhookURL, log)
+	alertMetrics := metrics.NewSet()
+	alerts := alert.New(alert.Config{URL: cfg.Alert.WebhookURL, Logger: log, Metrics: alertMetrics, Every: opt.alertEvery})
 	streamMetrics, ingestMetrics := metrics.NewSet(), metrics.NewSet()
 	client, err := stream.New(stream.Config{
 		URL: cfg.Stream.URL, Key: cfg.Stream.Key, IdleTimeout: cfg.Stream.IdleTimeout.Duration,
@@ -168,14 +179,16 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	proc := ingest.New(d, ingest.Config{
 		BatchMaxEvents: cfg.Stream.BatchMaxEvents, BatchMaxWait: cfg.Stream.BatchMaxWait.Duration,
 		Applier: applier, StreamURL: streamID, OnGap: cfg.Stream.OnGap,
-		Logger: log.With("component", "ingest"), Metrics: ingestMetrics, Alert: alerts.Send,
+		Logger: log.With("component", "ingest"), Metrics: ingestMetrics,
 	})
 	hk := housekeep.New(d, housekeep.Config{
 		EventPayload: cfg.Retention.EventPayload.Duration, Events: cfg.Retention.Events.Duration,
 		JobsDone: cfg.Retention.JobsDone.Duration, Logger: log.With("component", "housekeep"),
+		ExternalCheckpoints: cfg.Database.Checkpoints == "external",
 	})
 	queueMetrics := metrics.NewSet()
-	hb := &heartbeat{d: d, client: client, proc: proc, alerts: alerts, log: log, streamURL: cfg.Stream.URL, queueMetrics: queueMetrics}
+	hb := &heartbeat{d: d, client: client, proc: proc, log: log, streamURL: cfg.Stream.URL, queueMetrics: queueMetrics, every: opt.beatEvery,
+		watch: &watch{alerts: alerts, downWarn: cfg.Status.DownWarn.Duration, downCrit: cfg.Status.DownCrit.Duration, onGap: cfg.Stream.OnGap, log: log}}
 	if err := hb.beat(ctx, time.Now()); err != nil {
 		return fmt.Errorf("write service_state: %w", err)
 	}
@@ -186,7 +199,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		if err != nil {
 			return withCode(ExitUsage, fmt.Errorf("http.listen %s: %w (choose a free address, or set it empty to disable)", cfg.HTTP.Listen, err))
 		}
-		srv = &http.Server{Handler: handler(hb, streamMetrics, ingestMetrics, queueMetrics), ReadHeaderTimeout: 10 * time.Second}
+		srv = &http.Server{Handler: handler(hb, streamMetrics, ingestMetrics, queueMetrics, alertMetrics), ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(ln)
 		log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
 		if opt.onListen != nil {
@@ -209,6 +222,9 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		from = cur.Timepoint + 1
 	}
 	log.Info("chwatch run started", "db", d.Path, "stream", cfg.Stream.URL, "cursor", cur.Timepoint, "start_at", startAt(from), "pid", os.Getpid())
+	if cfg.Database.Checkpoints == "external" {
+		log.Info("database.checkpoints = external: chwatch runs no WAL checkpoint; Litestream must be replicating this database, or the WAL grows")
+	}
 	clientDone := make(chan struct{})
 	go func() {
 		defer close(clientDone)
@@ -248,13 +264,14 @@ type heartbeat struct {
 	d         *db.DB
 	client    *stream.Client
 	proc      *ingest.Processor
-	alerts    *alert.Sender
+	watch     *watch
 	log       *slog.Logger
 	streamURL string
 	started   time.Time
 	// queueMetrics holds chwatch_queue_depth, refreshed with the progress
 	// line.
 	queueMetrics *metrics.Set
+	every        time.Duration // default heartbeatEvery
 
 	mu        sync.Mutex
 	lastState string
@@ -282,16 +299,6 @@ func (h *heartbeat) streamState(now time.Time) (state string, since time.Time, e
 		if up && !s.Since.IsZero() {
 			h.since = s.Since
 		}
-		if h.lastState != "" {
-			msg := fmt.Sprintf("stream %s", state)
-			if s.LastError != "" && !up {
-				msg += ": " + s.LastError
-			}
-			h.alerts.Send("stream", msg)
-		}
-	}
-	if state == "unauthorized" && h.lastState != "unauthorized" {
-		h.alerts.Send("stream", "stream answers 401: the stream key is wrong or revoked")
 	}
 	h.lastState = state
 	return state, h.since, s.LastError
@@ -315,7 +322,9 @@ func (h *heartbeat) service(now time.Time) status.Service {
 }
 
 func (h *heartbeat) beat(ctx context.Context, now time.Time) error {
-	kv := h.service(now).KV()
+	svc := h.service(now)
+	h.watch.check(ctx, h.d, now, svc)
+	kv := svc.KV()
 	return h.d.WriteTx(ctx, func(tx db.Tx) error { return db.SetState(ctx, tx, db.FormatTime(now), kv) })
 }
 
@@ -323,7 +332,11 @@ func (h *heartbeat) beat(ctx context.Context, now time.Time) error {
 const progressEvery = 30 * time.Second
 
 func (h *heartbeat) run(ctx context.Context) {
-	t := time.NewTicker(heartbeatEvery)
+	every := h.every
+	if every <= 0 {
+		every = heartbeatEvery
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	lastLog, lastEvents := time.Now(), int64(0)
 	h.refreshQueueDepth(ctx)
@@ -360,6 +373,7 @@ func (h *heartbeat) refreshQueueDepth(ctx context.Context) {
 			h.queueMetrics.GetOrCreateGauge(fmt.Sprintf(`chwatch_queue_depth{kind=%q,state=%q}`, kind, state), nil).Set(float64(depths.Count(kind, state)))
 		}
 	}
+	h.watch.deadJobs(depths.Sum(queue.StateDead))
 }
 
 func (h *heartbeat) stopped(ctx context.Context) error {

@@ -5,14 +5,15 @@ import (
 	"context"
 	"encoding/base64"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chwatch/chwatch/alert"
 	"github.com/chwatch/chwatch/sim"
 	"github.com/matryer/is"
 )
@@ -45,30 +46,71 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// /metrics carries SPEC.md's metrics and /healthz answers 200 while
-// streaming; keys appear nowhere: not in logs, metrics, health, status,
-// config show or service_state, even while the stream answers 401.
+// A full faulty run: the stream answers 401 every other connect, cuts
+// lines, answers 5xx and 429, sends bad and oversized lines and duplicates,
+// refuses the cursor's timepoint (a 416 gap), the disk fills up and empties,
+// and the webhook fails its first post. /metrics carries SPEC.md's metrics,
+// /healthz answers, alerts arrive; and no key, nor the webhook URL or its
+// token, appears anywhere: logs (through run's own logger), metrics, health,
+// status, config show, alert test, service_state, the webhook's bodies.
 func TestMetricsHealthAndSecrets(t *testing.T) {
 	is := is.New(t)
 	const streamKey, apiKey = "STREAMKEY-d3adb33f", "APIKEY-c0ffee42"
-	s, err := sim.New(sim.Config{Seed: 9, Companies: 200, Events: 500, Backlog: 500, Heartbeat: 50 * time.Millisecond,
-		StreamKey: streamKey, Faults: sim.Faults{Status401Every: 2, CutEvery: 150}})
+	s, err := sim.New(sim.Config{Seed: 9, Companies: 200, Backlog: 2000, Rate: 300, Retention: 500, Heartbeat: 50 * time.Millisecond,
+		StreamKey: streamKey, Faults: sim.Faults{Status401Every: 2, CutEvery: 150, Status5xxEvery: 5, Status429Every: 7,
+			NotJSONEvery: 97, OversizeEvery: 211, OversizeBytes: 100 << 10, ReplayEvery: 50}})
 	is.NoErr(err)
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
+	hook := newWebhook(t, 1)
 	cfg := testConfig(t, srv.URL)
 	cfg.Stream.Key, cfg.API.Key = streamKey, apiKey
+	cfg.Alert.WebhookURL = hook.url()
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Log.Level, cfg.Log.Format = "debug", "json"
+	first := int64(sim.DefaultFirstTimepoint)
+	d := openWriter(t, cfg.Database.Path)
+	_, err = d.MigrateUp(context.Background(), time.Now())
+	is.NoErr(err)
+	// A cursor older than the simulator keeps: the resume is a 416.
+	_, err = d.W.Exec(`INSERT INTO stream_cursor (stream, timepoint, url, updated_at) VALUES ('companies', ?, ?, '2026-11-20T10:00:00Z')`, first+10, srv.URL)
+	is.NoErr(err)
+
 	logs := &lockedBuffer{}
+	e := &env{stdout: logs, stderr: logs}
+	log := e.logger(cfg)
 	addr := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
+	done := make(chan error, 1)
 	go func() {
-		done <- runService(ctx, cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			runOptions{startFrom: sim.DefaultFirstTimepoint, onListen: func(a string) { addr <- a }})
+		done <- runService(ctx, cfg, log, runOptions{beatEvery: 20 * time.Millisecond, onListen: func(a string) { addr <- a }})
+	}()
+	defer func() { // before the simulator closes, which waits for the stream connection
+		cancel()
+		if t.Failed() {
+			ls := strings.Split(logs.String(), "\n")
+			t.Logf("the run's last log lines:\n%s", strings.Join(ls[max(0, len(ls)-60):], "\n"))
+		}
 	}()
 	base := "http://" + <-addr
-	waitCursor(t, cfg.Database.Path, sim.DefaultFirstTimepoint+499, 30*time.Second)
+	gapAlert := hook.wait(t, "gap", 0, func(m alert.Message) bool { return m.Kind == alert.Gap })
+	waitCursor(t, cfg.Database.Path, first+2100, 30*time.Second) // live
+
+	// The disk fills: commits fail until it empties.
+	_, err = d.W.Exec(`CREATE TRIGGER full BEFORE INSERT ON stream_events BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
+	is.NoErr(err)
+	hook.wait(t, "disk full", 0, func(m alert.Message) bool { return m.Kind == alert.DiskFull && m.Severity == alert.Critical })
+	waitFor(t, "3 failed commits", func() bool {
+		_, m := get(t, base+"/metrics")
+		return metricValue(m, "chwatch_apply_commit_failures_total") >= 3
+	})
+	code, fullHealth := get(t, base+"/healthz")
+	is.Equal(code, 503)
+	is.True(strings.Contains(fullHealth, "disk full"))
+	_, err = d.W.Exec(`DROP TRIGGER full`)
+	is.NoErr(err)
+	d.Close()
+	waitCursor(t, cfg.Database.Path, cursorOf(t, cfg.Database.Path)+300, 60*time.Second) // flowing again
 
 	code, health := get(t, base+"/healthz")
 	is.Equal(code, 200)
@@ -77,22 +119,26 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	for _, name := range []string{"chwatch_stream_events_total{outcome=\"applied\"}", "chwatch_stream_connected",
 		"chwatch_stream_reconnects_total{reason=\"401\"}", "chwatch_stream_timepoint", "chwatch_stream_lag_seconds",
 		"chwatch_apply_batch_seconds", "chwatch_strike_off_transitions_total{change=\"entered_strike_off\"}",
-		"chwatch_queue_depth{kind=\"officers\",state=\"queued\"}", "process_resident_memory_bytes", "go_goroutines"} {
+		"chwatch_queue_depth{kind=\"officers\",state=\"queued\"}", "process_resident_memory_bytes", "go_goroutines",
+		`chwatch_alerts_sent_total{kind="gap"}`, `chwatch_alert_active{kind="breaker_open"} 0`, `chwatch_alerts_dropped_total{kind="api_forbidden"} 0`} {
 		if !strings.Contains(metrics, name) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
+	environ := []string{"CHWATCH_STREAM_KEY=" + streamKey, "CHWATCH_API_KEY=" + apiKey, "CHWATCH_ALERT_WEBHOOK_URL=" + hook.url()}
 	var out, errOut strings.Builder
-	e := &env{stdout: &out, stderr: &errOut, environ: []string{"CHWATCH_STREAM_KEY=" + streamKey, "CHWATCH_API_KEY=" + apiKey}}
-	e.run(context.Background(), []string{"chwatch", "--db", cfg.Database.Path, "status", "--json"})
-	e.run(context.Background(), []string{"chwatch", "--db", cfg.Database.Path, "status"})
-	e.run(context.Background(), []string{"chwatch", "config", "show"})
+	cmd := &env{stdout: &out, stderr: &errOut, environ: environ}
+	cmd.run(context.Background(), []string{"chwatch", "--db", cfg.Database.Path, "status", "--json"})
+	cmd.run(context.Background(), []string{"chwatch", "--db", cfg.Database.Path, "status"})
+	cmd.run(context.Background(), []string{"chwatch", "config", "show"})
+	is.Equal(cmd.run(context.Background(), []string{"chwatch", "alert", "test"}), 0)
 	cancel()
 	is.NoErr(<-done)
-	d := openWriter(t, cfg.Database.Path)
-	defer d.Close()
+	flushLog(log)
+	r := openWriter(t, cfg.Database.Path)
+	defer r.Close()
 	var state strings.Builder
-	rows, err := d.R.Query("SELECT key || '=' || value FROM service_state")
+	rows, err := r.R.Query("SELECT key || '=' || value FROM service_state")
 	is.NoErr(err)
 	for rows.Next() {
 		var kv string
@@ -101,11 +147,53 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	}
 	rows.Close()
 
-	all := logs.String() + health + metrics + out.String() + errOut.String() + state.String()
-	is.True(strings.Contains(logs.String(), "401")) // the 401s happened and were logged
-	for _, secret := range []string{streamKey, apiKey, base64.StdEncoding.EncodeToString([]byte(streamKey + ":"))} {
+	// The faults happened and were logged, once per change.
+	l := logs.String()
+	for _, want := range []string{"stream key refused (401)", "HTTP 50", "HTTP 429", "rejected stream line", "stream gap 1:",
+		"disk full: chwatch cannot commit", "resolved after", `"repeated":`} {
+		if !strings.Contains(l, want) {
+			t.Errorf("the log lacks %q", want)
+		}
+	}
+	if n := strings.Count(l, "commit batch failed"); n >= 3 {
+		t.Errorf("%d lines of commit batch failed for the same full disk: want the first and a count", n)
+	}
+	is.True(strings.Contains(gapAlert.Text, "timepoints 47000011 to"))
+	hook.wait(t, "disk space back", 0, func(m alert.Message) bool { return m.Kind == alert.DiskFull && m.Resolved })
+	hook.mu.Lock()
+	bodies := hook.raw.String()
+	hook.mu.Unlock()
+
+	all := l + health + fullHealth + metrics + out.String() + errOut.String() + state.String() + bodies
+	for _, secret := range []string{streamKey, apiKey, base64.StdEncoding.EncodeToString([]byte(streamKey + ":")), hookToken, hook.url(), hook.srv.URL + "/services/"} {
 		if strings.Contains(all, secret) {
 			t.Errorf("secret %q leaked", secret)
 		}
 	}
+}
+
+// waitFor waits until ok, or fails after 30s.
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within 30s", what)
+}
+
+// metricValue reads an unlabelled metric from Prometheus text (-1 if absent).
+func metricValue(text, name string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }

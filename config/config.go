@@ -42,7 +42,8 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 // Config is every key of SPEC.md's configuration table.
 type Config struct {
 	Database struct {
-		Path string `toml:"path"`
+		Path        string `toml:"path"`
+		Checkpoints string `toml:"checkpoints"`
 	} `toml:"database"`
 	Stream struct {
 		URL              string   `toml:"url"`
@@ -108,6 +109,7 @@ type Config struct {
 func Default() Config {
 	var c Config
 	c.Database.Path = "chwatch.db"
+	c.Database.Checkpoints = "auto"
 	c.Stream.URL = "https://stream.companieshouse.gov.uk"
 	c.Stream.IdleTimeout = dur(90 * time.Second)
 	c.Stream.BackoffMin = dur(time.Second)
@@ -395,6 +397,7 @@ func (c *Config) Validate() error {
 		key, val string
 		allowed  []string
 	}{
+		{"database.checkpoints", c.Database.Checkpoints, []string{"auto", "external"}},
 		{"stream.on_gap", c.Stream.OnGap, []string{"sweep", "bulk"}},
 		{"strike_off.on_exit", c.StrikeOff.OnExit, []string{"delete-officers", "keep"}},
 		{"strike_off.confirm_exit", c.StrikeOff.ConfirmExit, []string{"", "api", "stream"}},

@@ -221,6 +221,7 @@ func TestBadInput(t *testing.T) {
 		{name: "FlagBadValue", flags: map[string]string{"queue.max_attempts": "0"}, want: []string{"queue.max_attempts", "at least 1"}},
 		{name: "DownWarnAboveCrit", flags: map[string]string{"status.down_warn": "1h"}, want: []string{"status.down_warn", "down_crit"}},
 		{name: "ConfirmExitAPIWithoutKey", flags: map[string]string{"strike_off.confirm_exit": "api"}, want: []string{"strike_off.confirm_exit", "CHWATCH_API_KEY"}},
+		{name: "CheckpointsUnknown", env: []string{"CHWATCH_DATABASE_CHECKPOINTS=litestream"}, want: []string{"CHWATCH_DATABASE_CHECKPOINTS", `"litestream"`, "auto, external"}},
 		{name: "EmptyDatabasePath", flags: map[string]string{"database.path": ""}, want: []string{"database.path", "empty"}},
 		{name: "MaxLineBytesTooSmall", flags: map[string]string{"stream.max_line_bytes": "100"}, want: []string{"stream.max_line_bytes", "65536"}},
 		{name: "RateLimitAboveGrant", flags: map[string]string{"api.rate_limit": "5000"}, want: []string{"api.rate_limit", "1200"}},

@@ -65,7 +65,11 @@ func dsn(path string, extra url.Values) string {
 
 // Open opens (creating it when missing) the database at path for writing and
 // reading, switches it to WAL and checks that WAL really took.
-func Open(ctx context.Context, path string) (*DB, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := checkDir(path); err != nil {
 		return nil, err
 	}
@@ -73,7 +77,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := sql.Open("sqlite", dsn(path, url.Values{"_txlock": {"immediate"}}))
+	w, err := sql.Open("sqlite", dsn(path, url.Values{"_txlock": {"immediate"}, "_pragma": o.pragmas}))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -97,7 +101,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open database %s: journal_mode is %q, not wal (is it on a network file system?)", path, mode)
 	}
-	r, err := openReadPool(path, "rw")
+	r, err := openReadPool(path, "rw", o.pragmas...)
 	if err != nil {
 		w.Close()
 		return nil, err
@@ -129,8 +133,8 @@ func OpenReader(ctx context.Context, path string) (*DB, error) {
 	return &DB{Path: path, R: r}, nil
 }
 
-func openReadPool(path, mode string) (*sql.DB, error) {
-	r, err := sql.Open("sqlite", dsn(path, url.Values{"mode": {mode}, "_pragma": {"query_only(1)"}}))
+func openReadPool(path, mode string, pragmas ...string) (*sql.DB, error) {
+	r, err := sql.Open("sqlite", dsn(path, url.Values{"mode": {mode}, "_pragma": append([]string{"query_only(1)"}, pragmas...)}))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}

@@ -1,8 +1,9 @@
 // Package housekeep keeps a long-running database small and healthy: it
 // deletes payloads, events and finished jobs past their retention in small
 // transactions that never stall ingestion, reclaims the space with an
-// incremental vacuum, and checkpoints the WAL. It owns no table: the
-// deletions are ingest's and queue's, run at its pace.
+// incremental vacuum, and checkpoints the WAL unless another program
+// (Litestream) owns checkpoints. It owns no table: the deletions are
+// ingest's and queue's, run at its pace.
 package housekeep
 
 import (
@@ -24,6 +25,9 @@ type Config struct {
 	BatchRows                      int           // rows per delete transaction (default 2000)
 	Now                            func() time.Time
 	Logger                         *slog.Logger
+	// ExternalCheckpoints: another program checkpoints (database.checkpoints
+	// = "external"); the housekeeper never does.
+	ExternalCheckpoints bool
 }
 
 // Housekeeper runs the passes.
@@ -56,8 +60,12 @@ func New(d *db.DB, cfg Config) *Housekeeper {
 func (h *Housekeeper) Run(ctx context.Context) {
 	retain := time.NewTicker(h.cfg.Every)
 	defer retain.Stop()
-	ckpt := time.NewTicker(h.cfg.CheckpointEvery)
-	defer ckpt.Stop()
+	var ckptC <-chan time.Time
+	if !h.cfg.ExternalCheckpoints {
+		ckpt := time.NewTicker(h.cfg.CheckpointEvery)
+		defer ckpt.Stop()
+		ckptC = ckpt.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -68,7 +76,7 @@ func (h *Housekeeper) Run(ctx context.Context) {
 			} else if n > 0 {
 				h.cfg.Logger.Info("retention pass", "rows_deleted", n)
 			}
-		case <-ckpt.C:
+		case <-ckptC:
 			if err := h.Checkpoint(ctx); err != nil {
 				h.cfg.Logger.Warn("checkpoint failed", "err", err)
 			}
@@ -122,8 +130,13 @@ func (h *Housekeeper) Retain(ctx context.Context) (int64, error) {
 }
 
 // Checkpoint copies the WAL back into the database without waiting for
-// readers (PASSIVE), so the WAL stays bounded once readers leave.
+// readers (PASSIVE), so the WAL stays bounded once readers leave. With
+// ExternalCheckpoints it does nothing: a checkpoint Litestream did not run
+// can race its replication.
 func (h *Housekeeper) Checkpoint(ctx context.Context) error {
+	if h.cfg.ExternalCheckpoints {
+		return nil
+	}
 	_, err := h.db.W.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
 	return err
 }

@@ -3,6 +3,7 @@ package housekeep_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,4 +64,40 @@ func TestRetention(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(n, int64(0)) // idempotent
 	is.NoErr(h.Checkpoint(ctx))
+}
+
+// With database.checkpoints = "external" the housekeeper leaves the WAL to
+// Litestream: pages committed stay in the WAL, the database file does not
+// grow; by default a checkpoint copies them into the file.
+func TestCheckpointOwner(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		external bool
+	}{{"Auto", false}, {"External", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "chwatch.db")
+			d, err := db.Open(ctx, path, db.NoAutoCheckpoint())
+			is.NoErr(err)
+			defer d.Close()
+			_, err = d.W.Exec("CREATE TABLE t (x TEXT)")
+			is.NoErr(err)
+			_, err = d.W.Exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) INSERT INTO t SELECT hex(randomblob(1000)) FROM n")
+			is.NoErr(err)
+			size := func() int64 {
+				st, err := os.Stat(path)
+				is.NoErr(err)
+				return st.Size()
+			}
+			before := size()
+			h := housekeep.New(d, housekeep.Config{ExternalCheckpoints: tt.external})
+			is.NoErr(h.Checkpoint(ctx))
+			if tt.external {
+				is.Equal(size(), before)
+			} else {
+				is.True(size() > before+500_000)
+			}
+		})
+	}
 }
