@@ -81,7 +81,7 @@ Exit codes: 0 done, 1 failure or more bad rows than --max-errors, 2 bad usage
 				return err
 			}
 			defer d.Close()
-			if _, err := migrateUp(c.Context, d, e.stderr); err != nil {
+			if _, err := e.migrateUpLocked(c.Context, d, e.stderr); err != nil {
 				return err
 			}
 

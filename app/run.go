@@ -84,9 +84,10 @@ needs no keys.`,
 					resetCursor: c.Bool("reset-cursor"),
 					cursorURL:   fmt.Sprintf("sim:seed=%d,companies=%d", simCfg.Seed, simCfg.Companies),
 					startFrom:   sim.DefaultFirstTimepoint,
+					lockWait:    e.lockWait,
 				})
 			}
-			return runService(c.Context, cfg, log, runOptions{resetCursor: c.Bool("reset-cursor"), startFrom: c.Int64("start-timepoint")})
+			return runService(c.Context, cfg, log, runOptions{resetCursor: c.Bool("reset-cursor"), startFrom: c.Int64("start-timepoint"), lockWait: e.lockWait})
 		},
 	}
 }
@@ -113,12 +114,19 @@ type runOptions struct {
 	resetCursor bool
 	cursorURL   string            // what the cursor belongs to, when not stream.url
 	startFrom   int64             // first timepoint to ask for without a cursor (0: live)
+	lockWait    time.Duration     // how long to wait for the instance lock (0: defaultLockWait)
 	onListen    func(addr string) // told the HTTP address once it listens (tests)
 }
 
 // runService is `chwatch run` once the configuration is known.
 func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt runOptions) error {
-	lock, err := db.Lock(cfg.Database.Path)
+	wait := opt.lockWait
+	if wait <= 0 {
+		wait = defaultLockWait
+	}
+	lock, err := db.Lock(ctx, cfg.Database.Path, wait, func(holder string) {
+		log.Warn("another chwatch process holds the database: waiting for it", "pid", holder, "up_to", wait.String())
+	})
 	if err != nil {
 		return err
 	}
