@@ -17,7 +17,7 @@ func (e *env) migrateCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name:  "up",
-				Usage: "apply every pending migration (after a backup when the database holds a schema already)",
+				Usage: "apply every pending migration, after a backup when the database holds a schema already; refused while chwatch run uses the database",
 				Action: func(c *cli.Context) error {
 					d, err := e.openWriter(c)
 					if err != nil {

@@ -43,7 +43,10 @@ func (e *env) runCommand() *cli.Command {
 strike-off transitions, queues officer fetches and serves /metrics and /healthz
 (http.listen). Stops gracefully on SIGINT or SIGTERM: the batch in flight
 commits, then exit 0. With --sim it starts the built-in simulator in-process and
-needs no keys.`,
+needs no keys.
+
+One run per database: while another chwatch process holds the database (a run,
+or a schema change) it waits up to 10 s, then exits 1 naming that pid.`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "sim", Usage: "start the built-in simulator in-process and use it (no keys needed)"},
 			&cli.Int64Flag{Name: "sim-seed", Value: 1, Usage: "simulator seed (with --sim)"},
