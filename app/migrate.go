@@ -112,13 +112,18 @@ func (e *env) migrateCommand() *cli.Command {
 // find the dead process's lock not yet released.
 const defaultLockWait = 10 * time.Second
 
+// lockBound is wait, or defaultLockWait when it is not set.
+func lockBound(wait time.Duration) time.Duration {
+	if wait <= 0 {
+		return defaultLockWait
+	}
+	return wait
+}
+
 // lock takes the instance lock of the database at path for a command,
 // saying on stderr when it has to wait.
 func (e *env) lock(ctx context.Context, path string) (*db.InstanceLock, error) {
-	wait := e.lockWait
-	if wait <= 0 {
-		wait = defaultLockWait
-	}
+	wait := lockBound(e.lockWait)
 	return db.Lock(ctx, path, wait, func(holder string) {
 		fmt.Fprintf(e.stderr, "chwatch: waiting up to %s for pid %s to release %s\n", wait, holder, path)
 	})

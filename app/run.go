@@ -123,10 +123,7 @@ type runOptions struct {
 
 // runService is `chwatch run` once the configuration is known.
 func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt runOptions) error {
-	wait := opt.lockWait
-	if wait <= 0 {
-		wait = defaultLockWait
-	}
+	wait := lockBound(opt.lockWait)
 	lock, err := db.Lock(ctx, cfg.Database.Path, wait, func(holder string) {
 		log.Warn("another chwatch process holds the database: waiting for it", "pid", holder, "up_to", wait.String())
 	})
