@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/chwatch/chwatch/config"
 	"github.com/chwatch/chwatch/db"
@@ -84,6 +85,8 @@ type env struct {
 	stdout, stderr io.Writer
 	environ        []string
 	lookupFiles    bool // read /etc/chwatch/chwatch.toml when present
+	// lockWait bounds the wait for the instance lock (0: defaultLockWait).
+	lockWait time.Duration
 }
 
 // Run runs chwatch with args (args[0] is the program name) and returns the
@@ -214,22 +217,39 @@ func (e *env) loadConfig(c *cli.Context) (*config.Config, error) {
 	return cfg, nil
 }
 
-// openReader opens the configured database for reading (it must exist).
+// openReader opens the configured database for reading (it must exist),
+// refusing a schema from a newer chwatch.
 func (e *env) openReader(c *cli.Context) (*db.DB, error) {
 	cfg, err := e.loadConfig(c)
 	if err != nil {
 		return nil, err
 	}
-	return db.OpenReader(c.Context, cfg.Database.Path)
+	d, err := db.OpenReader(c.Context, cfg.Database.Path)
+	return checked(c.Context, d, err)
 }
 
-// openWriter opens the configured database for writing, creating it.
+// openWriter opens the configured database for writing, creating it,
+// refusing a schema from a newer chwatch.
 func (e *env) openWriter(c *cli.Context) (*db.DB, error) {
 	cfg, err := e.loadConfig(c)
 	if err != nil {
 		return nil, err
 	}
-	return db.Open(c.Context, cfg.Database.Path, dbOptions(cfg)...)
+	d, err := db.Open(c.Context, cfg.Database.Path, dbOptions(cfg)...)
+	return checked(c.Context, d, err)
+}
+
+// checked refuses a database whose schema this chwatch does not know: a
+// command must not read tables whose meaning may have changed, nor write them.
+func checked(ctx context.Context, d *db.DB, err error) (*db.DB, error) {
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.CheckVersion(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
 // dbOptions is how every writer opens the database under cfg: with

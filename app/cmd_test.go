@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,13 @@ func schemaOf(tb testing.TB, path string) (string, int) {
 	return s, v
 }
 
+// statements returns the statements of a schema, sorted.
+func statements(schema string) []string {
+	s := strings.Split(schema, ";\n\n")
+	sort.Strings(s)
+	return s
+}
+
 func contains(t *testing.T, what, s string, subs ...string) {
 	t.Helper()
 	for _, sub := range subs {
@@ -133,6 +141,11 @@ func TestCmdStatusExitCodes(t *testing.T) {
 			name: "MissingDatabase",
 			db:   func(tb testing.TB) string { return filepath.Join(tb.TempDir(), "missing.db") },
 			args: []string{"status"}, code: 3, stdout: []string{"UNKNOWN", "missing.db", "migrate up"},
+		},
+		{
+			name: "Directory",
+			db:   func(tb testing.TB) string { return tb.TempDir() },
+			args: []string{"status"}, code: 3, stdout: []string{"UNKNOWN", "is a directory"},
 		},
 		{name: "BadFlag", db: fresh, args: []string{"status", "--bogus"}, code: 3},
 		{name: "BadGlobalFlag", db: fresh, args: []string{"--bogus", "status"}, code: 3},
@@ -331,9 +344,10 @@ func TestCmdMigrate(t *testing.T) {
 			return err
 		})
 		before, _ := schemaOf(t, p)
-		for _, args := range [][]string{{"migrate", "up"}, {"migrate", "down"}, {"migrate", "status"}} {
+		for _, args := range [][]string{{"migrate", "up"}, {"migrate", "down"}, {"migrate", "status"},
+			{"queue", "status"}, {"queue", "retry"}, {"queue", "purge", "--dead"}, {"gaps", "list"}, {"gaps", "resolve", "1", "--note", "x"}} {
 			r := runCmd(t, env, append([]string{"--db", p}, args...)...)
-			is.True(r.code != 0) // a newer schema is refused
+			is.Equal(r.code, 1) // a newer schema is refused
 			contains(t, strings.Join(args, " "), r.stderr, "upgrade")
 		}
 		r := runCmd(t, env, "--db", p, "migrate", "up")
@@ -347,10 +361,18 @@ func TestCmdMigrate(t *testing.T) {
 	t.Run("DownThenUp", func(t *testing.T) {
 		is := is.New(t)
 		p := migratedDB(t)
+		before, _ := schemaOf(t, p)
 		r := runCmd(t, env, "--db", p, "migrate", "down")
 		is.Equal(r.code, 0)
 		_, v := schemaOf(t, p)
 		is.Equal(v, db.Latest()-1)
+		// down backs up first, exactly like up.
+		baks, _ := filepath.Glob(fmt.Sprintf("%s.v%d-*.bak", p, db.Latest()))
+		is.Equal(len(baks), 1)
+		contains(t, "migrate down", r.stdout, "backed up "+p+" to "+baks[0]+" before migrating", "undid migration")
+		bak, bv := schemaOf(t, baks[0])
+		is.Equal(bv, db.Latest())
+		is.Equal(statements(bak), statements(before)) // VACUUM INTO may store them in another order
 		r = runCmd(t, env, "--db", p, "migrate", "up")
 		is.Equal(r.code, 0)
 		_, v = schemaOf(t, p)

@@ -3,11 +3,15 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
+	"github.com/chwatch/chwatch/bulk"
+	"github.com/chwatch/chwatch/db"
 	"github.com/matryer/is"
 )
 
@@ -79,11 +83,180 @@ func TestImportCommand(t *testing.T) {
 		is.True(strings.Contains(stdout, "already imported completely"))
 	})
 
+	// An import stopped by its bad rows says so, and never claims to have
+	// imported the file.
 	t.Run("MaxErrorsExit1", func(t *testing.T) {
 		is := is.New(t)
 		code, stdout, stderr := runImport(t, t.TempDir(), "import", "--as-of", "2026-11-01", "--max-errors", "1", quirks)
 		is.Equal(code, ExitFailure)
-		is.True(strings.Contains(stdout, "bad"))
+		is.True(!strings.Contains(stdout+stderr, "imported "))
 		is.True(strings.Contains(stderr, "too many bad rows"))
+		is.True(strings.Contains(stderr, "2 bad rows, more than --max-errors 1"))
+		is.True(strings.Contains(stderr, "bad rows: line ")) // which ones
 	})
+}
+
+// writeSample writes a bulk file of rows sample rows (the same first rows
+// whatever rows is), with edit applied to its lines, and returns its path.
+func writeSample(t *testing.T, dir, name string, rows int, edit func(lines []string)) string {
+	t.Helper()
+	var b strings.Builder
+	if err := bulk.WriteSample(&b, rows, 3); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(b.String(), "\r\n")
+	if edit != nil {
+		edit(lines)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// companyNames returns every company name in the database in dir.
+func companyNames(t *testing.T, dir string) []string {
+	t.Helper()
+	d, err := db.OpenReader(context.Background(), filepath.Join(dir, "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	rows, err := d.R.Query("SELECT company_name FROM companies ORDER BY company_number")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	return names
+}
+
+// A bulk file that is not UTF-8 stops at the first line that is not, with
+// the rows before it committed and nothing invalid stored; --encoding
+// latin1 converts it, and the import resumes where it stopped.
+func TestImportEncoding(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	file := writeSample(t, dir, "BasicCompanyDataAsOneFile-2026-11-01.csv", 5, func(lines []string) {
+		lines[3] = "\"CAF\xc9 " + lines[3][1:] // physical line 4
+	})
+	code, stdout, stderr := runImport(t, dir, "import", "--no-progress", file)
+	if code != ExitFailure {
+		t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, ExitFailure, stdout, stderr)
+	}
+	is.True(!strings.Contains(stdout, "imported "))
+	is.True(strings.Contains(stderr, "line 4, column 5: invalid UTF-8"))
+	is.True(strings.Contains(stderr, "--encoding latin1"))
+	names := companyNames(t, dir)
+	is.Equal(len(names), 2) // the rows before it
+	for _, n := range names {
+		is.True(utf8.ValidString(n))
+	}
+
+	code, _, stderr = runImport(t, dir, "import", "--no-progress", "--encoding", "ebcdic", file)
+	is.Equal(code, ExitUsage)
+	is.True(strings.Contains(stderr, "latin1"))
+
+	code, stdout, stderr = runImport(t, dir, "import", "--no-progress", "--encoding", "latin1", file)
+	is.Equal(code, ExitOK)
+	is.True(strings.Contains(stdout, "imported "))
+	is.True(strings.Contains(stdout, "resumed "))
+	names = companyNames(t, dir)
+	is.Equal(len(names), 5)
+	cafe := 0
+	for _, n := range names {
+		is.True(utf8.ValidString(n))
+		if strings.HasPrefix(n, "CAFÉ ") {
+			cafe++
+		}
+	}
+	is.Equal(cafe, 1)
+	_ = stderr
+}
+
+// A complete import with no rows, or fewer than half the rows of the last
+// complete one, would mark most of the register missing: it is refused
+// before anything is marked, unless --force.
+func TestImportShrunk(t *testing.T) {
+	headerOnly := func(lines []string) {
+		for i := 1; i < len(lines); i++ {
+			lines[i] = ""
+		}
+	}
+	tests := []struct {
+		name     string
+		previous int // rows of an earlier complete import, as of 2026-10-01 (0: none)
+		rows     int // rows of the new one, as of 2026-11-01
+		edit     func([]string)
+		refused  string // what the refusal says ("": accepted)
+	}{
+		{name: "HeaderOnlyFirstImport", rows: 1, edit: headerOnly, refused: "holds no rows"},
+		{name: "HeaderOnly", previous: 40, rows: 1, edit: headerOnly, refused: "holds no rows"},
+		{name: "LessThanHalf", previous: 40, rows: 19, refused: "19 rows, fewer than half the 40 rows of the complete import as of 2026-10-01"},
+		{name: "Half", previous: 40, rows: 20},
+		{name: "Grown", previous: 40, rows: 60},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			dir := t.TempDir()
+			if tt.previous > 0 {
+				prev := writeSample(t, dir, "BasicCompanyDataAsOneFile-2026-10-01.csv", tt.previous, nil)
+				code, _, stderr := runImport(t, dir, "import", "--no-progress", prev)
+				is.Equal(code, ExitOK)
+				_ = stderr
+			}
+			file := writeSample(t, dir, "BasicCompanyDataAsOneFile-2026-11-01.csv", tt.rows, tt.edit)
+			code, stdout, stderr := runImport(t, dir, "import", "--no-progress", file)
+			missing := func() int {
+				d, err := db.OpenReader(context.Background(), filepath.Join(dir, "c.db"))
+				is.NoErr(err)
+				defer d.Close()
+				var n int
+				is.NoErr(d.R.QueryRow("SELECT count(*) FROM companies WHERE missing_from_bulk IS NOT NULL").Scan(&n))
+				var jobs int
+				is.NoErr(d.R.QueryRow("SELECT count(*) FROM jobs WHERE kind = 'status_check'").Scan(&jobs))
+				if n == 0 {
+					is.Equal(jobs, 0) // no status checks without marks
+				}
+				return n
+			}
+			if tt.refused == "" {
+				is.Equal(code, ExitOK)
+				is.True(strings.Contains(stdout, "imported "))
+				return
+			}
+			if code != ExitFailure {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, ExitFailure, stdout, stderr)
+			}
+			is.True(strings.Contains(stderr, tt.refused))
+			is.True(strings.Contains(stderr, "--force"))
+			is.True(!strings.Contains(stdout, "imported "))
+			is.Equal(missing(), 0) // nothing marked missing
+
+			// Refused again while there is something to mark: the file
+			// is in, the marking is not.
+			if tt.previous > 0 {
+				code, _, _ = runImport(t, dir, "import", "--no-progress", file)
+				is.Equal(code, ExitFailure)
+				is.Equal(missing(), 0)
+			}
+
+			code, stdout, _ = runImport(t, dir, "import", "--no-progress", "--force", file)
+			is.Equal(code, ExitOK)
+			if tt.previous > 0 {
+				n := missing()
+				is.True(n > 0) // now marked
+				is.True(strings.Contains(stdout, fmt.Sprintf("%d marked missing", n)))
+			}
+		})
+	}
 }

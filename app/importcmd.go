@@ -37,14 +37,23 @@ about 250 ms. Progress is kept in the imports table: after Ctrl-C or a crash
 the same command resumes; a file imported completely before (same sha256)
 changes nothing.
 
-Exit codes: 0 done, 1 failure or more bad rows than --max-errors, 2 bad usage
-(no as-of date, parts of different dates, ...).`,
+The file must be UTF-8, as the product is: a byte that is not stops the
+import at its line (the rows before stay), and --encoding latin1 converts a
+Latin-1 (Windows-1252) file. A complete import that holds no rows, or fewer
+than half the rows of the previous complete import, is refused before any
+company is marked missing, unless --force.
+
+Exit codes: 0 done, 1 failure, more bad rows than --max-errors, text not in
+the file's encoding, or a refused small import, 2 bad usage (no as-of date,
+parts of different dates, ...).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "as-of", Usage: "the `DATE` (YYYY-MM-DD) the file describes (default: the date in the file name)"},
 			&cli.BoolFlag{Name: "officers", Usage: "also queue officer fetches for companies first seen in strike-off (about 400,000 on a first import)"},
 			&cli.StringFlag{Name: "errors", Usage: "write every bad row, with its line number, to `FILE` (CSV)"},
 			&cli.Int64Flag{Name: "max-errors", Value: 1000, Usage: "stop with exit 1 after more than `N` bad rows"},
 			&cli.BoolFlag{Name: "no-progress", Usage: "no progress bar, even on a terminal"},
+			&cli.StringFlag{Name: "encoding", Value: "utf-8", Usage: "the file's character `ENCODING`: utf-8 (the product's), or latin1 (ISO-8859-1 read as Windows-1252) to convert it"},
+			&cli.BoolFlag{Name: "force", Usage: "mark missing companies even after a complete import that holds no rows, or fewer than half the rows of the previous complete import"},
 		},
 		Action: func(c *cli.Context) error {
 			files, err := positionals(c)
@@ -56,6 +65,10 @@ Exit codes: 0 done, 1 failure or more bad rows than --max-errors, 2 bad usage
 			}
 			if c.Int64("max-errors") < 0 {
 				return usageErr("import: --max-errors must be 0 or more, not %d", c.Int64("max-errors"))
+			}
+			enc, err := bulk.ParseEncoding(c.String("encoding"))
+			if err != nil {
+				return usageErr("import: --encoding: %v", err)
 			}
 			asOf, err := importAsOf(c.String("as-of"), files)
 			if err != nil {
@@ -81,7 +94,7 @@ Exit codes: 0 done, 1 failure or more bad rows than --max-errors, 2 bad usage
 				return err
 			}
 			defer d.Close()
-			if _, err := migrateUp(c.Context, d, e.stderr); err != nil {
+			if _, err := e.migrateUpLocked(c.Context, d, e.stderr); err != nil {
 				return err
 			}
 
@@ -91,6 +104,8 @@ Exit codes: 0 done, 1 failure or more bad rows than --max-errors, 2 bad usage
 					OfficersOnFirstSight: c.Bool("officers")},
 				MaxDepth:  int64(cfg.Queue.MaxDepth),
 				MaxErrors: c.Int64("max-errors"),
+				Encoding:  enc,
+				Force:     c.Bool("force"),
 			}
 			if name := c.String("errors"); name != "" {
 				f, err := os.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
@@ -104,25 +119,24 @@ Exit codes: 0 done, 1 failure or more bad rows than --max-errors, 2 bad usage
 			done := e.importProgress(&opts, log, c.Bool("no-progress"))
 			sum, err := importer.Run(c.Context, d, files, opts)
 			done()
+			// The summary ("imported ...") is for success only: a run that
+			// stopped says what it did in its error.
 			switch {
 			case err == nil:
 				fmt.Fprintln(e.stdout, sum)
 				return nil
 			case errors.Is(err, importer.ErrUsage):
 				return withCode(ExitUsage, err)
-			case errors.Is(err, importer.ErrTooManyErrors):
-				fmt.Fprintln(e.stdout, sum)
-				return err
+			case errors.Is(err, importer.ErrTooManyErrors), errors.Is(err, importer.ErrShrunk):
+				return fmt.Errorf("%w; %s", err, sum.SoFar())
 			case errors.Is(err, context.Canceled) && c.Context.Err() != nil:
-				fmt.Fprintln(e.stdout, sum)
-				return fmt.Errorf("import interrupted; what was committed stays, run the same command to resume")
+				return fmt.Errorf("import interrupted; %s; what was committed stays, run the same command to resume", sum.SoFar())
 			case errors.Is(err, bulk.ErrNotBulkFile):
 				return fmt.Errorf("%w (nothing was written)", err)
+			case errors.Is(err, bulk.ErrEncoding):
+				return fmt.Errorf("%w (if the file is Latin-1 or Windows-1252, pass --encoding latin1; otherwise repair it); %s; the rows before that line were committed, and the same command resumes at it", err, sum.SoFar())
 			}
-			if sum.RowsRead+sum.Bad > 0 {
-				fmt.Fprintln(e.stdout, sum)
-			}
-			return fmt.Errorf("%w (what was committed stays; run the same command to resume)", err)
+			return fmt.Errorf("%w; %s; what was committed stays, run the same command to resume", err, sum.SoFar())
 		},
 	}
 }

@@ -178,7 +178,7 @@ func (e *env) openQueueWriter(c *cli.Context) (*db.DB, error) {
 	if v < db.Latest() {
 		return nil, fmt.Errorf("database %s is at schema version %d, this chwatch needs %d: run `chwatch migrate up` (or `chwatch run`) first", cfg.Database.Path, v, db.Latest())
 	}
-	return db.Open(c.Context, cfg.Database.Path)
+	return db.Open(c.Context, cfg.Database.Path, dbOptions(cfg)...)
 }
 
 // queueStatus prints jobs by kind and state (from the counters), the oldest

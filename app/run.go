@@ -43,7 +43,10 @@ func (e *env) runCommand() *cli.Command {
 strike-off transitions, queues officer fetches and serves /metrics and /healthz
 (http.listen). Stops gracefully on SIGINT or SIGTERM: the batch in flight
 commits, then exit 0. With --sim it starts the built-in simulator in-process and
-needs no keys.`,
+needs no keys.
+
+One run per database: while another chwatch process holds the database (a run,
+or a schema change) it waits up to 10 s, then exits 1 naming that pid.`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "sim", Usage: "start the built-in simulator in-process and use it (no keys needed)"},
 			&cli.Int64Flag{Name: "sim-seed", Value: 1, Usage: "simulator seed (with --sim)"},
@@ -85,9 +88,10 @@ needs no keys.`,
 					resetCursor: c.Bool("reset-cursor"),
 					cursorURL:   fmt.Sprintf("sim:seed=%d,companies=%d", simCfg.Seed, simCfg.Companies),
 					startFrom:   sim.DefaultFirstTimepoint,
+					lockWait:    e.lockWait,
 				})
 			}
-			return runService(c.Context, cfg, log, runOptions{resetCursor: c.Bool("reset-cursor"), startFrom: c.Int64("start-timepoint")})
+			return runService(c.Context, cfg, log, runOptions{resetCursor: c.Bool("reset-cursor"), startFrom: c.Int64("start-timepoint"), lockWait: e.lockWait})
 		},
 	}
 }
@@ -114,6 +118,7 @@ type runOptions struct {
 	resetCursor bool
 	cursorURL   string            // what the cursor belongs to, when not stream.url
 	startFrom   int64             // first timepoint to ask for without a cursor (0: live)
+	lockWait    time.Duration     // how long to wait for the instance lock (0: defaultLockWait)
 	onListen    func(addr string) // told the HTTP address once it listens (tests)
 	beatEvery   time.Duration     // heartbeat interval (tests; default heartbeatEvery)
 	alertEvery  time.Duration     // alert rate-limit window per kind (tests; default alert.DefaultEvery)
@@ -121,7 +126,10 @@ type runOptions struct {
 
 // runService is `chwatch run` once the configuration is known.
 func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt runOptions) error {
-	lock, err := db.Lock(cfg.Database.Path)
+	wait := lockBound(opt.lockWait)
+	lock, err := db.Lock(ctx, cfg.Database.Path, wait, func(holder string) {
+		log.Warn("another chwatch process holds the database: waiting for it", "pid", holder, "up_to", wait.String())
+	})
 	if err != nil {
 		return err
 	}

@@ -113,11 +113,11 @@ func TestRunRefusals(t *testing.T) {
 	waitCursor(t, cfg.Database.Path, sim.DefaultFirstTimepoint+99, 30*time.Second)
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	err = runService(context.Background(), cfg, log, runOptions{})
+	err = runService(context.Background(), cfg, log, runOptions{lockWait: shortLockWait})
 	is.True(errors.Is(err, db.ErrLocked))
 	is.True(strings.Contains(err.Error(), "pid "))
 	var out, errOut strings.Builder
-	e := &env{stdout: &out, stderr: &errOut}
+	e := &env{stdout: &out, stderr: &errOut, lockWait: shortLockWait}
 	code := e.run(context.Background(), []string{"chwatch", "--db", cfg.Database.Path, "--set", "http.listen=", "run"})
 	is.Equal(code, ExitFailure)
 	is.True(strings.Contains(errOut.String(), "held by pid"))

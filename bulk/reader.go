@@ -157,6 +157,7 @@ type Reader struct {
 	lineBase int64 // physical lines before the csv.Reader started
 	offset   int64 // stream offset after the last row
 	lines    int64 // physical lines consumed after the last row
+	enc      Encoding
 }
 
 // NewReader checks the header of a bulk CSV stream and returns a Reader
@@ -237,7 +238,9 @@ func (r *Reader) advance() []byte {
 
 // Next returns the next Record. A row that cannot be read or mapped gives a
 // *RowError, after which Next may be called again; the end of the stream
-// gives io.EOF. Any other error is from the underlying reader and is fatal.
+// gives io.EOF. A byte that is not text in the reader's encoding (see
+// SetEncoding) gives an *EncodingError, and any other error is from the
+// underlying reader: both are fatal.
 func (r *Reader) Next() (Record, error) {
 	fields, err := r.csv.Read()
 	if err == io.EOF {
@@ -249,15 +252,21 @@ func (r *Reader) Next() (Record, error) {
 	if err != nil && pe == nil {
 		return Record{}, fmt.Errorf("read bulk file: %w", err)
 	}
+	firstLine := r.lines + 1 // the row's bytes start after the last line consumed
 	raw := r.advance()
+	// Decoded before anything else reads the row, so that no text in the
+	// wrong encoding goes anywhere, not even into a RowError.
+	if err := r.decode(raw, firstLine, fields); err != nil {
+		return Record{}, err
+	}
 	if pe != nil {
 		reason := fmt.Sprintf("%v (at line %d, column %d)", pe.Err, r.lineBase+int64(pe.Line), pe.Column)
-		return Record{}, &RowError{Line: r.lineBase + int64(pe.StartLine), Reason: reason, Raw: rawPrefix(raw)}
+		return Record{}, &RowError{Line: r.lineBase + int64(pe.StartLine), Reason: reason, Raw: r.rawText(raw)}
 	}
 	line, _ := r.csv.FieldPos(0)
 	rec := Record{Line: r.lineBase + int64(line), Offset: r.offset}
 	if reason := r.fill(&rec, fields); reason != "" {
-		return Record{}, &RowError{Line: rec.Line, Reason: reason, Raw: rawPrefix(raw)}
+		return Record{}, &RowError{Line: rec.Line, Reason: reason, Raw: r.rawText(raw)}
 	}
 	return rec, nil
 }
@@ -396,6 +405,14 @@ func foldAddress(careOf, poBox, line1 string) string {
 
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// rawText is rawPrefix in UTF-8, for a row decode accepted.
+func (r *Reader) rawText(raw []byte) string {
+	if r.enc == Latin1 {
+		return fromLatin1(rawPrefix(raw))
+	}
+	return rawPrefix(raw)
 }
 
 // rawPrefix returns the row's bytes without surrounding line breaks, cut to at

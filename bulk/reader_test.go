@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/matryer/is"
 
@@ -369,37 +370,53 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte(bulk.HeaderLine + "\n\"a\"b\"\n"))
 	f.Add([]byte(bulk.HeaderLine + "\r\n\"unterminated"))
 	f.Add([]byte(""))
+	f.Add([]byte(bulk.HeaderLine + "\n\"CAF\xc9\",\"x\"\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		r, err := bulk.NewReader(bytes.NewReader(in))
-		if err != nil {
-			return
-		}
-		last, lastLine := r.Offset(), r.Line()
-		for {
-			rec, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			var re *bulk.RowError
-			if err != nil && !errors.As(err, &re) {
-				t.Fatalf("Next: %v", err)
-			}
-			if r.Offset() <= last || r.Offset() > int64(len(in)) {
-				t.Fatalf("offset went from %d to %d of %d", last, r.Offset(), len(in))
-			}
-			line := rec.Line
-			if re != nil {
-				line = re.Line
-			}
-			if line <= lastLine {
-				t.Fatalf("row starts on line %d, after line %d", line, lastLine)
-			}
-			if err == nil && len(rec.CompanyNumber) != 8 {
-				t.Fatalf("company number %q", rec.CompanyNumber)
-			}
-			last, lastLine = r.Offset(), r.Line()
+		for _, enc := range []bulk.Encoding{bulk.UTF8, bulk.Latin1} {
+			fuzzRead(t, in, enc)
 		}
 	})
+}
+
+// fuzzRead reads in to its end, checking offsets, lines and that every
+// string read is valid UTF-8.
+func fuzzRead(t *testing.T, in []byte, enc bulk.Encoding) {
+	r, err := bulk.NewReader(bytes.NewReader(in))
+	if err != nil {
+		return
+	}
+	r.SetEncoding(enc)
+	last, lastLine := r.Offset(), r.Line()
+	for {
+		rec, err := r.Next()
+		if err == io.EOF || errors.Is(err, bulk.ErrEncoding) {
+			break
+		}
+		var re *bulk.RowError
+		if err != nil && !errors.As(err, &re) {
+			t.Fatalf("Next: %v", err)
+		}
+		if re != nil && !utf8.ValidString(re.Raw+re.Reason) {
+			t.Fatalf("%s: row error text is not UTF-8: %q", enc, re.Raw)
+		}
+		if js := mustJSON(t, rec); strings.Contains(js, `\ufffd`) || !utf8.ValidString(rec.CompanyName+rec.AddressLine1+rec.AddressLine2+rec.Locality+rec.Region+rec.PostalCode+rec.Country+rec.CompanyStatus+rec.CompanyType) {
+			t.Fatalf("%s: record is not valid UTF-8: %s", enc, js)
+		}
+		if r.Offset() <= last || r.Offset() > int64(len(in)) {
+			t.Fatalf("offset went from %d to %d of %d", last, r.Offset(), len(in))
+		}
+		line := rec.Line
+		if re != nil {
+			line = re.Line
+		}
+		if line <= lastLine {
+			t.Fatalf("row starts on line %d, after line %d", line, lastLine)
+		}
+		if err == nil && len(rec.CompanyNumber) != 8 {
+			t.Fatalf("company number %q", rec.CompanyNumber)
+		}
+		last, lastLine = r.Offset(), r.Line()
+	}
 }
 
 func BenchmarkReader(b *testing.B) {

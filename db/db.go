@@ -29,6 +29,13 @@ const FileMode os.FileMode = 0o660
 // ErrNotExist is returned by OpenReader when the database file does not exist.
 var ErrNotExist = errors.New("database does not exist")
 
+// ErrHardLinked is returned by every opener (and Lock) when the database file
+// has more than one hard link. SQLite names its -wal and -shm after the path
+// it opens, so two names of one file are two journals over one database: a
+// writer through one corrupts what readers through the other see, and no
+// lock can make that safe. A symbolic link is fine (SQLite resolves it).
+var ErrHardLinked = errors.New("hard-linked database")
+
 // DB is an open chwatch database: W is the single writer connection (every
 // transaction on it is BEGIN IMMEDIATE), R a pool of read-only connections
 // that never block the writer.
@@ -69,6 +76,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if err := checkLinks(path, path); err != nil {
+		return nil, err
 	}
 	if err := checkDir(path); err != nil {
 		return nil, err
@@ -113,7 +123,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 // other commands that run beside `chwatch run`, often as another user. It
 // never creates the file.
 func OpenReader(ctx context.Context, path string) (*DB, error) {
-	if _, err := os.Stat(path); err != nil {
+	st, err := os.Stat(path)
+	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("open database %s: %w (run `chwatch migrate up` or `chwatch run` first, or pass --db)", path, ErrNotExist)
 		}
@@ -121,6 +132,9 @@ func OpenReader(ctx context.Context, path string) (*DB, error) {
 			return nil, fmt.Errorf("open database %s: permission denied (join the group that owns it, e.g. `sudo usermod -aG chwatch $USER`, then log in again)", path)
 		}
 		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := checkFile(path, st); err != nil {
+		return nil, err
 	}
 	r, err := openReadPool(path, "rw")
 	if err != nil {
@@ -181,8 +195,8 @@ func checkDir(path string) error {
 func createFile(path string) (bool, error) {
 	st, err := os.Stat(path)
 	if err == nil {
-		if st.IsDir() {
-			return false, fmt.Errorf("open database %s: it is a directory (set database.path to a file)", path)
+		if err := checkFile(path, st); err != nil {
+			return false, err
 		}
 		return st.Size() == 0, nil
 	}
@@ -199,6 +213,57 @@ func createFile(path string) (bool, error) {
 		return false, fmt.Errorf("create database %s: %w", path, err)
 	}
 	return true, nil
+}
+
+// checkFile refuses what exists at path but cannot be the database: a
+// directory, or a file with several hard links (see ErrHardLinked).
+func checkFile(path string, st os.FileInfo) error {
+	if st.IsDir() {
+		return fmt.Errorf("open database %s: it is a directory (set database.path to a file, e.g. %s)", path, filepath.Join(path, "chwatch.db"))
+	}
+	if n := linkCount(st); n > 1 {
+		return fmt.Errorf("open database %s: %w: it has %d hard links, and SQLite names its -wal and -shm after the path, so each name would be a separate journal over one file and corrupt it (keep one name; find the others with `find / -xdev -samefile %s`; a symbolic link is fine)", path, ErrHardLinked, n, path)
+	}
+	return nil
+}
+
+// checkLinks is checkFile for the real path of a database that may not
+// exist yet. It comes before checkDir, whose messages are about the
+// directory a file would be created in.
+func checkLinks(path, real string) error {
+	st, err := os.Stat(real)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	return checkFile(path, st)
+}
+
+// realPath returns path with every symbolic link resolved, as SQLite
+// resolves it when it names the -wal and -shm files; for a file not created
+// yet, its directory's real path joined with its name.
+func realPath(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("resolve database path %s: %w", path, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err == nil {
+		return real, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("resolve database path %s: %w", path, err)
+	}
+	if st, err := os.Lstat(abs); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		return "", fmt.Errorf("open database %s: it is a symbolic link to a file that does not exist (fix the link, or set database.path to the real file)", path)
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	if err != nil {
+		return "", fmt.Errorf("resolve database path %s: %w", path, err)
+	}
+	return filepath.Join(dir, filepath.Base(abs)), nil
 }
 
 func explain(err error) error {

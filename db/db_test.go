@@ -181,20 +181,6 @@ func TestOpenBadPaths(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "not a SQLite database"))
 }
 
-func TestLock(t *testing.T) {
-	is := is.New(t)
-	path := filepath.Join(t.TempDir(), "chwatch.db")
-	l, err := db.Lock(path)
-	is.NoErr(err)
-	_, err = db.Lock(path)
-	is.True(errors.Is(err, db.ErrLocked))
-	is.True(strings.Contains(err.Error(), "pid "))
-	is.NoErr(l.Unlock())
-	l2, err := db.Lock(path)
-	is.NoErr(err)
-	is.NoErr(l2.Unlock())
-}
-
 func TestBackupWhileWriting(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()

@@ -158,12 +158,20 @@ func (db *DB) MigrateUp(ctx context.Context, now time.Time) ([]int, error) {
 	return applied, nil
 }
 
-// MigrateDown undoes the last steps migrations. Going below zero is an error
-// and changes nothing.
-func (db *DB) MigrateDown(ctx context.Context, steps int) ([]int, error) {
+// CheckDown reports whether MigrateDown(ctx, steps) can run, without
+// changing anything, and returns the schema version it would start from.
+func (db *DB) CheckDown(ctx context.Context, steps int) (int, error) {
+	v, _, err := db.downPlan(ctx, steps)
+	return v, err
+}
+
+func (db *DB) downPlan(ctx context.Context, steps int) (int, []Migration, error) {
+	if steps < 1 {
+		return 0, nil, fmt.Errorf("migrate down: --steps must be at least 1, not %d", steps)
+	}
 	v, err := db.CheckVersion(ctx)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	ms := Migrations()
 	var todo []Migration
@@ -172,11 +180,18 @@ func (db *DB) MigrateDown(ctx context.Context, steps int) ([]int, error) {
 			todo = append(todo, ms[i])
 		}
 	}
-	if steps < 1 {
-		return nil, fmt.Errorf("migrate down: --steps must be at least 1, not %d", steps)
-	}
 	if len(todo) < steps {
-		return nil, fmt.Errorf("migrate down %d steps: the database is at version %d with only %d step(s) applied; nothing was changed", steps, v, len(todo))
+		return v, nil, fmt.Errorf("migrate down %d steps: the database is at version %d with only %d step(s) applied; nothing was changed", steps, v, len(todo))
+	}
+	return v, todo, nil
+}
+
+// MigrateDown undoes the last steps migrations. Going below zero is an error
+// and changes nothing.
+func (db *DB) MigrateDown(ctx context.Context, steps int) ([]int, error) {
+	_, todo, err := db.downPlan(ctx, steps)
+	if err != nil {
+		return nil, err
 	}
 	var undone []int
 	for _, m := range todo {

@@ -39,6 +39,12 @@ import (
 // The rows before were committed; the import is not complete.
 var ErrTooManyErrors = errors.New("too many bad rows")
 
+// ErrShrunk means a complete import holds no rows, or fewer than half the
+// rows of the previous complete import: marking the companies it lacks
+// missing would mark most of the register. Its rows are applied, nothing is
+// marked; Options.Force marks them anyway.
+var ErrShrunk = errors.New("import refused")
+
 // ErrUsage marks errors in what the caller asked for (files of different
 // as-of dates, an as-of that disagrees with an earlier run of the same file).
 var ErrUsage = errors.New("bad usage")
@@ -62,6 +68,12 @@ type Options struct {
 	MaxDepth int64
 	// MaxErrors is how many bad rows are tolerated (0 means none).
 	MaxErrors int64
+	// Force marks companies missing after a complete import that
+	// ErrShrunk would refuse (`import --force`).
+	Force bool
+	// Encoding is the file's character encoding (bulk.UTF8, the product's,
+	// by default). Text that is not in it stops the import.
+	Encoding bulk.Encoding
 	// Errors, when set, receives every bad row as a CSV line:
 	// file,line,reason,row.
 	Errors io.Writer
@@ -221,13 +233,108 @@ func Run(ctx context.Context, d *db.DB, paths []string, opts Options) (*Summary,
 	s.Complete = true
 	if !ran {
 		// Every file was imported before: run the pass only when an earlier
-		// run was interrupted in it, so a re-import changes nothing.
+		// run was interrupted in it (or refused), so a re-import changes
+		// nothing.
 		pending, err := im.passPending(ctx)
 		if err != nil || !pending {
 			return s, err
 		}
 	}
+	if err := im.checkSize(ctx); err != nil {
+		return s, err
+	}
 	return s, im.markMissing(ctx)
+}
+
+// checkSize refuses the pass after a complete import that holds no rows, or
+// fewer than half the rows of the previous complete import (unless
+// Options.Force): a header-only file or a truncated download would otherwise
+// mark most companies missing and queue a status check for every one in
+// strike-off. A newer import marks nothing, so it needs no check.
+func (im *importer) checkSize(ctx context.Context) error {
+	if im.opts.Force {
+		return nil
+	}
+	if newer, err := im.newerImport(ctx); err != nil || newer != "" {
+		return err
+	}
+	sizes, err := im.completeSizes(ctx)
+	if err != nil {
+		return err
+	}
+	rows := sizes[im.asOf]
+	prevAsOf, prev := "", int64(0)
+	for asOf, n := range sizes {
+		if asOf < im.asOf && asOf > prevAsOf {
+			prevAsOf, prev = asOf, n
+		}
+	}
+	const what = "nothing was marked missing and no status checks were queued (its rows were applied, as any row is); check the file, or pass --force if the register really shrank"
+	if rows == 0 {
+		return fmt.Errorf("%w: the import as of %s holds no rows: marking every company it lacks missing would mark them all; %s", ErrShrunk, im.asOf, what)
+	}
+	if rows*2 < prev {
+		return fmt.Errorf("%w: the import as of %s holds %d rows, fewer than half the %d rows of the complete import as of %s: %s", ErrShrunk, im.asOf, rows, prev, prevAsOf, what)
+	}
+	return nil
+}
+
+// completeSizes returns the good rows of every complete import by as-of: the
+// largest single file, or the parts when all of them are in (a part's name
+// says how many there are).
+func (im *importer) completeSizes(ctx context.Context) (map[string]int64, error) {
+	rows, err := im.d.W.QueryContext(ctx, "SELECT as_of, file, rows_read FROM imports WHERE completed_at IS NOT NULL")
+	if err != nil {
+		return nil, fmt.Errorf("read imports: %w", err)
+	}
+	defer rows.Close()
+	type parts struct {
+		rows int64
+		seen map[int]bool
+	}
+	single := map[string]int64{}
+	split := map[string]map[int]*parts{} // as-of, part count
+	for rows.Next() {
+		var asOf, name string
+		var n int64
+		if err := rows.Scan(&asOf, &name, &n); err != nil {
+			return nil, fmt.Errorf("read imports: %w", err)
+		}
+		p, of := PartOf(name)
+		if of == 0 {
+			single[asOf] = max(single[asOf], n)
+			continue
+		}
+		if split[asOf] == nil {
+			split[asOf] = map[int]*parts{}
+		}
+		ps := split[asOf][of]
+		if ps == nil {
+			ps = &parts{seen: map[int]bool{}}
+			split[asOf][of] = ps
+		}
+		if !ps.seen[p] {
+			ps.seen[p] = true
+			ps.rows += n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read imports: %w", err)
+	}
+	sizes := map[string]int64{}
+	for asOf, n := range single {
+		sizes[asOf] = n
+	}
+	for asOf, byCount := range split {
+		for of, ps := range byCount {
+			if len(ps.seen) == of {
+				if _, ok := sizes[asOf]; !ok || ps.rows > sizes[asOf] {
+					sizes[asOf] = ps.rows
+				}
+			}
+		}
+	}
+	return sizes, nil
 }
 
 type importer struct {

@@ -527,3 +527,32 @@ func TestImportDuringIngestion(t *testing.T) {
 	is.Equal(s.Missing, int64(0))
 	is.Equal(scalar[int64](t, d, "SELECT count(DISTINCT change_seq) FROM companies"), scalar[int64](t, d, "SELECT count(*) FROM companies"))
 }
+
+// The parts of one as-of count together, once all are in: a complete set
+// of parts much smaller than the last complete import is refused.
+func TestShrunkParts(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	d := openDB(t, filepath.Join(dir, "s.db"))
+	o := opts()
+	o.AsOf = asOf.AddDate(0, -1, 0)
+	run(t, d, []string{sample(t, dir, "BasicCompanyDataAsOneFile-2026-10-01.csv", 200)}, o)
+
+	all, _ := os.ReadFile(sample(t, dir, "whole.csv", 90))
+	lines := bytes.SplitAfter(all, []byte("\r\n"))
+	p1 := filepath.Join(dir, "BasicCompanyData-2026-11-01-part1_2.csv")
+	p2 := filepath.Join(dir, "BasicCompanyData-2026-11-01-part2_2.csv")
+	os.WriteFile(p1, bytes.Join(lines[:46], nil), 0o644)
+	os.WriteFile(p2, append(append([]byte{}, lines[0]...), bytes.Join(lines[46:], nil)...), 0o644)
+	s := run(t, d, []string{p1}, opts()) // one part: nothing to judge yet
+	is.True(!s.Complete)
+	_, err := importer.Run(context.Background(), d, []string{p2}, opts())
+	is.True(errors.Is(err, importer.ErrShrunk))
+	is.True(strings.Contains(err.Error(), "holds 90 rows, fewer than half the 200 rows of the complete import as of 2026-10-01"))
+	is.Equal(scalar[int](t, d, "SELECT count(*) FROM companies WHERE missing_from_bulk IS NOT NULL"), 0)
+
+	o = opts()
+	o.Force = true
+	s = run(t, d, []string{p1, p2}, o)
+	is.True(s.Missing > 100)
+}

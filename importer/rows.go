@@ -177,8 +177,17 @@ func (im *importer) loadState(ctx context.Context, f file) (*state, error) {
 	return st, nil
 }
 
-// position returns a reader at the row where the import resumes.
+// position returns a reader at the row where the import resumes, in the
+// file's encoding.
 func (im *importer) position(rc io.ReadCloser, f file, st *state) (*bulk.Reader, error) {
+	r, err := im.seek(rc, f, st)
+	if err == nil {
+		r.SetEncoding(im.opts.Encoding)
+	}
+	return r, err
+}
+
+func (im *importer) seek(rc io.ReadCloser, f file, st *state) (*bulk.Reader, error) {
 	if st.offset == 0 {
 		r, err := bulk.NewReader(rc)
 		if err != nil {
@@ -193,6 +202,7 @@ func (im *importer) position(rc io.ReadCloser, f file, st *state) (*bulk.Reader,
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", f.path, err)
 		}
+		r.SetEncoding(im.opts.Encoding)
 		for r.Offset() < st.offset {
 			if _, err := r.Next(); err != nil {
 				var re *bulk.RowError

@@ -136,24 +136,8 @@ func (s *Summary) String() string {
 	if s.UnknownOther > 0 {
 		fmt.Fprintf(&b, " (+%d of other texts)", s.UnknownOther)
 	}
-	if len(s.BadRows) > 0 {
-		b.WriteString("; bad rows: ")
-		for i, r := range s.BadRows {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			if len(s.Files) > 1 {
-				fmt.Fprintf(&b, "%s ", r.File)
-			}
-			fmt.Fprintf(&b, "line %d (%s)", r.Line, r.Reason)
-		}
-		if s.Bad > int64(len(s.BadRows)) {
-			fmt.Fprintf(&b, " and %d more", s.Bad-int64(len(s.BadRows)))
-		}
-	}
-	for _, r := range s.Resumed {
-		fmt.Fprintf(&b, "; resumed %s after line %d (%d rows done before)", r.File, r.Line, r.Rows)
-	}
+	s.writeBadRows(&b)
+	s.writeResumed(&b)
 	switch {
 	case s.MissingSkipped != "":
 		fmt.Fprintf(&b, "; nothing marked missing: a newer file (as of %s) was imported before", s.MissingSkipped)
@@ -176,6 +160,42 @@ func (s *Summary) String() string {
 	}
 	fmt.Fprintf(&b, "; in %s (%.0f rows/s)", s.Elapsed.Round(time.Millisecond), rate)
 	return b.String()
+}
+
+// SoFar says what a run that stopped with an error did before it, for the
+// error's message. Unlike String it never says the file was imported.
+func (s *Summary) SoFar() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "before it stopped this run committed %d rows: %d applied, %d unchanged, %d stale (newer data kept), %d bad",
+		s.RowsRead+s.Bad, s.Applied, s.Unchanged, s.Stale, s.Bad)
+	s.writeBadRows(&b)
+	s.writeResumed(&b)
+	return b.String()
+}
+
+func (s *Summary) writeBadRows(b *strings.Builder) {
+	if len(s.BadRows) == 0 {
+		return
+	}
+	b.WriteString("; bad rows: ")
+	for i, r := range s.BadRows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if len(s.Files) > 1 {
+			fmt.Fprintf(b, "%s ", r.File)
+		}
+		fmt.Fprintf(b, "line %d (%s)", r.Line, r.Reason)
+	}
+	if s.Bad > int64(len(s.BadRows)) {
+		fmt.Fprintf(b, " and %d more", s.Bad-int64(len(s.BadRows)))
+	}
+}
+
+func (s *Summary) writeResumed(b *strings.Builder) {
+	for _, r := range s.Resumed {
+		fmt.Fprintf(b, "; resumed %s after line %d (%d rows done before)", r.File, r.Line, r.Rows)
+	}
 }
 
 func ints(v []int) string {
