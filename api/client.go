@@ -234,6 +234,9 @@ func (c *Client) get(ctx context.Context, op, path string) (answer, error) {
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
 	resp, err := c.rc.Do(req)
 	if err != nil {
+		if resp != nil {
+			resp.Body.Close()
+		}
 		if ctx.Err() != nil {
 			return answer{}, fmt.Errorf("%s: %w", op, ctx.Err())
 		}

@@ -126,6 +126,8 @@ type Budget struct {
 	applied     int64 // the ticket whose Remain st.remain comes from
 	appliedRem  int   // that Remain
 	appliedRst  int64 // and its window's Reset
+	own, others int     // requests of this Budget and of other programs the server counted in the current window, so far
+	lastShare   float64 // this Budget's share of the spending in the last window; 0 unknown
 }
 
 // state is what api_budget holds, times on the budget's clock.
@@ -259,6 +261,28 @@ func (b *Budget) reserve(now time.Time) int {
 	return 0
 }
 
+// share is this Budget's share of the key's spending in the last complete
+// window, at least one half: when another program spent part of it, it is
+// taken to do so again, and this Budget paces over its share of what is
+// left, so that together they spread over the window. Within a window the
+// estimate is not used: a one-off burst by another program must not stall
+// this one. Call with mu held.
+func (b *Budget) share() float64 {
+	if b.lastShare > 0 {
+		return max(b.lastShare, 0.5)
+	}
+	return 1
+}
+
+// windowShare is the share seen so far in the current window, 0 when there
+// is too little to tell. Call with mu held.
+func (b *Budget) windowShare() float64 {
+	if b.own+b.others < 4 {
+		return 0
+	}
+	return float64(b.own) / float64(b.own+b.others)
+}
+
 // interval is the least spacing between requests: twice the average rate,
 // so a window's requests are never burst however many are left.
 func (b *Budget) interval() time.Duration {
@@ -333,7 +357,10 @@ func (b *Budget) Acquire(ctx context.Context) (api.Ticket, error) {
 		b.st.end, b.st.remain, b.st.estimated = at.Add(b.st.window), b.st.limit, true
 		b.rolledAt = b.tickets
 	}
-	spread := b.st.end.Sub(at) / time.Duration(max(b.st.remain, 1))
+	// The requests left are spread over the time left; when another
+	// program spends the key too, over this Budget's share of them, so
+	// that together they pace the window rather than burst its start.
+	spread := time.Duration(float64(b.st.end.Sub(at)) / (float64(max(b.st.remain, 1)) * b.share()))
 	b.st.next = at.Add(max(spread, b.interval()))
 	b.st.remain--
 	b.st.requests++
@@ -424,6 +451,9 @@ func (b *Budget) Observe(t api.Ticket, o api.Observation) {
 		case o.Reset > st.serverReset, st.estimated:
 			// A window not seen before, or the server's own word on the
 			// one this Budget opened (or opened too early).
+			if o.Reset > st.serverReset {
+				b.lastShare, b.own, b.others = b.windowShare(), 0, 0
+			}
 			st.serverReset, st.end, st.estimated = o.Reset, end, false
 		case o.Reset == st.serverReset && end.Before(st.end):
 			st.end = end // the tightest estimate of the same reset
@@ -433,7 +463,11 @@ func (b *Budget) Observe(t api.Ticket, o api.Observation) {
 		if hasReset && o.Reset == b.appliedRst {
 			// Requests the server counted beyond this Budget's own: another
 			// program spends this key.
-			if others := (b.appliedRem - o.Remain) - int(int64(t)-b.applied); others > 0 {
+			mine := int(int64(t) - b.applied)
+			others := (b.appliedRem - o.Remain) - mine
+			b.own += mine
+			b.others += max(others, 0)
+			if others > 0 {
 				if !now.Before(st.sharedUntil) {
 					b.log.Info("another program spends this API key's budget: keeping a reserve", "spent_by_others", others)
 				}
