@@ -17,7 +17,10 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/chwatch/chwatch/api"
+	"github.com/chwatch/chwatch/breaker"
+	"github.com/chwatch/chwatch/budget"
 	"github.com/chwatch/chwatch/company"
+	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/sim"
 	"github.com/matryer/is"
 )
@@ -380,7 +383,7 @@ func TestKeyNeverShown(t *testing.T) {
 	set := metrics.NewSet()
 	var seen []string
 	var mu sync.Mutex
-	s, err := sim.New(sim.Config{Seed: 7, APIKey: testKey, APIRateLimit: 20, Now: func() time.Time { return t0 },
+	s, err := sim.New(sim.Config{Seed: 7, APIKey: testKey, APIRateLimit: 1000, APIRateWindow: time.Second,
 		API: sim.APIFaults{Status5xxEvery: 3, Status403Every: 7, SlowEvery: 11, SlowFor: time.Hour}})
 	is.NoErr(err)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -394,16 +397,36 @@ func TestKeyNeverShown(t *testing.T) {
 		s.Handler().ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	c := newClient(t, api.Config{URL: srv.URL, Key: testKey, Logger: log, Metrics: set, Timeout: 50 * time.Millisecond})
+	d := dbtest.Open(t)
+	bud, err := budget.New(context.Background(), d, budget.Config{Key: testKey, Limit: 1000, Window: time.Second,
+		ForbiddenWait: time.Millisecond, UnauthorizedWait: time.Millisecond, Logger: log, Metrics: set})
+	is.NoErr(err)
+	brk := breaker.New(breaker.Config{Failures: 2, OpenFor: time.Millisecond, Metrics: set})
+	c := newClient(t, api.Config{URL: srv.URL, Key: testKey, Logger: log, Metrics: set, Timeout: 50 * time.Millisecond, Limiter: bud})
 	var errs []string
 	for _, n := range s.CompanyNumbers()[:15] {
-		if _, err := c.Profile(context.Background(), n); err != nil {
+		if _, err := breaker.Call(brk, func() (api.Profile, error) { return c.Profile(context.Background(), n) }); err != nil {
 			errs = append(errs, err.Error())
 		}
-		if _, err := c.Officers(context.Background(), n); err != nil {
+		if _, err := breaker.Call(brk, func() (api.OfficerList, error) { return c.Officers(context.Background(), n) }); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
+	is.NoErr(bud.Close(context.Background()))
+	var stored strings.Builder
+	rows, err := d.R.Query("SELECT * FROM api_budget")
+	is.NoErr(err)
+	cols, _ := rows.Columns()
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		is.NoErr(rows.Scan(ptrs...))
+		fmt.Fprint(&stored, vals...)
+	}
+	rows.Close()
 	wrong := newClient(t, api.Config{URL: srv.URL, Key: "wrong-" + testKey, Logger: log, Metrics: set})
 	_, err = wrong.Profile(context.Background(), s.CompanyNumbers()[0])
 	is.True(errors.Is(err, api.ErrUnauthorized))
@@ -413,14 +436,16 @@ func TestKeyNeverShown(t *testing.T) {
 	var m bytes.Buffer
 	set.WritePrometheus(&m)
 	encoded := base64.StdEncoding.EncodeToString([]byte(testKey + ":"))
-	for what, text := range map[string]string{"logs": logs.String(), "errors": strings.Join(errs, "\n"), "metrics": m.String(), "urls": strings.Join(seen, "\n")} {
+	for what, text := range map[string]string{"logs": logs.String(), "errors": strings.Join(errs, "\n"), "metrics": m.String(), "urls": strings.Join(seen, "\n"), "api_budget": stored.String()} {
 		if strings.Contains(text, testKey) || strings.Contains(text, encoded) || strings.Contains(text, "secret-api-key") {
 			t.Errorf("the key shows in %s:\n%s", what, text)
 		}
 	}
-	is.True(strings.Contains(logs.String(), "retryablehttp")) // the logger was used
+	is.True(strings.Contains(logs.String(), "retryablehttp")) // the loggers were used
+	is.True(strings.Contains(logs.String(), "REST work paused"))
+	is.True(stored.Len() > 0)
 	is.True(strings.Contains(m.String(), `chwatch_api_requests_total{code="200"}`))
-	is.True(strings.Contains(m.String(), `chwatch_api_requests_total{code="429"}`))
+	is.True(strings.Contains(m.String(), `chwatch_api_requests_total{code="403"}`))
 	is.True(strings.Contains(m.String(), `chwatch_api_requests_total{code="timeout"}`))
 }
 
@@ -468,4 +493,21 @@ func TestNewRefusesBadConfig(t *testing.T) {
 			t.Errorf("error shows the key: %v", err)
 		}
 	}
+}
+
+// FuzzParseObservation: any header values parse without panicking, and a
+// window or reset read is never negative.
+func FuzzParseObservation(f *testing.F) {
+	f.Add("Sat, 28 Nov 2026 14:21:06 GMT", "600", "599", "1795875966", "5m", "30")
+	f.Add("", "-1", "x", "99999999999999999999", "-5m", "Sat, 28 Nov 2026 14:22:06 GMT")
+	f.Fuzz(func(t *testing.T, date, limit, remain, reset, window, retry string) {
+		o := api.ParseObservation(200, http.Header{"Date": {date}, "X-Ratelimit-Limit": {limit}, "X-Ratelimit-Remain": {remain},
+			"X-Ratelimit-Reset": {reset}, "X-Ratelimit-Window": {window}, "Retry-After": {retry}})
+		if o.Window < 0 || o.RetryAfter < 0 || o.Limit < 0 || o.Remain < -1 || o.Reset < 0 {
+			t.Fatalf("negative value read: %+v", o)
+		}
+		if d, ok := o.ResetIn(); ok && d < 0 {
+			t.Fatalf("negative reset: %+v", o)
+		}
+	})
 }
