@@ -121,11 +121,11 @@ type Budget struct {
 	rev         int64 // bumped on every change worth writing
 	lastWrite   time.Time
 	lastRefresh time.Time
-	tickets     int64 // requests acquired by this Budget
-	rolledAt    int64 // the last ticket before this Budget opened a window itself
-	applied     int64 // the ticket whose Remain st.remain comes from
-	appliedRem  int   // that Remain
-	appliedRst  int64 // and its window's Reset
+	tickets     int64   // requests acquired by this Budget
+	rolledAt    int64   // the last ticket before this Budget opened a window itself
+	applied     int64   // the ticket whose Remain st.remain comes from
+	appliedRem  int     // that Remain
+	appliedRst  int64   // and its window's Reset
 	own, others int     // requests of this Budget and of other programs the server counted in the current window, so far
 	lastShare   float64 // this Budget's share of the spending in the last window; 0 unknown
 }
