@@ -44,6 +44,7 @@ bench: ## benchmarks, each printing a ratio against a baseline measured in the s
 	scripts/bench-e2e | tee -a bench.out
 	scripts/bench-import | tee -a bench.out
 	scripts/bench-export | tee -a bench.out
+	scripts/bench-budget | tee -a bench.out
 
 soak: ## the crash test, 100 random SIGKILLs
 	CHWATCH_CRASH_KILLS=100 $(GO) test -count=1 -run TestCrashRecovery -timeout 30m -v ./app/

@@ -11,7 +11,9 @@ func (e *env) simCommand() *cli.Command {
 		Usage: "serve the simulated Companies House (stream + REST) on a loopback address",
 		Description: `For demos, tests and load. Point chwatch at it with
   CHWATCH_STREAM_URL=http://127.0.0.1:8000 CHWATCH_API_URL=http://127.0.0.1:8000
-Everything it sends is a function of --seed. Faults are off unless asked for.`,
+Everything it sends is a function of --seed. Faults are off unless asked for.
+The REST budget (--api-rate-limit per --api-rate-window) belongs to the key:
+clients using the same key share it, as on Companies House.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8000", Usage: "address to serve on (keep it on loopback)"},
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed of everything simulated"},
@@ -35,6 +37,16 @@ Everything it sends is a function of --seed. Faults are off unless asked for.`,
 			&cli.IntFlag{Name: "not-json-every", Usage: "fault: a line that is not JSON after every N event lines"},
 			&cli.IntFlag{Name: "oversize-every", Usage: "fault: an oversized copy of the next event after every N event lines"},
 			&cli.IntFlag{Name: "replay-every", Usage: "fault: send every Nth event line twice"},
+			&cli.IntFlag{Name: "api-5xx-every", Usage: "REST fault: every Nth request begins a burst of gateway errors (503/502/504)"},
+			&cli.IntFlag{Name: "api-5xx-burst", Value: 1, Usage: "REST fault: gateway errors per burst"},
+			&cli.IntFlag{Name: "api-slow-every", Usage: "REST fault: every Nth request is answered only after --api-slow-for (a timeout)"},
+			&cli.DurationFlag{Name: "api-slow-for", Value: sim.DefaultSlowFor, Usage: "REST fault: how long a slow answer takes"},
+			&cli.IntFlag{Name: "api-403-every", Usage: "REST fault: every Nth request answers 403 (an IP Companies House dislikes)"},
+			&cli.DurationFlag{Name: "api-outage-after", Usage: "REST fault: an outage (every request a gateway error) starts this long after start"},
+			&cli.DurationFlag{Name: "api-outage-for", Usage: "REST fault: how long the outage lasts (0: none)"},
+			&cli.IntFlag{Name: "api-page-cap", Value: sim.DefaultPageCap, Usage: "largest items_per_page the officers list grants"},
+			&cli.BoolFlag{Name: "api-remaining-header", Usage: "spell the budget header X-Ratelimit-Remaining"},
+			&cli.BoolFlag{Name: "api-overlap-pages", Usage: "officer pages after the first repeat the previous page's last item"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg := sim.Config{
@@ -46,6 +58,12 @@ Everything it sends is a function of --seed. Faults are off unless asked for.`,
 					CutEvery: c.Int("cut-every"), StallEvery: c.Int("stall-every"), StallFor: c.Duration("stall-for"),
 					Status5xxEvery: c.Int("5xx-every"), Status429Every: c.Int("429-every"), Status401Every: c.Int("401-every"),
 					NotJSONEvery: c.Int("not-json-every"), OversizeEvery: c.Int("oversize-every"), ReplayEvery: c.Int("replay-every"),
+				},
+				API: sim.APIFaults{
+					Status5xxEvery: c.Int("api-5xx-every"), Status5xxBurst: c.Int("api-5xx-burst"),
+					SlowEvery: c.Int("api-slow-every"), SlowFor: c.Duration("api-slow-for"), Status403Every: c.Int("api-403-every"),
+					OutageAfter: c.Duration("api-outage-after"), OutageFor: c.Duration("api-outage-for"),
+					PageCap: c.Int("api-page-cap"), RemainingHeader: c.Bool("api-remaining-header"), OverlapPages: c.Bool("api-overlap-pages"),
 				},
 			}
 			log := e.logger(defaultLogConfig())

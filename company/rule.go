@@ -124,7 +124,11 @@ type Decision struct {
 // stored company (nil when chwatch has never seen it). Stream events, REST
 // answers and bulk rows all go through it.
 func Decide(stored *Record, in Version, p Policy) Decision {
-	if stored != nil && older(in, stored.Version) {
+	// A REST answer to a pending status check is never stale: it was
+	// fetched after the event that asked for it, whatever the two clocks
+	// say (published_at carries no zone; the answer's Date is GMT).
+	confirms := in.Source == API && stored != nil && stored.StatusCheckPending
+	if stored != nil && !confirms && older(in, stored.Version) {
 		return Decision{Outcome: Stale}
 	}
 	if stored != nil && !in.Deleted && sameContent(stored, in) {

@@ -196,6 +196,35 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
+			// published_at may be UK local time read as UTC: an answer to
+			// the check it caused can carry an earlier Date.
+			name:   "APIAnswerToPendingCheckIsNeverStale",
+			stored: pending,
+			in:     apiAnswer(active, "", "e2", at(1).Add(-time.Hour)),
+			policy: company.Policy{ConfirmExit: "api"},
+			want:   want{outcome: company.Applied, write: true, change: company.LeftStrikeOff, cancelOfficers: true, deleteOfficers: true},
+			check: func(is *is.I, w *company.Record) {
+				is.True(!w.StatusCheckPending)
+			},
+		},
+		{
+			name:   "OlderAPIAnswerWithoutPendingCheckIsStale",
+			stored: stored(inStrikeOff),
+			in:     apiAnswer(active, "", "e2", at(0).Add(-time.Minute)),
+			want:   want{outcome: company.Stale},
+		},
+		{
+			name:   "APIDeletedLeavesStrikeOff",
+			stored: stored(inStrikeOff),
+			in:     company.DeletedVersion("SC571653", company.API, at(5)),
+			want:   want{outcome: company.Deleted, write: true, change: company.LeftStrikeOff, cancelOfficers: true, deleteOfficers: true},
+			check: func(is *is.I, w *company.Record) {
+				is.Equal(w.DeletedAt, at(5))
+				is.Equal(w.Source, company.API)
+				is.Equal(w.Name, "ACME LTD") // a 404 carries no profile: what is known stays
+			},
+		},
+		{
 			name:   "LeavingByDissolution",
 			stored: stored(inStrikeOff),
 			in: func() company.Version {

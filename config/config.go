@@ -65,6 +65,11 @@ type Config struct {
 		RateWindow Duration `toml:"rate_window"`
 		Timeout    Duration `toml:"timeout"`
 		Workers    int      `toml:"workers"`
+		// UnauthorizedWait: after a 401, REST work pauses this long before
+		// one more try (a new key ends the pause at once).
+		UnauthorizedWait Duration `toml:"unauthorized_wait"`
+		// ForbiddenWait: after a 403, REST work pauses this long.
+		ForbiddenWait Duration `toml:"forbidden_wait"`
 	} `toml:"api"`
 	Breaker struct {
 		Failures int      `toml:"failures"`
@@ -125,6 +130,8 @@ func Default() Config {
 	c.API.RateWindow = dur(5 * time.Minute)
 	c.API.Timeout = dur(30 * time.Second)
 	c.API.Workers = 2
+	c.API.UnauthorizedWait = dur(5 * time.Minute)
+	c.API.ForbiddenWait = dur(15 * time.Minute)
 	c.Breaker.Failures = 5
 	c.Breaker.OpenFor = dur(60 * time.Second)
 	c.Queue.MaxAttempts = 8

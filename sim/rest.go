@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -22,38 +23,143 @@ func (s *Sim) Handler() http.Handler {
 
 const notFound = `{"errors":[{"error":"company-profile-not-found","type":"ch:service"}]}`
 
-// rest wraps a REST endpoint with auth and the shared fixed-window budget. Every
-// answer carries the X-Ratelimit-* headers; a 401 does not spend budget.
+// rateWindow is one key's fixed budget window.
+type rateWindow struct {
+	end   time.Time
+	count int
+}
+
+// statusWriter remembers the status an endpoint answered, for RESTStats.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// rest wraps a REST endpoint with the faults, auth and the budget. The budget
+// belongs to the key (the Basic-auth user name): every client using a key
+// spends the same window, and another key has its own. A window is anchored
+// at its first request in whole seconds, so Reset is that request's Date plus
+// the window, as samples of Companies House show. Every answer past the
+// gateway carries the X-Ratelimit-* headers; a 401 spends no budget.
 func (s *Sim) rest(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		w := &statusWriter{ResponseWriter: rw}
+		defer func() { s.countStatus(w.code) }()
+		n := s.restN.Add(1)
 		now := s.cfg.Now()
+		f := &s.cfg.API
+		hd := w.Header()
+		hd.Set("Date", now.UTC().Format(http.TimeFormat))
+		switch {
+		case s.inOutage(now) || (f.Status5xxEvery > 0 && n >= int64(f.Status5xxEvery) && n%int64(f.Status5xxEvery) < int64(f.Status5xxBurst)):
+			g := gatewayErrors[(s.restGW.Add(1)-1)%int64(len(gatewayErrors))]
+			writeGateway(w, g.code, g.text)
+			return
+		case every(f.Status403Every, n):
+			writeGateway(w, http.StatusForbidden, "403 Forbidden")
+			return
+		}
+		user, _, _ := r.BasicAuth()
 		ok := authorized(r, s.cfg.APIKey)
 		s.rlMu.Lock()
-		if !now.Before(s.rlEnd) {
-			s.rlEnd = now.Add(s.cfg.APIRateWindow)
-			s.rlCount = 0
+		win := s.rl[user]
+		if win == nil || !now.Before(win.end) {
+			win = &rateWindow{end: now.Truncate(time.Second).Add(s.cfg.APIRateWindow)}
+			s.rl[user] = win
 		}
 		if ok {
-			s.rlCount++
+			win.count++
 		}
-		count, end := s.rlCount, s.rlEnd
+		count, end := win.count, win.end
 		s.rlMu.Unlock()
 		limit := s.cfg.APIRateLimit
-		hd := w.Header()
+		remain := "X-Ratelimit-Remain"
+		if f.RemainingHeader {
+			remain = "X-Ratelimit-Remaining"
+		}
 		hd.Set("X-Ratelimit-Limit", strconv.Itoa(limit))
-		hd.Set("X-Ratelimit-Remain", strconv.Itoa(max(limit-count, 0)))
+		hd.Set(remain, strconv.Itoa(max(limit-count, 0)))
 		hd.Set("X-Ratelimit-Reset", strconv.FormatInt(end.Unix(), 10))
 		hd.Set("X-Ratelimit-Window", windowText(s.cfg.APIRateWindow))
-		hd.Set("Date", now.UTC().Format(http.TimeFormat))
 		switch {
 		case !ok:
 			writeJSONError(w, http.StatusUnauthorized, body401)
 		case count > limit:
 			writeJSONError(w, http.StatusTooManyRequests, `{"error":"Too Many Requests","type":"ch:service"}`)
 		default:
+			if every(f.SlowEvery, n) {
+				t := time.NewTimer(f.SlowFor)
+				select {
+				case <-t.C:
+				case <-r.Context().Done():
+					t.Stop()
+					return // the client gave up
+				}
+			}
 			h(w, r)
 		}
 	}
+}
+
+func writeGateway(w http.ResponseWriter, code int, text string) {
+	w.Header().Set("Content-Type", "text/html")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "<html>\r\n<head><title>%s</title></head>\r\n<body>\r\n<center><h1>%s</h1></center>\r\n</body>\r\n</html>\r\n", text, text)
+}
+
+func (s *Sim) inOutage(now time.Time) bool {
+	s.rlMu.Lock()
+	defer s.rlMu.Unlock()
+	return !now.Before(s.outage[0]) && now.Before(s.outage[1])
+}
+
+// Outage makes every REST request answer a gateway error (503, 502, 504 in
+// turn) for d from now, by Config.Now. It replaces any outage set before.
+func (s *Sim) Outage(d time.Duration) {
+	now := s.cfg.Now()
+	s.rlMu.Lock()
+	s.outage = [2]time.Time{now, now.Add(d)}
+	s.rlMu.Unlock()
+}
+
+func (s *Sim) countStatus(code int) {
+	if code == 0 {
+		return // the client went away before an answer
+	}
+	s.rlMu.Lock()
+	s.byStatus[code]++
+	s.rlMu.Unlock()
+}
+
+// RESTStats counts what the REST API answered.
+type RESTStats struct {
+	Requests int64         // REST requests received
+	ByStatus map[int]int64 // answers by HTTP status
+}
+
+// RESTStats returns the REST answers so far.
+func (s *Sim) RESTStats() RESTStats {
+	s.rlMu.Lock()
+	defer s.rlMu.Unlock()
+	st := RESTStats{Requests: s.restN.Load(), ByStatus: make(map[int]int64, len(s.byStatus))}
+	for k, v := range s.byStatus {
+		st.ByStatus[k] = v
+	}
+	return st
 }
 
 func windowText(d time.Duration) string {
@@ -92,7 +198,7 @@ type officerList struct {
 	ActiveCount   int    `json:"active_count"`
 	ResignedCount int    `json:"resigned_count"`
 	InactiveCount int    `json:"inactive_count"`
-	TotalResults  int    `json:"total_results"`
+	TotalResults  *int   `json:"total_results,omitempty"` // older answers sometimes lacked it
 	ItemsPerPage  int    `json:"items_per_page"`
 	StartIndex    int    `json:"start_index"`
 	Kind          string `json:"kind"`
@@ -138,8 +244,8 @@ type officerLinks struct {
 	} `json:"officer"`
 }
 
-// officerCount is how many officer items company ci has: none for about 3% (their
-// officers list answers 404), 101-250 for about 1%, else 1-40 (mostly few).
+// officerCount is how many officer items company ci has: none for about 3%,
+// 101-250 for about 1%, else 1-40 (mostly few).
 func (s *Sim) officerCount(ci uint32) int {
 	r := rng{s: h3(s.seed, tagOfficers, uint64(ci))}
 	switch u := r.intn(100); {
@@ -152,6 +258,14 @@ func (s *Sim) officerCount(ci uint32) int {
 	default:
 		return 1 + r.intn(40)
 	}
+}
+
+// listShape is how company ci's officer list answers, from its hash: a third
+// of the companies without officers answer 404 (as the list did before 2023),
+// the others an empty 200; about 5% of lists omit total_results.
+func (s *Sim) listShape(ci uint32) (notFoundWhenEmpty, noTotal bool) {
+	r := rng{s: h4(s.seed, tagOfficers, uint64(ci), 7)}
+	return r.intn(3) == 0, r.intn(20) == 0
 }
 
 // officers builds company ci's full officer list. When it has at least two items and
@@ -235,42 +349,104 @@ func idString(h uint64) string {
 }
 
 func (s *Sim) serveOfficers(w http.ResponseWriter, r *http.Request) {
-	ci, _, ok := s.lookup(r.PathValue("n"))
+	num := r.PathValue("n")
+	ci, v, ok := s.lookup(num)
 	var all []officer
+	var empty404, noTotal bool
 	if ok {
 		all = s.officers(ci)
+		empty404, noTotal = s.listShape(ci)
 	}
-	if len(all) == 0 {
+	if !ok || (len(all) == 0 && empty404) {
 		writeJSONError(w, http.StatusNotFound, `{"errors":[{"error":"not-found","type":"ch:service"}]}`)
 		return
 	}
 	q := r.URL.Query()
 	per, start := 35, 0
 	if v, err := strconv.Atoi(q.Get("items_per_page")); err == nil && v > 0 {
-		per = min(v, 100)
+		per = min(v, s.cfg.API.PageCap)
 	}
 	if v, err := strconv.Atoi(q.Get("start_index")); err == nil && v > 0 {
 		start = v
 	}
 	l := officerList{
-		TotalResults: len(all),
 		ItemsPerPage: per,
 		StartIndex:   start,
 		Kind:         "officer-list",
 		Etag:         s.etag(ci, 0xffffffff),
 		Items:        []officer{},
 	}
-	l.Links.Self = "/company/" + r.PathValue("n") + "/officers"
+	if !noTotal {
+		total := len(all)
+		l.TotalResults = &total
+	}
+	l.Links.Self = "/company/" + num + "/officers"
+	dissolved := v.status == stDissolved
 	for _, o := range all {
-		if o.ResignedOn != "" {
+		switch {
+		case o.ResignedOn != "":
 			l.ResignedCount++
-		} else {
+		case dissolved:
+			// Former officers of a dissolved company: not active, yet
+			// without resigned_on.
+			l.InactiveCount++
+		default:
 			l.ActiveCount++
 		}
 	}
 	if start < len(all) {
 		l.Items = all[start:min(start+per, len(all))]
 	}
+	if s.cfg.API.OverlapPages && start > 0 && start <= len(all) {
+		// The previous page's last item again, first.
+		l.Items = append([]officer{all[start-1]}, l.Items...)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(l)
+}
+
+// OfficerList is the simulator's truth about a company's officer list: what
+// a client that reads every page must end up with.
+type OfficerList struct {
+	Found     bool           // false: the list answers 404 (an unknown or deleted company, or a company without officers answering the older way)
+	NoTotal   bool           // the answers omit total_results, as older ones sometimes did
+	Dissolved bool           // active_count is 0: officers without resigned_on are former officers, not serving ones
+	Officers  []OfficerTruth // every item, in list order
+}
+
+// OfficerTruth is one item of an officer list.
+type OfficerTruth struct {
+	AppointmentID string // the last segment of links.self
+	Name          string
+	Role          string
+	AppointedOn   string
+	ResignedOn    string // "" when the item has none
+}
+
+// Officers returns the truth about company number's officer list now.
+func (s *Sim) Officers(number string) OfficerList {
+	ci, v, ok := s.lookup(number)
+	if !ok {
+		return OfficerList{}
+	}
+	all := s.officers(ci)
+	empty404, noTotal := s.listShape(ci)
+	l := OfficerList{Found: len(all) > 0 || !empty404, NoTotal: noTotal, Dissolved: v.status == stDissolved}
+	for _, o := range all {
+		l.Officers = append(l.Officers, OfficerTruth{
+			AppointmentID: o.Links.Self[strings.LastIndexByte(o.Links.Self, '/')+1:],
+			Name:          o.Name, Role: o.OfficerRole, AppointedOn: o.AppointedOn, ResignedOn: o.ResignedOn,
+		})
+	}
+	return l
+}
+
+// CompanyNumbers lists every company of the simulated register, in register
+// order, whether or not the stream has published it yet.
+func (s *Sim) CompanyNumbers() []string {
+	out := make([]string, len(s.statics))
+	for i := range s.statics {
+		out[i] = s.statics[i].num()
+	}
+	return out
 }

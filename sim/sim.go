@@ -46,7 +46,8 @@ type Config struct {
 	APIRateLimit   int           // REST requests per APIRateWindow (default 600); past it 429
 	APIRateWindow  time.Duration // fixed REST budget window (default 5m)
 	Faults         Faults
-	Now            func() time.Time // clock for published_at, the Date header and rate-limit windows (default time.Now)
+	API            APIFaults        // REST faults and answer shapes
+	Now            func() time.Time // clock for published_at, the Date header, rate-limit windows and outages (default time.Now)
 }
 
 // Faults injects failures into the stream. Every counter is per connection (lines)
@@ -67,6 +68,25 @@ type Faults struct {
 	ReplayEvery    int           // after the Nth, 2Nth... event line, that same line is sent again (a duplicate timepoint)
 }
 
+// APIFaults injects failures into the REST API and shapes its answers. The
+// request counters count every REST request the simulator receives, from 1,
+// so the Nth request is the first fault: deterministic for a given sequence
+// of requests. 0 turns a fault off. Gateway errors (bursts and outages) and
+// 403s are answered before the rate limiter, as a gateway or firewall in
+// front of it would: they spend no budget and carry no X-Ratelimit headers.
+type APIFaults struct {
+	Status5xxEvery  int           // the Nth, 2Nth... REST request begins a burst of Status5xxBurst gateway errors (503, 502, 504 in turn, small HTML bodies)
+	Status5xxBurst  int           // gateway errors per burst (default 1)
+	SlowEvery       int           // the Nth, 2Nth... REST request is answered only after SlowFor (a client with a shorter timeout sees a timeout)
+	SlowFor         time.Duration // default 1m
+	Status403Every  int           // the Nth, 2Nth... REST request answers 403, as Companies House does to an IP it dislikes
+	OutageAfter     time.Duration // an outage starts this long after New (by Config.Now)...
+	OutageFor       time.Duration // ...and lasts this long: every REST request answers a gateway error (0: none; see also Sim.Outage)
+	PageCap         int           // the largest items_per_page the officers list grants (default 100; a gateway may cap it lower)
+	RemainingHeader bool          // spell the budget header X-Ratelimit-Remaining, as one Companies House API does
+	OverlapPages    bool          // every officer page after the first begins with the previous page's last item (an unstable sort order): a client must de-duplicate by links.self
+}
+
 // An oversized line is the next event's own line with one extra member: inside
 // "data", before the other members, "sim_padding" holds a string of "x" long enough
 // to make the whole line exactly OversizeBytes bytes including "\n" (for a deleted
@@ -85,6 +105,8 @@ const (
 	DefaultAPIRateWindow  = 5 * time.Minute
 	DefaultStallFor       = 2 * time.Minute
 	DefaultOversizeBytes  = 5 << 20
+	DefaultSlowFor        = time.Minute
+	DefaultPageCap        = 100
 	maxCompanies          = 1_000_000
 	maxStrikeOffShare     = 0.35
 	maxConnection         = 24 * time.Hour
@@ -108,8 +130,8 @@ type Sim struct {
 
 	maxConn time.Duration // connection lifetime (24h; tests shorten it)
 
-	attempts  atomic.Int64 // GET /companies attempts
-	faults5xx atomic.Int64
+	attempts atomic.Int64 // GET /companies attempts
+	streamGW atomic.Int64 // stream gateway errors sent, for their rotation
 
 	mu          sync.Mutex
 	cos         []company
@@ -120,9 +142,13 @@ type Sim struct {
 	transitions []Transition
 	changed     chan struct{} // closed and replaced whenever events are published
 
-	rlMu    sync.Mutex
-	rlEnd   time.Time
-	rlCount int
+	restN  atomic.Int64 // REST requests received
+	restGW atomic.Int64 // REST gateway errors sent, for their rotation
+
+	rlMu     sync.Mutex
+	rl       map[string]*rateWindow // by API key: the budget belongs to the key
+	outage   [2]time.Time           // REST answers gateway errors in [from, to)
+	byStatus map[int]int64
 }
 
 // Truth is the simulator's own view of what it has published so far.
@@ -154,12 +180,18 @@ func New(cfg Config) (*Sim, error) {
 		return nil, err
 	}
 	s := &Sim{
-		cfg:     cfg,
-		seed:    uint64(cfg.Seed),
-		started: time.Now(),
-		start0:  cfg.Now().Unix(),
-		maxConn: maxConnection,
-		changed: make(chan struct{}),
+		cfg:      cfg,
+		seed:     uint64(cfg.Seed),
+		started:  time.Now(),
+		start0:   cfg.Now().Unix(),
+		maxConn:  maxConnection,
+		changed:  make(chan struct{}),
+		rl:       map[string]*rateWindow{},
+		byStatus: map[int]int64{},
+	}
+	if cfg.API.OutageFor > 0 {
+		from := cfg.Now().Add(cfg.API.OutageAfter)
+		s.outage = [2]time.Time{from, from.Add(cfg.API.OutageFor)}
 	}
 	s.spacingNs = 1e8
 	if cfg.Rate > 0 {
@@ -236,6 +268,27 @@ func (c *Config) fill() error {
 	}
 	if f.OversizeBytes == 0 {
 		f.OversizeBytes = DefaultOversizeBytes
+	}
+	a := &c.API
+	for name, v := range map[string]int{
+		"Status5xxEvery": a.Status5xxEvery, "Status5xxBurst": a.Status5xxBurst, "SlowEvery": a.SlowEvery,
+		"Status403Every": a.Status403Every, "PageCap": a.PageCap,
+	} {
+		if v < 0 {
+			return fmt.Errorf("sim: API.%s must be >= 0 (0 = off or the default), got %d", name, v)
+		}
+	}
+	if a.SlowFor < 0 || a.OutageAfter < 0 || a.OutageFor < 0 {
+		return fmt.Errorf("sim: API.SlowFor, OutageAfter and OutageFor must be >= 0")
+	}
+	if a.Status5xxBurst == 0 {
+		a.Status5xxBurst = 1
+	}
+	if a.SlowFor == 0 {
+		a.SlowFor = DefaultSlowFor
+	}
+	if a.PageCap == 0 {
+		a.PageCap = DefaultPageCap
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -60,7 +60,7 @@ func (s *Sim) serveStream(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusTooManyRequests, body429)
 		return
 	case every(f.Status5xxEvery, attempt):
-		g := gatewayErrors[(s.faults5xx.Add(1)-1)%int64(len(gatewayErrors))]
+		g := gatewayErrors[(s.streamGW.Add(1)-1)%int64(len(gatewayErrors))]
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(g.code)
 		fmt.Fprintf(w, "<html>\r\n<head><title>%s</title></head>\r\n<body>\r\n<center><h1>%s</h1></center>\r\n</body>\r\n</html>\r\n", g.text, g.text)
