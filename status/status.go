@@ -62,6 +62,7 @@ type Service struct {
 	DiskFull        bool      `json:"disk_full,omitempty"`
 	LastError       string    `json:"last_error,omitempty"`
 	Sweep           string    `json:"sweep,omitempty"` // gap sweep progress
+	RESTService
 }
 
 // KV renders the service state as service_state rows.
@@ -78,7 +79,7 @@ func (s Service) KV() map[string]string {
 		}
 		return "0"
 	}
-	return map[string]string{
+	m := map[string]string{
 		"pid": strconv.Itoa(s.PID), "version": s.Version, "started_at": t(s.StartedAt),
 		"heartbeat_at": t(s.HeartbeatAt), "stopped_at": t(s.StoppedAt),
 		"stream_state": s.StreamState, "stream_since": t(s.StreamSince), "stream_error": s.StreamError,
@@ -88,6 +89,8 @@ func (s Service) KV() map[string]string {
 		"api_budget_remaining": strconv.FormatInt(s.APIBudget, 10), "disk_full": b(s.DiskFull),
 		"last_error": s.LastError, "sweep": s.Sweep,
 	}
+	s.RESTService.kv(m)
+	return m
 }
 
 // ParseService reads service_state rows.
@@ -95,7 +98,7 @@ func ParseService(kv map[string]string) Service {
 	t := func(k string) time.Time { x, _ := time.Parse(time.RFC3339Nano, kv[k]); return x }
 	i := func(k string) int64 { n, _ := strconv.ParseInt(kv[k], 10, 64); return n }
 	f, _ := strconv.ParseFloat(kv["stream_lag_seconds"], 64)
-	return Service{
+	svc := Service{
 		PID: int(i("pid")), Version: kv["version"], StartedAt: t("started_at"), HeartbeatAt: t("heartbeat_at"),
 		StoppedAt: t("stopped_at"), StreamState: kv["stream_state"], StreamSince: t("stream_since"),
 		StreamError: kv["stream_error"], StreamURL: kv["stream_url"], Reconnects: i("stream_reconnects"),
@@ -103,11 +106,17 @@ func ParseService(kv map[string]string) Service {
 		APIUnauthorized: kv["api_unauthorized"] == "1", APIBudget: budget(kv["api_budget_remaining"]),
 		DiskFull: kv["disk_full"] == "1", LastError: kv["last_error"], Sweep: kv["sweep"],
 	}
+	svc.RESTService = parseREST(kv)
+	return svc
 }
 
 // Thresholds are the status.* keys.
 type Thresholds struct {
 	StaleAfter, DownWarn, DownCrit time.Duration
+	// RateLimit per RateWindow (api.rate_limit, api.rate_window) paces the
+	// backlog's estimate until the budget's row says what the server allows.
+	RateLimit  int
+	RateWindow time.Duration
 }
 
 // Transition is a recent status_changes row.
@@ -167,7 +176,12 @@ type Report struct {
 		// their stored status.
 		StatusChecks int64 `json:"status_checks_pending"`
 		Refused      int64 `json:"refused"`
+		// Jobs are the jobs by kind and state; Oldest the oldest queued
+		// job of each kind.
+		Jobs   map[string]map[string]int64 `json:"jobs"`
+		Oldest map[string]OldestJob        `json:"oldest_queued"`
 	} `json:"queue"`
+	REST REST `json:"rest"`
 }
 
 // Gather reads the report from d (read pool only) at now.
@@ -263,6 +277,9 @@ func Gather(ctx context.Context, d *db.DB, th Thresholds, now time.Time) (*Repor
 	checks := []queue.Kind{queue.StatusCheck, queue.SweepCheck}
 	r.Queue.StatusChecks = depths.Sum(queue.StateQueued, checks...) + depths.Sum(queue.StateRunning, checks...)
 	r.Queue.Dead = depths.Sum(queue.StateDead)
+	if err := r.gatherREST(ctx, tx, th, now); err != nil {
+		return nil, err
+	}
 	r.decide(th, now)
 	return r, nil
 }
@@ -326,6 +343,7 @@ func (r *Report) decide(th Thresholds, now time.Time) {
 	if r.Queue.Dead > 0 {
 		add(Warning, fmt.Sprintf("%d dead jobs (see `chwatch queue status`, retry with `chwatch queue retry`)", r.Queue.Dead))
 	}
+	r.decideREST(add)
 	if r.Database.FreeBytes > 0 && r.Database.FreeBytes < diskLow {
 		add(Warning, fmt.Sprintf("disk nearly full: %d MB free beside the database (free space before the service stops)", r.Database.FreeBytes>>20))
 	}

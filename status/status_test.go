@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chwatch/chwatch/budget"
 	"github.com/chwatch/chwatch/db"
 	"github.com/chwatch/chwatch/db/dbtest"
+	"github.com/chwatch/chwatch/queue"
 	"github.com/chwatch/chwatch/status"
 	"github.com/matryer/is"
 )
@@ -160,6 +162,42 @@ func TestVerdicts(t *testing.T) {
 		{
 			name: "WorstWins", svc: func(s *status.Service) { s.BreakerState, s.APIUnauthorized = "open", true },
 			verdict: status.Critical, running: true, reasons: []string{"breaker open", "CHWATCH_API_KEY"},
+		},
+		{
+			name: "APIForbidden", svc: func(s *status.Service) {
+				s.RESTWorkers, s.APIState, s.APIPausedUntil, s.APIPauseReason = 2, "forbidden", now.Add(10*time.Minute), "forbidden"
+			},
+			verdict: status.Critical, running: true, reasons: []string{"403", "api.forbidden_wait", "2026-11-28T23:51:36Z", "runbook"},
+		},
+		{
+			name: "APIRateLimited", svc: func(s *status.Service) {
+				s.RESTWorkers, s.APIState, s.APIPausedUntil, s.APIPauseReason = 2, "paused", now.Add(time.Minute), "rate_limited"
+			},
+			verdict: status.OK, running: true,
+		},
+		{
+			name: "StatusChecksWithoutWorkers",
+			setup: func(tb testing.TB, d *db.DB) {
+				exec(tb, d, `INSERT INTO jobs (kind, priority, company_number, state, run_after, created_at, updated_at)
+					VALUES ('status_check', 0, 'SC571653', 'queued', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z')`)
+			},
+			verdict: status.Warning, running: true, reasons: []string{"1 status checks wait", "no REST workers", "CHWATCH_API_KEY"},
+		},
+		{
+			name: "StatusChecksWithWorkers", svc: func(s *status.Service) { s.RESTWorkers, s.APIState = 2, "ok" },
+			setup: func(tb testing.TB, d *db.DB) {
+				exec(tb, d, `INSERT INTO jobs (kind, priority, company_number, state, run_after, created_at, updated_at)
+					VALUES ('status_check', 0, 'SC571653', 'queued', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z')`)
+			},
+			verdict: status.OK, running: true,
+		},
+		{
+			name: "OfficersWithoutWorkers", // a stream-only setup is a choice, not a fault
+			setup: func(tb testing.TB, d *db.DB) {
+				exec(tb, d, `INSERT INTO jobs (kind, priority, company_number, state, run_after, created_at, updated_at)
+					VALUES ('officers', 20, 'SC571653', 'queued', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z')`)
+			},
+			verdict: status.OK, running: true,
 		},
 		{name: "AllGood", verdict: status.OK, running: true},
 	}
@@ -329,6 +367,11 @@ func TestServiceKVRoundTrip(t *testing.T) {
 			APIUnauthorized: true, APIBudget: 0, DiskFull: true, LastError: "disk I/O error", Sweep: "12/40 checked",
 		}},
 		{"NoWorkers", status.Service{APIBudget: -1}},
+		{"REST", status.Service{APIBudget: 12, BreakerState: "open", RESTService: status.RESTService{
+			RESTWorkers: 2, APIState: "paused", APIPausedUntil: now.Add(time.Minute), APIPauseReason: "rate_limited",
+			APIBudgetLimit: 600, APIBudgetReset: now.Add(2 * time.Minute), APIRateLimited: 3,
+			APILastError: "get profile SC571653: rate limited (429)", APILastErrorAt: now, BreakerSince: now.Add(-time.Second),
+		}}},
 		{"LocalTimes", status.Service{HeartbeatAt: now.In(time.FixedZone("BST", 3600)), APIBudget: 3}},
 	}
 	for _, tt := range tests {
@@ -343,6 +386,11 @@ func TestServiceKVRoundTrip(t *testing.T) {
 			}
 			want := tt.svc
 			want.StartedAt, want.HeartbeatAt, want.StoppedAt, want.StreamSince, want.LastEventAt = got.StartedAt, got.HeartbeatAt, got.StoppedAt, got.StreamSince, got.LastEventAt
+			for _, p := range [][2]*time.Time{{&got.APIPausedUntil, &want.APIPausedUntil}, {&got.APIBudgetReset, &want.APIBudgetReset},
+				{&got.APILastErrorAt, &want.APILastErrorAt}, {&got.BreakerSince, &want.BreakerSince}} {
+				is.True(p[0].Equal(*p[1]))
+				*p[1] = *p[0]
+			}
 			is.Equal(got, want)
 		})
 	}
@@ -361,4 +409,53 @@ func TestVerdictText(t *testing.T) {
 		is.Equal(string(b), s)
 	}
 	is.Equal(int(status.Unknown), 3) // monitoring-plugin exit codes
+}
+
+// The REST section: jobs by kind and state from the counters, the oldest
+// queued job per kind, the budget as api_budget holds it, and the
+// backlog's estimate at the measured requests per job. 400,000 officer
+// fetches at 600 per 5 minutes take about two days (more when lists take
+// more than a page).
+func TestBacklogEstimate(t *testing.T) {
+	is := is.New(t)
+	d := dbtest.Open(t)
+	setService(t, d, running())
+	ctx := context.Background()
+	exec(t, d, `INSERT INTO jobs (kind, priority, company_number, state, run_after, created_at, updated_at)
+		VALUES ('officers', 20, 'SC571653', 'queued', '2026-11-28T00:00:00Z', '2026-11-27T23:41:36Z', '2026-11-28T00:00:00Z')`)
+	// Counters as 400,000 queued fetches would leave them (rows by hand
+	// would take a while).
+	exec(t, d, `UPDATE counters SET value = 400000 WHERE name = 'jobs.officers.queued'`)
+
+	r, err := status.Gather(ctx, d, th, now)
+	is.NoErr(err)
+	is.Equal(r.Queue.Jobs["officers"]["queued"], int64(400000))
+	is.Equal(r.Queue.Oldest["officers"].AgeSeconds, float64(24*3600))
+	is.True(r.REST.Budget == nil) // no REST request yet
+	b := r.REST.Backlog
+	is.Equal(b.Requests, int64(400000))
+	is.Equal(b.Limit, 600) // the default until the server says otherwise
+	is.Equal(b.Text, "about 2d 7h at 600 requests per 5m0s")
+
+	// Lists measured at 1.5 pages each, and a budget row the server set
+	// at 1,200 per 5 minutes.
+	err = d.WriteTx(ctx, func(tx db.Tx) error {
+		for _, n := range []int{1, 2} {
+			if err := queue.RecordCostTx(ctx, tx, queue.Officers, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	is.NoErr(err)
+	bud, err := budget.New(ctx, d, budget.Config{Key: "k", Limit: 1200, Window: 5 * time.Minute})
+	is.NoErr(err)
+	is.NoErr(bud.Close(ctx))
+	r, err = status.Gather(ctx, d, th, now)
+	is.NoErr(err)
+	is.True(r.REST.Budget != nil)
+	is.Equal(r.REST.Budget.Limit, 1200)
+	is.Equal(r.REST.Backlog.RequestsPerJob["officers"], 1.5)
+	is.Equal(r.REST.Backlog.Requests, int64(600000))
+	is.Equal(r.REST.Backlog.Text, "about 1d 17h at 1200 requests per 5m0s")
 }
