@@ -40,10 +40,13 @@ func (e *env) runCommand() *cli.Command {
 		Name:  "run",
 		Usage: "stream into the database until SIGINT/SIGTERM (one run per database)",
 		Description: `Connects to the companies stream, applies every event exactly once, detects
-strike-off transitions, queues officer fetches and serves /metrics and /healthz
-(http.listen). Stops gracefully on SIGINT or SIGTERM: the batch in flight
-commits, then exit 0. With --sim it starts the built-in simulator in-process and
-needs no keys.
+strike-off transitions, and serves /metrics and /healthz (http.listen). With an
+API key (api.key, CHWATCH_API_KEY) its REST workers (api.workers) fetch the
+officers of companies in strike-off and run status checks and gap sweeps,
+within the shared request budget (api.rate_limit per api.rate_window). Stops
+gracefully on SIGINT or SIGTERM: the batch in flight commits, the REST jobs in
+hand go back to the queue, then exit 0. With --sim it starts the built-in
+simulator (stream and REST) in-process and needs no keys.
 
 One run per database: while another chwatch process holds the database (a run,
 or a schema change) it waits up to 10 s, then exits 1 naming that pid.`,
@@ -72,16 +75,18 @@ or a schema change) it waits up to 10 s, then exits 1 naming that pid.`,
 			}
 			if c.Bool("sim") {
 				simCfg := sim.Config{Seed: c.Int64("sim-seed"), Companies: c.Int("sim-companies"), Rate: c.Float64("sim-rate"),
-					Backlog: c.Int("sim-backlog"), Heartbeat: 5 * time.Second}
+					Backlog: c.Int("sim-backlog"), Heartbeat: 5 * time.Second, APIKey: simAPIKey,
+					APIRateLimit: cfg.API.RateLimit, APIRateWindow: cfg.API.RateWindow.Duration}
 				url, stop, err := startSim(c.Context, simCfg, log)
 				if err != nil {
 					return err
 				}
 				defer stop()
 				cfg.Stream.URL, cfg.API.URL = url, url
-				// No API key: nothing runs REST jobs yet, so the stream
-				// decides exits (strike_off.confirm_exit's default without one).
-				cfg.Stream.Key, cfg.API.Key = "sim-stream-key", ""
+				// The simulator's REST side checks its key as Companies
+				// House does, so the REST workers run as in production, and
+				// strike_off.confirm_exit defaults to api.
+				cfg.Stream.Key, cfg.API.Key = "sim-stream-key", simAPIKey
 				// The simulator's port changes every run but its log is a
 				// function of its flags: the cursor belongs to those.
 				return runService(c.Context, cfg, log, runOptions{
@@ -95,6 +100,10 @@ or a schema change) it waits up to 10 s, then exits 1 naming that pid.`,
 		},
 	}
 }
+
+// simAPIKey is the REST key of `run --sim`: the simulator answers 401 to
+// any other.
+const simAPIKey = "sim-api-key"
 
 // startSim serves the simulator on a loopback port and returns its URL.
 func startSim(ctx context.Context, cfg sim.Config, log *slog.Logger) (string, func(), error) {
@@ -122,6 +131,7 @@ type runOptions struct {
 	onListen    func(addr string) // told the HTTP address once it listens (tests)
 	beatEvery   time.Duration     // heartbeat interval (tests; default heartbeatEvery)
 	alertEvery  time.Duration     // alert rate-limit window per kind (tests; default alert.DefaultEvery)
+	restBackoff time.Duration     // a failed REST job's first backoff (tests; default the queue's)
 }
 
 // runService is `chwatch run` once the configuration is known.
@@ -194,8 +204,13 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		JobsDone: cfg.Retention.JobsDone.Duration, Logger: log.With("component", "housekeep"),
 		ExternalCheckpoints: cfg.Database.Checkpoints == "external",
 	})
+	rest, err := startREST(ctx, cfg, d, applier, alerts, log, opt.restBackoff)
+	if err != nil {
+		return err
+	}
+	defer rest.Stop()
 	queueMetrics := metrics.NewSet()
-	hb := &heartbeat{d: d, client: client, proc: proc, log: log, streamURL: cfg.Stream.URL, queueMetrics: queueMetrics, every: opt.beatEvery,
+	hb := &heartbeat{d: d, client: client, proc: proc, log: log, streamURL: cfg.Stream.URL, queueMetrics: queueMetrics, every: opt.beatEvery, rest: rest,
 		watch: &watch{alerts: alerts, downWarn: cfg.Status.DownWarn.Duration, downCrit: cfg.Status.DownCrit.Duration, onGap: cfg.Stream.OnGap, log: log}}
 	if err := hb.beat(ctx, time.Now()); err != nil {
 		return fmt.Errorf("write service_state: %w", err)
@@ -207,7 +222,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		if err != nil {
 			return withCode(ExitUsage, fmt.Errorf("http.listen %s: %w (choose a free address, or set it empty to disable)", cfg.HTTP.Listen, err))
 		}
-		srv = &http.Server{Handler: handler(hb, streamMetrics, ingestMetrics, queueMetrics, alertMetrics), ReadHeaderTimeout: 10 * time.Second}
+		srv = &http.Server{Handler: handler(hb, append([]*metrics.Set{streamMetrics, ingestMetrics, queueMetrics, alertMetrics}, rest.metricSets()...)...), ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(ln)
 		log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
 		if opt.onListen != nil {
@@ -243,6 +258,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	// the signal: the batch in flight commits.
 	procErr := proc.Run(context.WithoutCancel(ctx), items)
 	<-clientDone
+	rest.Stop()
 	if srv != nil {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		srv.Shutdown(shutdownCtx)
@@ -280,6 +296,7 @@ type heartbeat struct {
 	// line.
 	queueMetrics *metrics.Set
 	every        time.Duration // default heartbeatEvery
+	rest         *rest         // the REST side; nil without an API key
 
 	mu        sync.Mutex
 	lastState string
@@ -326,6 +343,7 @@ func (h *heartbeat) service(now time.Time) status.Service {
 		Reconnects: cs.Reconnects, LagSeconds: ps.Lag.Seconds(), LastEventAt: ps.LastEventAt,
 		BreakerState: "closed", APIBudget: -1, DiskFull: ps.DiskFull, LastError: ps.LastError,
 	}
+	h.rest.fill(&svc)
 	return svc
 }
 

@@ -43,7 +43,8 @@ while chwatch run writes. Exit codes follow the monitoring-plugin convention.`,
 				return fail(err)
 			}
 			defer d.Close()
-			th := status.Thresholds{StaleAfter: cfg.Status.StaleAfter.Duration, DownWarn: cfg.Status.DownWarn.Duration, DownCrit: cfg.Status.DownCrit.Duration}
+			th := status.Thresholds{StaleAfter: cfg.Status.StaleAfter.Duration, DownWarn: cfg.Status.DownWarn.Duration, DownCrit: cfg.Status.DownCrit.Duration,
+				RateLimit: cfg.API.RateLimit, RateWindow: cfg.API.RateWindow.Duration}
 			r, err := status.Gather(c.Context, d, th, time.Now())
 			if err != nil {
 				return fail(err)
@@ -124,6 +125,7 @@ func render(w io.Writer, r *status.Report) {
 		budget = fmt.Sprintf("API budget %d left; breaker %s", s.APIBudget, breaker)
 	}
 	row("queue", "%d pending (%d status checks), %d dead, %d refused; %s", r.Queue.Pending, r.Queue.StatusChecks, r.Queue.Dead, r.Queue.Refused, budget)
+	renderREST(row, r, now)
 	if s.Sweep != "" {
 		row("sweep", "%s", s.Sweep)
 	}
