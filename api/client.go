@@ -422,6 +422,12 @@ type leveled struct {
 }
 
 func (l leveled) emit(level slog.Level, msg string, kv []any) {
+	for _, v := range kv {
+		if err, ok := v.(error); ok && errors.Is(err, context.Canceled) {
+			// The caller gave up (a stop): nothing went wrong.
+			level = min(level, slog.LevelDebug)
+		}
+	}
 	if l.secret != "" {
 		msg = strings.ReplaceAll(msg, l.secret, "REDACTED")
 		for i, v := range kv {
