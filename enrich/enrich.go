@@ -226,6 +226,11 @@ func (w *Workers) work(ctx context.Context, id int) {
 			continue
 		}
 		w.run(ctx, j)
+		if w.cfg.Breaker.State() == breaker.HalfOpen {
+			// Another worker's probe is in flight: claiming now would
+			// only put job after job back in the queue until it answers.
+			sleep(ctx, w.cfg.ProbeWait)
+		}
 	}
 }
 
