@@ -176,7 +176,8 @@ func TestEndToEnd(t *testing.T) {
 		{"NotJSON", sim.Faults{NotJSONEvery: 97}},
 		{"Oversized", sim.Faults{OversizeEvery: 301, OversizeBytes: 100 << 10}},
 		{"Replayed", sim.Faults{ReplayEvery: 13}},
-		{"Everything", sim.Faults{CutEvery: 401, Status5xxEvery: 3, Status429Every: 5, Status401Every: 7, NotJSONEvery: 89, OversizeEvery: 307, OversizeBytes: 100 << 10, ReplayEvery: 17}},
+		{"AbsurdTimepoint", sim.Faults{AbsurdEvery: 101, CutEvery: 500}},
+		{"Everything", sim.Faults{CutEvery: 401, Status5xxEvery: 3, Status429Every: 5, Status401Every: 7, NotJSONEvery: 89, OversizeEvery: 307, OversizeBytes: 100 << 10, ReplayEvery: 17, AbsurdEvery: 211}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -203,7 +204,7 @@ func TestEndToEnd(t *testing.T) {
 			defer d.Close()
 			var rejects int64
 			d.R.QueryRow("SELECT count(*) FROM stream_rejects").Scan(&rejects)
-			if (tc.faults.NotJSONEvery > 0 || tc.faults.OversizeEvery > 0) != (rejects > 0) {
+			if (tc.faults.NotJSONEvery > 0 || tc.faults.OversizeEvery > 0 || tc.faults.AbsurdEvery > 0) != (rejects > 0) {
 				t.Errorf("stream_rejects holds %d rows for faults %+v", rejects, tc.faults)
 			}
 		})

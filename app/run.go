@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -86,7 +87,11 @@ needs no keys.`,
 					startFrom:   sim.DefaultFirstTimepoint,
 				})
 			}
-			return runService(c.Context, cfg, log, runOptions{resetCursor: c.Bool("reset-cursor"), startFrom: c.Int64("start-timepoint")})
+			from := c.Int64("start-timepoint")
+			if from < 0 || from == math.MaxInt64 {
+				return usageErr("run: --start-timepoint %d: want a timepoint of the stream (a positive number; they are in the tens of millions), or leave it out to start live", from)
+			}
+			return runService(c.Context, cfg, log, runOptions{resetCursor: c.Bool("reset-cursor"), startFrom: from})
 		},
 	}
 }
@@ -204,16 +209,13 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	go func() { defer wg.Done(); hk.Run(bgCtx) }()
 	go func() { defer wg.Done(); hb.run(bgCtx) }()
 
-	from := opt.startFrom
-	if cur.Timepoint > 0 {
-		from = cur.Timepoint + 1
-	}
-	log.Info("chwatch run started", "db", d.Path, "stream", cfg.Stream.URL, "cursor", cur.Timepoint, "start_at", startAt(from), "pid", os.Getpid())
+	start := stream.Start{Cursor: cur.Timepoint, From: opt.startFrom, LastPublished: cur.PublishedAt}
+	log.Info("chwatch run started", "db", d.Path, "stream", cfg.Stream.URL, "cursor", cur.Timepoint, "start_at", startAt(start), "pid", os.Getpid())
 	clientDone := make(chan struct{})
 	go func() {
 		defer close(clientDone)
 		defer close(items)
-		client.Run(ctx, from, cur.PublishedAt, items)
+		client.Run(ctx, start, items)
 	}()
 	// The processor drains everything the client handed over, even after
 	// the signal: the batch in flight commits.
@@ -236,11 +238,15 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	return nil
 }
 
-func startAt(from int64) string {
-	if from == 0 {
+func startAt(start stream.Start) string {
+	next, ok := start.Resume()
+	switch {
+	case !ok:
+		return "live (the cursor cannot be resumed from: a gap is recorded)"
+	case next == 0:
 		return "live"
 	}
-	return strconv.FormatInt(from, 10)
+	return strconv.FormatInt(next, 10)
 }
 
 // heartbeat publishes the service's state to service_state and answers /healthz.

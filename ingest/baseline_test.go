@@ -47,7 +47,7 @@ func TestRawBaseline(t *testing.T) {
 	}
 	out := make(chan stream.Item, 256)
 	start := time.Now()
-	go c.Run(ctx, from, time.Time{}, out)
+	go c.Run(ctx, stream.Start{From: from}, out)
 	done := 0
 	batch := make([]stream.Item, 0, 5000)
 	for done < n {

@@ -34,7 +34,7 @@ func collect(b *testing.B, n, companies int) []stream.Item {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := make(chan stream.Item, 1024)
-	go c.Run(ctx, sim.DefaultFirstTimepoint, time.Time{}, out)
+	go c.Run(ctx, stream.Start{From: sim.DefaultFirstTimepoint}, out)
 	items := make([]stream.Item, 0, n)
 	for len(items) < n {
 		it := <-out

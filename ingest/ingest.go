@@ -69,6 +69,9 @@ type Processor struct {
 	// commit; -1 until read. A timepoint above it cannot be
 	// in the table, so its primary-key check is skipped.
 	recorded int64
+	// afterGap is set once a gap committed and until an event after it
+	// moves the cursor (they may fall in different batches).
+	afterGap bool
 
 	mu    sync.Mutex
 	state State
@@ -280,6 +283,7 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 		res   batchResult
 		gaps  []*stream.Gap
 		state = p.State()
+		reset bool // the cursor may move down: see below
 	)
 	err := p.db.WriteTx(ctx, func(sqlTx db.Tx) error {
 		tx := db.NewStmtCache(sqlTx)
@@ -321,6 +325,7 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 					return err
 				}
 			case it.Gap != nil:
+				res.gap()
 				// The sweep reads companies: write the new ones first.
 				if err := res.companies.Flush(ctx); err != nil {
 					return err
@@ -344,14 +349,19 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 		if err := seq.Save(ctx, tx); err != nil {
 			return err
 		}
-		if res.maxTP > 0 {
+		if res.cursorTP > 0 {
+			// The cursor only moves forward, except to the first events
+			// after a gap: the stream went on from there, even when that
+			// is below a cursor no resume could follow (set by a corrupt
+			// timepoint before they were rejected).
+			reset = res.afterGap || (p.afterGap && !res.gapped)
 			_, err := tx.ExecContext(ctx, `INSERT INTO stream_cursor (stream, timepoint, url, published_at, updated_at) VALUES (?, ?, ?, ?, ?)
 				ON CONFLICT (stream) DO UPDATE SET timepoint = excluded.timepoint, url = excluded.url,
 				published_at = coalesce(excluded.published_at, published_at), updated_at = excluded.updated_at
-				WHERE excluded.timepoint > stream_cursor.timepoint`,
-				StreamName, res.maxTP, p.cfg.StreamURL, nullTime(res.maxPub), db.FormatTime(now))
+				WHERE excluded.timepoint > stream_cursor.timepoint OR ?`,
+				StreamName, res.cursorTP, p.cfg.StreamURL, nullTime(res.cursorPub), db.FormatTime(now), reset)
 			if err != nil {
-				return fmt.Errorf("move cursor to %d: %w", res.maxTP, err)
+				return fmt.Errorf("move cursor to %d: %w", res.cursorTP, err)
 			}
 		}
 		return nil
@@ -360,6 +370,12 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 		return err
 	}
 	p.recorded = max(res.recorded, res.maxTP)
+	switch {
+	case res.gapped && !res.afterGap:
+		p.afterGap = true // the gap's first event is in the next batch
+	case res.cursorTP > 0:
+		p.afterGap = false
+	}
 	p.batches.Inc()
 	p.batchTime.UpdateDuration(start)
 	if !res.firstRecv.IsZero() {
@@ -380,8 +396,8 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 	for _, n := range res.outcomes {
 		p.state.Events += n
 	}
-	if res.maxTP > state.Timepoint {
-		p.state.Timepoint, p.state.PublishedAt = res.maxTP, res.maxPub
+	if res.cursorTP > state.Timepoint || (res.cursorTP > 0 && reset) {
+		p.state.Timepoint, p.state.PublishedAt = res.cursorTP, res.cursorPub
 	}
 	if !res.lastRecv.IsZero() {
 		p.state.LastEventAt = res.lastRecv
@@ -409,11 +425,17 @@ type batchResult struct {
 	changes    map[string]int64
 	duplicates int64
 	rejects    int64
-	maxTP      int64
-	maxPub     time.Time
-	firstRecv  time.Time // arrival of the batch's first event
-	lastRecv   time.Time
-	lastLag    time.Duration
+	maxTP      int64 // the highest timepoint recorded in this batch
+	// cursorTP is where the batch moves the cursor: its highest timepoint,
+	// or after a gap the highest one after it. afterGap says an event
+	// followed the batch's gap.
+	cursorTP  int64
+	cursorPub time.Time
+	gapped    bool
+	afterGap  bool
+	firstRecv time.Time // arrival of the batch's first event
+	lastRecv  time.Time
+	lastLag   time.Duration
 }
 
 // flush inserts the batch's event rows and payloads, many rows per
@@ -446,15 +468,25 @@ func insertRows(ctx context.Context, tx db.Querier, into string, cols int, vals 
 }
 
 func (r *batchResult) saw(tp int64, pub, recv time.Time) {
-	if tp > r.maxTP {
-		r.maxTP, r.maxPub = tp, pub
+	r.maxTP = max(r.maxTP, tp)
+	if tp > r.cursorTP {
+		r.cursorTP, r.cursorPub = tp, pub
 	}
+	r.afterGap = r.gapped
+
 	if !recv.IsZero() && !pub.IsZero() {
 		r.lastRecv, r.lastLag = recv, recv.Sub(pub)
 	}
 	if r.firstRecv.IsZero() {
 		r.firstRecv = recv
 	}
+}
+
+// gap starts the cursor afresh: the events after it are where the stream
+// went on.
+func (r *batchResult) gap() {
+	r.gapped, r.afterGap = true, false
+	r.cursorTP, r.cursorPub = 0, time.Time{}
 }
 
 // applyEvent records one event and applies it. A timepoint already in
@@ -553,7 +585,11 @@ func (p *Processor) reject(ctx context.Context, tx db.Querier, r *stream.Reject,
 	}
 	res.rejects++
 	number := resourceID(r.Excerpt)
-	p.log.Warn("rejected stream line", "reason", r.Reason, "bytes", r.Bytes, "timepoint", r.Timepoint, "company", number)
+	attrs := []any{"reason", r.Reason, "bytes", r.Bytes, "timepoint", r.Timepoint, "company", number}
+	if r.After > 0 {
+		attrs = append(attrs, "after_timepoint", r.After)
+	}
+	p.log.Warn("rejected stream line", attrs...)
 	if number != "" {
 		if _, err := queue.Enqueue(ctx, tx, queue.StatusCheck, number, now, 0); err != nil {
 			return err

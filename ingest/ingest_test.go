@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -208,4 +209,25 @@ func TestFailedCommitHoldsCursor(t *testing.T) {
 	is.NoErr(<-done)
 	is.True(p.State().Writable)
 	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(11))
+}
+
+// After a gap the cursor follows the stream even below where it was: a
+// cursor a corrupt timepoint left at 2^63-1 cannot be resumed from, and
+// would otherwise never move again. The gap and its first event may fall in
+// different batches. Past them the cursor only moves forward again.
+func TestGapResetsUnresumableCursor(t *testing.T) {
+	is := is.New(t)
+	d := dbtest.Open(t)
+	p := newProc(d, time.After, 100)
+	ctx := context.Background()
+	_, err := d.W.Exec(`INSERT INTO stream_cursor (stream, timepoint, url, updated_at) VALUES ('companies', ?, 'https://stream.example', '2026-11-20T10:00:00Z')`, int64(math.MaxInt64))
+	is.NoErr(err)
+	gap := stream.Item{Gap: &stream.Gap{FromTimepoint: math.MaxInt64, ToTimepoint: 5000, Reason: "cursor cannot be resumed from"}}
+	is.NoErr(p.Commit(ctx, []stream.Item{gap}))
+	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(math.MaxInt64)) // no event yet
+	is.NoErr(p.Commit(ctx, []stream.Item{event(5000, "SC000001", "A LTD", "active", "", t0)}))
+	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(5000))
+	is.Equal(p.State().Timepoint, int64(5000))
+	is.NoErr(p.Commit(ctx, []stream.Item{event(4000, "SC000002", "B LTD", "active", "", t0)}))
+	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(5000))
 }

@@ -65,6 +65,7 @@ type Faults struct {
 	OversizeEvery  int           // after the Nth, 2Nth... event line, the next event is first sent as an oversized line (see OversizeBytes), then normally
 	OversizeBytes  int           // length of an oversized line including its "\n" (default 5 MiB)
 	ReplayEvery    int           // after the Nth, 2Nth... event line, that same line is sent again (a duplicate timepoint)
+	AbsurdEvery    int           // after the Nth, 2Nth... event line, a copy of it with timepoint 2^63-1 and an unknown event type is sent
 }
 
 // An oversized line is the next event's own line with one extra member: inside
@@ -226,6 +227,7 @@ func (c *Config) fill() error {
 		"CutEvery": f.CutEvery, "StallEvery": f.StallEvery, "Status5xxEvery": f.Status5xxEvery,
 		"Status429Every": f.Status429Every, "Status401Every": f.Status401Every, "NotJSONEvery": f.NotJSONEvery,
 		"OversizeEvery": f.OversizeEvery, "ReplayEvery": f.ReplayEvery, "OversizeBytes": f.OversizeBytes,
+		"AbsurdEvery": f.AbsurdEvery,
 	} {
 		if v < 0 {
 			return fmt.Errorf("sim: Faults.%s must be >= 0 (0 = off), got %d", name, v)

@@ -191,6 +191,9 @@ func (c *streamConn) run(r *http.Request) {
 			if every(f.ReplayEvery, c.lines) && !c.write(c.buf) {
 				return
 			}
+			if every(f.AbsurdEvery, c.lines) && !c.write(absurdLine(c.buf)) {
+				return
+			}
 			if every(f.NotJSONEvery, c.lines) && !c.write([]byte(garbage[(c.lines/int64(f.NotJSONEvery)-1)%int64(len(garbage))])) {
 				return
 			}

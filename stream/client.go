@@ -32,7 +32,19 @@ const (
 	DefaultUnauthorizedWait = 5 * time.Minute
 	DefaultMaxLineBytes     = 4 << 20
 	DefaultGapConfirmWait   = 2 * time.Second
+	// DefaultMaxTimepointJump bounds how far beyond the previous timepoint
+	// of a connection an event may be. The companies stream has received
+	// about 26,000 events a day (47.7 million by August 2022) and keeps 3 to
+	// 7 days: a million is over a month of events and five times the longest
+	// replay window, while a corrupt or hostile timepoint is off by far more.
+	DefaultMaxTimepointJump int64 = 1_000_000
 )
+
+// jumpReconnectAfter is how many implausible timepoints in a row end a
+// connection: the stream itself has moved on (renumbered, or served from
+// somewhere else), and resuming from our own position lets it say so with
+// a 416, which the gap path handles.
+const jumpReconnectAfter = 100
 
 // earlyEOF is how soon after connecting an end of stream with no event
 // counts as a failure rather than a normal close.
@@ -49,7 +61,8 @@ const (
 	Reason429         = "429"
 	Reason401         = "401"
 	Reason416         = "416"
-	ReasonOtherStatus = "other" // any other unexpected HTTP status
+	ReasonOtherStatus = "other"                 // any other unexpected HTTP status
+	ReasonImplausible = "implausible_timepoint" // many timepoints in a row far beyond the last
 )
 
 const (
@@ -58,7 +71,7 @@ const (
 	unauthorizedLogMsg = "stream key refused (401): check stream.key / CHWATCH_STREAM_KEY; retrying"
 )
 
-var reconnectReasons = []string{ReasonEOF, ReasonEarlyEOF, ReasonIdle, ReasonNetwork, Reason5xx, Reason429, Reason401, Reason416, ReasonOtherStatus}
+var reconnectReasons = []string{ReasonEOF, ReasonEarlyEOF, ReasonIdle, ReasonNetwork, Reason5xx, Reason429, Reason401, Reason416, ReasonOtherStatus, ReasonImplausible}
 
 // Config configures a Client. Zero values take the defaults above.
 type Config struct {
@@ -81,6 +94,10 @@ type Config struct {
 	MaxLineBytes int
 	// GapConfirmWait is the wait before confirming a 416 once.
 	GapConfirmWait time.Duration
+	// MaxTimepointJump: an event whose timepoint is more than this beyond
+	// the previous one of its connection (or beyond the one asked for) is
+	// rejected. Only the first event of a live connection may jump.
+	MaxTimepointJump int64
 	// HTTPClient must have no overall Timeout (the stream is long-lived).
 	// Default: a client with dial, TLS handshake and response header timeouts.
 	HTTPClient *http.Client
@@ -158,6 +175,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.MaxLineBytes == 0 {
 		cfg.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if cfg.MaxTimepointJump < 0 {
+		return nil, fmt.Errorf("stream timepoint jump bound %d: want a positive number, or 0 for the default %d", cfg.MaxTimepointJump, DefaultMaxTimepointJump)
+	}
+	if cfg.MaxTimepointJump == 0 {
+		cfg.MaxTimepointJump = DefaultMaxTimepointJump
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = defaultHTTPClient()
@@ -269,23 +292,58 @@ type session struct {
 
 // outcome is how one connection ended.
 type outcome struct {
-	status    int   // HTTP status, 0 when none was received
-	err       error // why it ended, for State.LastError
-	eof       bool  // the body ended
-	idle      bool  // the idle watchdog cut it
-	events    int   // events received on it
-	connected time.Duration
+	status      int   // HTTP status, 0 when none was received
+	err         error // why it ended, for State.LastError
+	eof         bool  // the body ended
+	idle        bool  // the idle watchdog cut it
+	implausible bool  // too many implausible timepoints in a row
+	events      int   // events received on it
+	connected   time.Duration
 }
 
 var errIdle = errors.New("idle")
 
-// Run streams until ctx is done and returns ctx.Err(). from is the first
-// timepoint to ask for (cursor+1); 0 starts live, without ?timepoint.
-// lastPublished is the published_at of the cursor's event, for Gap.FromTime.
-// Items are sent on out in arrival order; Run blocks while out is full and
-// never drops an item.
-func (c *Client) Run(ctx context.Context, from int64, lastPublished time.Time, out chan<- Item) error {
-	s := &session{out: out, next: max(from, 0), lastPublished: lastPublished}
+// Start says where Run begins.
+type Start struct {
+	// Cursor is the highest timepoint already recorded (0: none). Run
+	// resumes at Cursor + 1.
+	Cursor int64
+	// From is where a stream without a cursor begins (0: live).
+	From int64
+	// LastPublished is the published_at of the cursor's event, for
+	// Gap.FromTime.
+	LastPublished time.Time
+}
+
+// Resume is the first timepoint a start asks for (0: live), and whether it
+// can be resumed at all: no timepoint follows the largest one, so a cursor
+// there (only a corrupt timepoint could have put it there) cannot be.
+func (st Start) Resume() (next int64, ok bool) {
+	switch {
+	case st.Cursor == math.MaxInt64:
+		return 0, false
+	case st.Cursor > 0:
+		return st.Cursor + 1, true
+	}
+	return max(st.From, 0), true
+}
+
+// Run streams until ctx is done and returns ctx.Err(). It resumes after
+// start.Cursor, or begins at start.From without one. A cursor it cannot
+// resume from is never silently turned into a live start: it logs why and
+// sends a Gap before the first live event. Items are sent on out in arrival
+// order; Run blocks while out is full and never drops an item.
+func (c *Client) Run(ctx context.Context, start Start, out chan<- Item) error {
+	next, ok := start.Resume()
+	s := &session{out: out, next: next, lastPublished: start.LastPublished}
+	if !ok {
+		s.gap = &Gap{
+			FromTimepoint: start.Cursor,
+			FromTime:      start.LastPublished,
+			Reason:        fmt.Sprintf("cursor %d cannot be resumed from (no timepoint follows it); started live", start.Cursor),
+		}
+		c.log.Error("the cursor cannot be resumed from: starting live and recording a gap", "cursor", start.Cursor)
+	}
 	defer c.setConnected(false)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -350,6 +408,8 @@ func (c *Client) decide(s *session, o outcome) (time.Duration, string) {
 	switch {
 	case o.status == http.StatusOK:
 		switch {
+		case o.implausible:
+			return fail(ReasonImplausible)
 		case o.eof && o.events == 0 && o.connected < earlyEOF:
 			return fail(ReasonEarlyEOF)
 		case o.eof:
@@ -456,6 +516,11 @@ func (c *Client) connect(ctx context.Context, s *session) outcome {
 	o := outcome{status: http.StatusOK}
 	body := &countingReader{r: resp.Body, c: c, w: w}
 	lr := newLineReader(body, c.cfg.MaxLineBytes)
+	// prev is the highest timepoint accepted on this connection, or the one
+	// before the timepoint asked for; 0 on a live connection until its
+	// first event, which may be anywhere. jumps counts implausible
+	// timepoints in a row.
+	prev, jumps := max(s.next-1, 0), 0
 	for {
 		l, err := lr.next()
 		if err != nil {
@@ -493,6 +558,14 @@ func (c *Client) connect(ctx context.Context, s *session) outcome {
 			n = 1
 		default:
 			it, _ := Decode(l.data, now)
+			if ev := it.Event; ev != nil {
+				if c.plausible(prev, ev.Timepoint) {
+					prev, jumps = max(prev, ev.Timepoint), 0
+				} else {
+					jumps++
+					it = implausible(ev, prev)
+				}
+			}
 			if it.Event != nil && s.gap != nil {
 				g := s.gap
 				s.gap = nil
@@ -520,7 +593,7 @@ func (c *Client) connect(ctx context.Context, s *session) outcome {
 				c.m.linesReject.Inc()
 				c.log.Debug("stream line rejected", "reason", it.Reject.Reason, "bytes", it.Reject.Bytes, "recovered_timepoint", it.Reject.Timepoint)
 			}
-			if tp >= s.next {
+			if tp > 0 && tp >= s.next {
 				s.next = tp + 1
 				c.update(func(st *State) { st.Timepoint = tp })
 			}
@@ -534,7 +607,38 @@ func (c *Client) connect(ctx context.Context, s *session) outcome {
 				return o
 			}
 		}
+		if jumps >= jumpReconnectAfter {
+			o.connected = c.clock.Now().Sub(start)
+			o.implausible = true
+			o.err = fmt.Errorf("read %s: %d timepoints in a row more than %d beyond %d; resuming from %d", c.shown, jumps, c.cfg.MaxTimepointJump, prev, s.next)
+			return o
+		}
 	}
+}
+
+// plausible reports whether an event at tp may follow prev on one
+// connection (prev 0: the first event of a live connection, which may be
+// anywhere). No timepoint follows the largest one, so it is never
+// plausible: resuming after it would be impossible.
+func (c *Client) plausible(prev, tp int64) bool {
+	if tp == math.MaxInt64 {
+		return false
+	}
+	return prev <= 0 || tp <= prev || tp-prev <= c.cfg.MaxTimepointJump
+}
+
+// implausible turns an event with an implausible timepoint into a reject:
+// it never moves the cursor, and its timepoint is kept for the operator.
+func implausible(ev *Event, prev int64) Item {
+	n := min(len(ev.Raw), excerptBytes)
+	return Item{Reject: &Reject{
+		Reason:     ReasonImplausibleTimepoint,
+		Bytes:      int64(len(ev.Raw)),
+		Excerpt:    append([]byte(nil), ev.Raw[:n]...),
+		Timepoint:  ev.Timepoint,
+		After:      prev,
+		ReceivedAt: ev.ReceivedAt,
+	}}
 }
 
 // watch is the idle watchdog of one connection.

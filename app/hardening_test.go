@@ -1,0 +1,115 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chwatch/chwatch/config"
+	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/sim"
+	"github.com/chwatch/chwatch/status"
+	"github.com/matryer/is"
+)
+
+// startRunLogged is startRun with the service's log kept.
+func startRunLogged(t *testing.T, cfg *config.Config, opt runOptions) (stop func() error, logs *lockedBuffer) {
+	t.Helper()
+	logs = &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	go func() { done <- runService(ctx, cfg, log, opt) }()
+	var once bool
+	var err error
+	stop = func() error {
+		if !once {
+			once = true
+			cancel()
+			err = <-done
+		}
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop, logs
+}
+
+// eventually waits for cond, failing after deadline.
+func eventually(t *testing.T, what string, deadline time.Duration, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out after %s waiting for %s", deadline, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func gapCount(t *testing.T, path string) int64 {
+	t.Helper()
+	d, err := db.OpenReader(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var n int64
+	if err := d.R.QueryRow("SELECT count(*) FROM stream_gaps").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A database whose cursor an absurd timepoint set before such lines were
+// rejected (2^63-1: no timepoint follows it) is never silently resumed
+// live: run records a gap, says so, and status warns; the cursor then
+// follows the live stream, so the next start resumes from it exactly.
+func TestPoisonedCursorRecordsGap(t *testing.T) {
+	is := is.New(t)
+	s, err := sim.New(sim.Config{Seed: 21, Companies: 300, Events: 3000, Backlog: 2000, Heartbeat: 50 * time.Millisecond})
+	is.NoErr(err)
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close) // after the runs' cleanups stop them
+	cfg := testConfig(t, srv.URL)
+	d := openWriter(t, cfg.Database.Path)
+	ctx := context.Background()
+	_, err = d.MigrateUp(ctx, time.Now())
+	is.NoErr(err)
+	_, err = d.W.Exec(`INSERT INTO stream_cursor (stream, timepoint, url, published_at, updated_at) VALUES ('companies', ?, ?, '2026-11-20T10:00:00Z', '2026-11-20T10:00:00Z')`, int64(math.MaxInt64), srv.URL)
+	is.NoErr(err)
+	_, err = d.W.Exec(`INSERT INTO stream_events (stream, timepoint, resource_id, event_type, received_at, outcome, reason) VALUES ('companies', ?, '00000001', 'bogus', '2026-11-20T10:00:00Z', 'invalid', 'unknown event type "bogus"')`, int64(math.MaxInt64))
+	is.NoErr(err)
+	d.Close()
+
+	first := int64(sim.DefaultFirstTimepoint)
+	stop, logs := startRunLogged(t, cfg, runOptions{})
+	eventually(t, "the cursor to follow the live stream", 60*time.Second, func() bool { return cursorOf(t, cfg.Database.Path) == first+2999 })
+	is.NoErr(stop())
+	is.True(strings.Contains(logs.String(), "cannot be resumed"))
+
+	r, err := db.OpenReader(ctx, cfg.Database.Path)
+	is.NoErr(err)
+	defer r.Close()
+	var from, to int64
+	var reason string
+	is.NoErr(r.R.QueryRow("SELECT from_timepoint, to_timepoint, reason FROM stream_gaps").Scan(&from, &to, &reason))
+	is.Equal(from, int64(math.MaxInt64))
+	is.Equal(to, first+2000) // the first live event
+	is.True(strings.Contains(reason, "cannot be resumed"))
+	rep, err := status.Gather(ctx, r, status.Thresholds{StaleAfter: time.Hour, DownWarn: time.Hour, DownCrit: 2 * time.Hour}, time.Now())
+	is.NoErr(err)
+	is.True(strings.Contains(strings.Join(rep.Reasons, "\n"), "unresolved stream gap"))
+
+	// The next start resumes after the cursor: no second gap.
+	stop, logs = startRunLogged(t, cfg, runOptions{})
+	eventually(t, "a resumed connection", 30*time.Second, func() bool {
+		return strings.Contains(logs.String(), "timepoint="+strconv.FormatInt(first+3000, 10))
+	})
+	is.NoErr(stop())
+	is.Equal(gapCount(t, cfg.Database.Path), int64(1))
+}
