@@ -26,6 +26,7 @@ func testConfig(t *testing.T, url string) *config.Config {
 	c.Stream.URL, c.API.URL = url, url
 	c.Stream.Key, c.API.Key = "e2e-stream-key", "e2e-api-key"
 	c.Stream.IdleTimeout = config.Duration{Duration: 300 * time.Millisecond}
+	c.Stream.LineTimeout = config.Duration{Duration: 500 * time.Millisecond}
 	c.Stream.BackoffMin = config.Duration{Duration: 5 * time.Millisecond}
 	c.Stream.BackoffMax = config.Duration{Duration: 50 * time.Millisecond}
 	c.Stream.RateLimitedWait = config.Duration{Duration: 20 * time.Millisecond}
@@ -177,6 +178,7 @@ func TestEndToEnd(t *testing.T) {
 		{"Oversized", sim.Faults{OversizeEvery: 301, OversizeBytes: 100 << 10}},
 		{"Replayed", sim.Faults{ReplayEvery: 13}},
 		{"AbsurdTimepoint", sim.Faults{AbsurdEvery: 101, CutEvery: 500}},
+		{"Trickle", sim.Faults{TrickleEvery: 700, TrickleDelay: 100 * time.Millisecond}},
 		{"Everything", sim.Faults{CutEvery: 401, Status5xxEvery: 3, Status429Every: 5, Status401Every: 7, NotJSONEvery: 89, OversizeEvery: 307, OversizeBytes: 100 << 10, ReplayEvery: 17, AbsurdEvery: 211}},
 	}
 	for i, tc := range cases {

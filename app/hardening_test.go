@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -112,4 +113,50 @@ func TestPoisonedCursorRecordsGap(t *testing.T) {
 	})
 	is.NoErr(stop())
 	is.Equal(gapCount(t, cfg.Database.Path), int64(1))
+}
+
+// A connection trickling a byte at a time feeds the idle watchdog but
+// delivers nothing: the line timeout cuts it, and the stalled stream shows
+// in /healthz (503) and in status.
+func TestStalledStreamShows(t *testing.T) {
+	is := is.New(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		line := []byte(`{"resource_kind":"company-profile","resource_id":"00000001","data":{"company_name":"` + strings.Repeat("X", 1000))
+		for i := 0; ; i++ {
+			if _, err := w.Write(line[i%len(line) : i%len(line)+1]); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	cfg := testConfig(t, srv.URL)
+	cfg.Stream.LineTimeout = config.Duration{Duration: 200 * time.Millisecond}
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	addr := make(chan string, 1)
+	stop, _ := startRunLogged(t, cfg, runOptions{onListen: func(a string) { addr <- a }, beatEvery: 20 * time.Millisecond})
+	health := "http://" + <-addr + "/healthz"
+	eventually(t, "/healthz to report the stall", 30*time.Second, func() bool {
+		code, body := get(t, health)
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "stalled")
+	})
+	r, err := db.OpenReader(context.Background(), cfg.Database.Path)
+	is.NoErr(err)
+	defer r.Close()
+	th := status.Thresholds{StaleAfter: time.Hour, DownWarn: time.Millisecond, DownCrit: time.Hour}
+	var rep *status.Report
+	eventually(t, "status to report the stall", 30*time.Second, func() bool {
+		rep, err = status.Gather(context.Background(), r, th, time.Now())
+		is.NoErr(err)
+		return rep.Service.StreamState == "stalled" && rep.Verdict == status.Warning
+	})
+	is.True(strings.Contains(strings.Join(rep.Reasons, "\n"), "stream stalled for"))
+	is.True(strings.Contains(rep.Service.StreamError, "line_timeout"))
+	is.NoErr(stop())
 }

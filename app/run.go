@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -119,6 +120,7 @@ type runOptions struct {
 	cursorURL   string            // what the cursor belongs to, when not stream.url
 	startFrom   int64             // first timepoint to ask for without a cursor (0: live)
 	onListen    func(addr string) // told the HTTP address once it listens (tests)
+	beatEvery   time.Duration     // heartbeat interval (tests; default heartbeatEvery)
 }
 
 // runService is `chwatch run` once the configuration is known.
@@ -158,7 +160,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	alerts := alert.New(cfg.Alert.WebhookURL, log)
 	streamMetrics, ingestMetrics := metrics.NewSet(), metrics.NewSet()
 	client, err := stream.New(stream.Config{
-		URL: cfg.Stream.URL, Key: cfg.Stream.Key, IdleTimeout: cfg.Stream.IdleTimeout.Duration,
+		URL: cfg.Stream.URL, Key: cfg.Stream.Key, IdleTimeout: cfg.Stream.IdleTimeout.Duration, LineTimeout: cfg.Stream.LineTimeout.Duration,
 		BackoffMin: cfg.Stream.BackoffMin.Duration, BackoffMax: cfg.Stream.BackoffMax.Duration,
 		RateLimitedWait: cfg.Stream.RateLimitedWait.Duration, UnauthorizedWait: cfg.Stream.UnauthorizedWait.Duration,
 		MaxLineBytes: cfg.Stream.MaxLineBytes, Logger: log, Metrics: streamMetrics,
@@ -180,7 +182,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		JobsDone: cfg.Retention.JobsDone.Duration, Logger: log.With("component", "housekeep"),
 	})
 	queueMetrics := metrics.NewSet()
-	hb := &heartbeat{d: d, client: client, proc: proc, alerts: alerts, log: log, streamURL: cfg.Stream.URL, queueMetrics: queueMetrics}
+	hb := &heartbeat{d: d, client: client, proc: proc, alerts: alerts, log: log, streamURL: cfg.Stream.URL, queueMetrics: queueMetrics, every: cmp.Or(opt.beatEvery, heartbeatEvery)}
 	if err := hb.beat(ctx, time.Now()); err != nil {
 		return fmt.Errorf("write service_state: %w", err)
 	}
@@ -258,6 +260,7 @@ type heartbeat struct {
 	log       *slog.Logger
 	streamURL string
 	started   time.Time
+	every     time.Duration // between heartbeats
 	// queueMetrics holds chwatch_queue_depth, refreshed with the progress
 	// line (a GROUP BY over jobs is too much for every heartbeat).
 	queueMetrics *metrics.Set
@@ -270,6 +273,8 @@ type heartbeat struct {
 func (h *heartbeat) streamState(now time.Time) (state string, since time.Time, errText string) {
 	s := h.client.State()
 	switch {
+	case s.Stalled && !s.Unauthorized:
+		state = "stalled"
 	case s.Connected:
 		state = "connected"
 	case s.Unauthorized:
@@ -287,6 +292,9 @@ func (h *heartbeat) streamState(now time.Time) (state string, since time.Time, e
 		h.since = now
 		if up && !s.Since.IsZero() {
 			h.since = s.Since
+		}
+		if state == "stalled" && !s.StalledSince.IsZero() {
+			h.since = s.StalledSince
 		}
 		if h.lastState != "" {
 			msg := fmt.Sprintf("stream %s", state)
@@ -329,7 +337,7 @@ func (h *heartbeat) beat(ctx context.Context, now time.Time) error {
 const progressEvery = 30 * time.Second
 
 func (h *heartbeat) run(ctx context.Context) {
-	t := time.NewTicker(heartbeatEvery)
+	t := time.NewTicker(h.every)
 	defer t.Stop()
 	lastLog, lastEvents := time.Now(), int64(0)
 	h.refreshQueueDepth(ctx)
@@ -386,6 +394,9 @@ func (h *heartbeat) health() (int, map[string]any) {
 	var why []string
 	if state == "unauthorized" {
 		why = append(why, "stream answers 401 (bad stream key)")
+	}
+	if state == "stalled" {
+		why = append(why, "stream stalled: lines arrive too slowly (each connection is cut after stream.line_timeout and retried)")
 	}
 	if !ps.Writable {
 		w := "database not writable"

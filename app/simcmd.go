@@ -36,6 +36,8 @@ Everything it sends is a function of --seed. Faults are off unless asked for.`,
 			&cli.IntFlag{Name: "oversize-every", Usage: "fault: an oversized copy of the next event after every N event lines"},
 			&cli.IntFlag{Name: "replay-every", Usage: "fault: send every Nth event line twice"},
 			&cli.IntFlag{Name: "absurd-every", Usage: "fault: after every N event lines, a copy of the last with timepoint 2^63-1"},
+			&cli.IntFlag{Name: "trickle-every", Usage: "fault: after every N event lines, send the next one a byte at a time"},
+			&cli.DurationFlag{Name: "trickle-delay", Value: sim.DefaultTrickleDelay, Usage: "fault: pause between the bytes of a trickled line"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg := sim.Config{
@@ -47,7 +49,7 @@ Everything it sends is a function of --seed. Faults are off unless asked for.`,
 					CutEvery: c.Int("cut-every"), StallEvery: c.Int("stall-every"), StallFor: c.Duration("stall-for"),
 					Status5xxEvery: c.Int("5xx-every"), Status429Every: c.Int("429-every"), Status401Every: c.Int("401-every"),
 					NotJSONEvery: c.Int("not-json-every"), OversizeEvery: c.Int("oversize-every"), ReplayEvery: c.Int("replay-every"),
-					AbsurdEvery: c.Int("absurd-every"),
+					AbsurdEvery: c.Int("absurd-every"), TrickleEvery: c.Int("trickle-every"), TrickleDelay: c.Duration("trickle-delay"),
 				},
 			}
 			log := e.logger(defaultLogConfig())

@@ -48,6 +48,7 @@ type Config struct {
 		URL              string   `toml:"url"`
 		Key              string   `toml:"key" secret:"true"`
 		IdleTimeout      Duration `toml:"idle_timeout"`
+		LineTimeout      Duration `toml:"line_timeout"`
 		BackoffMin       Duration `toml:"backoff_min"`
 		BackoffMax       Duration `toml:"backoff_max"`
 		RateLimitedWait  Duration `toml:"rate_limited_wait"`
@@ -110,6 +111,7 @@ func Default() Config {
 	c.Database.Path = "chwatch.db"
 	c.Stream.URL = "https://stream.companieshouse.gov.uk"
 	c.Stream.IdleTimeout = dur(90 * time.Second)
+	c.Stream.LineTimeout = dur(60 * time.Second)
 	c.Stream.BackoffMin = dur(time.Second)
 	c.Stream.BackoffMax = dur(5 * time.Minute)
 	c.Stream.RateLimitedWait = dur(60 * time.Second)

@@ -66,6 +66,8 @@ type Faults struct {
 	OversizeBytes  int           // length of an oversized line including its "\n" (default 5 MiB)
 	ReplayEvery    int           // after the Nth, 2Nth... event line, that same line is sent again (a duplicate timepoint)
 	AbsurdEvery    int           // after the Nth, 2Nth... event line, a copy of it with timepoint 2^63-1 and an unknown event type is sent
+	TrickleEvery   int           // after the Nth, 2Nth... event line, the next one is sent a byte at a time, TrickleDelay apart
+	TrickleDelay   time.Duration // default 1s
 }
 
 // An oversized line is the next event's own line with one extra member: inside
@@ -86,6 +88,7 @@ const (
 	DefaultAPIRateWindow  = 5 * time.Minute
 	DefaultStallFor       = 2 * time.Minute
 	DefaultOversizeBytes  = 5 << 20
+	DefaultTrickleDelay   = time.Second
 	maxCompanies          = 1_000_000
 	maxStrikeOffShare     = 0.35
 	maxConnection         = 24 * time.Hour
@@ -227,7 +230,7 @@ func (c *Config) fill() error {
 		"CutEvery": f.CutEvery, "StallEvery": f.StallEvery, "Status5xxEvery": f.Status5xxEvery,
 		"Status429Every": f.Status429Every, "Status401Every": f.Status401Every, "NotJSONEvery": f.NotJSONEvery,
 		"OversizeEvery": f.OversizeEvery, "ReplayEvery": f.ReplayEvery, "OversizeBytes": f.OversizeBytes,
-		"AbsurdEvery": f.AbsurdEvery,
+		"AbsurdEvery": f.AbsurdEvery, "TrickleEvery": f.TrickleEvery,
 	} {
 		if v < 0 {
 			return fmt.Errorf("sim: Faults.%s must be >= 0 (0 = off), got %d", name, v)
@@ -238,6 +241,9 @@ func (c *Config) fill() error {
 	}
 	if f.OversizeBytes == 0 {
 		f.OversizeBytes = DefaultOversizeBytes
+	}
+	if f.TrickleDelay == 0 {
+		f.TrickleDelay = DefaultTrickleDelay
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -32,6 +32,7 @@ const (
 	DefaultUnauthorizedWait = 5 * time.Minute
 	DefaultMaxLineBytes     = 4 << 20
 	DefaultGapConfirmWait   = 2 * time.Second
+	DefaultLineTimeout      = 60 * time.Second
 	// DefaultMaxTimepointJump bounds how far beyond the previous timepoint
 	// of a connection an event may be. The companies stream has received
 	// about 26,000 events a day (47.7 million by August 2022) and keeps 3 to
@@ -56,6 +57,7 @@ const (
 	ReasonEOF         = "eof"       // normal end of stream after a while
 	ReasonEarlyEOF    = "early_eof" // end of stream soon after connecting, no event
 	ReasonIdle        = "idle"      // no byte for IdleTimeout
+	ReasonSlowLine    = "slow_line" // a line took longer than LineTimeout to arrive
 	ReasonNetwork     = "network"   // dial, TLS or read error
 	Reason5xx         = "5xx"
 	Reason429         = "429"
@@ -71,7 +73,7 @@ const (
 	unauthorizedLogMsg = "stream key refused (401): check stream.key / CHWATCH_STREAM_KEY; retrying"
 )
 
-var reconnectReasons = []string{ReasonEOF, ReasonEarlyEOF, ReasonIdle, ReasonNetwork, Reason5xx, Reason429, Reason401, Reason416, ReasonOtherStatus, ReasonImplausible}
+var reconnectReasons = []string{ReasonEOF, ReasonEarlyEOF, ReasonIdle, ReasonSlowLine, ReasonNetwork, Reason5xx, Reason429, Reason401, Reason416, ReasonOtherStatus, ReasonImplausible}
 
 // Config configures a Client. Zero values take the defaults above.
 type Config struct {
@@ -83,6 +85,11 @@ type Config struct {
 	// IdleTimeout: reconnect when no byte at all (not even a heartbeat)
 	// arrives for this long.
 	IdleTimeout time.Duration
+	// LineTimeout: reconnect when a line takes longer than this from its
+	// first byte to its end (a connection trickling bytes keeps the idle
+	// watchdog fed but delivers nothing). Time waiting on the consumer does
+	// not count.
+	LineTimeout time.Duration
 	// BackoffMin and BackoffMax bound the exponential backoff with full
 	// jitter between reconnects after failures.
 	BackoffMin, BackoffMax time.Duration
@@ -153,6 +160,7 @@ func New(cfg Config) (*Client, error) {
 		def time.Duration
 	}{
 		{"stream.idle_timeout", &cfg.IdleTimeout, DefaultIdleTimeout},
+		{"stream.line_timeout", &cfg.LineTimeout, DefaultLineTimeout},
 		{"stream.backoff_min", &cfg.BackoffMin, DefaultBackoffMin},
 		{"stream.backoff_max", &cfg.BackoffMax, DefaultBackoffMax},
 		{"stream.rate_limited_wait", &cfg.RateLimitedWait, DefaultRateLimitedWait},
@@ -296,12 +304,16 @@ type outcome struct {
 	err         error // why it ended, for State.LastError
 	eof         bool  // the body ended
 	idle        bool  // the idle watchdog cut it
+	slowLine    bool  // the line timeout cut it
 	implausible bool  // too many implausible timepoints in a row
 	events      int   // events received on it
 	connected   time.Duration
 }
 
-var errIdle = errors.New("idle")
+var (
+	errIdle     = errors.New("idle")
+	errSlowLine = errors.New("slow line")
+)
 
 // Start says where Run begins.
 type Start struct {
@@ -410,6 +422,14 @@ func (c *Client) decide(s *session, o outcome) (time.Duration, string) {
 		switch {
 		case o.implausible:
 			return fail(ReasonImplausible)
+		case o.slowLine:
+			now := c.clock.Now()
+			c.update(func(st *State) {
+				if !st.Stalled {
+					st.Stalled, st.StalledSince = true, now
+				}
+			})
+			return fail(ReasonSlowLine)
 		case o.eof && o.events == 0 && o.connected < earlyEOF:
 			return fail(ReasonEarlyEOF)
 		case o.eof:
@@ -477,16 +497,17 @@ func (c *Client) connect(ctx context.Context, s *session) outcome {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "chwatch")
 
-	// The idle watchdog: activity holds the clock time of the last byte
-	// (or of the end of a wait on the consumer, who is not the server's
-	// fault). busy is set while blocked on out.
-	w := &watch{clock: c.clock, idle: c.cfg.IdleTimeout}
+	// The watchdog: activity holds the clock time of the last byte (or of
+	// the end of a wait on the consumer, who is not the server's fault),
+	// busy is set while blocked on out, and lineStart times the line being
+	// read.
+	w := &watch{clock: c.clock, idle: c.cfg.IdleTimeout, line: c.cfg.LineTimeout}
 	w.touch()
-	t := c.clock.NewTimer(c.cfg.IdleTimeout)
+	t := c.clock.NewTimer(w.period())
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		w.run(connCtx, t, func() { cancel(errIdle) })
+		w.run(connCtx, t, cancel)
 	}()
 	defer func() { cancel(nil); <-stopped }()
 
@@ -522,13 +543,18 @@ func (c *Client) connect(ctx context.Context, s *session) outcome {
 	// timepoints in a row.
 	prev, jumps := max(s.next-1, 0), 0
 	for {
+		w.beginLine(lr.br.Buffered() > 0)
 		l, err := lr.next()
+		w.endLine()
 		if err != nil {
 			o.connected = c.clock.Now().Sub(start)
 			switch {
 			case errors.Is(context.Cause(connCtx), errIdle):
 				o.idle = true
 				o.err = fmt.Errorf("read %s: no byte for %s", c.shown, c.cfg.IdleTimeout)
+			case errors.Is(context.Cause(connCtx), errSlowLine):
+				o.slowLine = true
+				o.err = fmt.Errorf("read %s: a line took longer than stream.line_timeout (%s) to arrive (%d bytes so far): the connection trickles", c.shown, c.cfg.LineTimeout, lr.partial)
 			case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
 				o.eof = true
 				o.err = fmt.Errorf("read %s: end of stream after %s", c.shown, o.connected.Round(time.Millisecond))
@@ -546,6 +572,11 @@ func (c *Client) connect(ctx context.Context, s *session) outcome {
 		switch l.kind {
 		case lineHeartbeat:
 			c.m.linesHeartbeat.Inc()
+			if now.Sub(start) >= c.cfg.LineTimeout {
+				// Lines keep completing on a connection older than the
+				// line timeout: whatever stalled before, this one flows.
+				c.clearStalled()
+			}
 			continue
 		case lineOversized:
 			items[0] = Item{Reject: &Reject{
@@ -581,6 +612,7 @@ func (c *Client) connect(ctx context.Context, s *session) outcome {
 			switch {
 			case it.Event != nil:
 				c.m.linesEvent.Inc()
+				c.clearStalled()
 				o.events++
 				tp = it.Event.Timepoint
 				if !it.Event.PublishedAt.IsZero() {
@@ -641,17 +673,55 @@ func implausible(ev *Event, prev int64) Item {
 	}}
 }
 
-// watch is the idle watchdog of one connection.
+func (c *Client) clearStalled() {
+	c.update(func(st *State) { st.Stalled, st.StalledSince = false, time.Time{} })
+}
+
+// watch is the watchdog of one connection: no byte for idle, or a line
+// taking longer than line to arrive, cuts it.
 type watch struct {
 	clock    Clock
 	idle     time.Duration
+	line     time.Duration
 	activity atomic.Int64 // clock time of the last byte, UnixNano
 	busy     atomic.Bool  // blocked on the consumer
+	// reading is set while the client waits for a line; lineStart is then
+	// the clock time of the line's first byte (0: none yet).
+	reading   atomic.Bool
+	lineStart atomic.Int64
 }
 
 func (w *watch) touch() { w.activity.Store(w.clock.Now().UnixNano()) }
 
-func (w *watch) run(ctx context.Context, t Timer, fire func()) {
+// period is the longest the watchdog sleeps.
+func (w *watch) period() time.Duration { return min(w.idle, w.line) }
+
+// beginLine starts timing the next line: from now when some of it is
+// already buffered (it arrived while the consumer held us), else from its
+// first byte.
+func (w *watch) beginLine(buffered bool) {
+	if buffered {
+		w.lineStart.Store(w.clock.Now().UnixNano())
+	} else {
+		w.lineStart.Store(0)
+	}
+	w.reading.Store(true)
+}
+
+func (w *watch) endLine() {
+	w.reading.Store(false)
+	w.lineStart.Store(0)
+}
+
+// arrived records bytes read from the network.
+func (w *watch) arrived(now time.Time) {
+	w.activity.Store(now.UnixNano())
+	if w.reading.Load() {
+		w.lineStart.CompareAndSwap(0, now.UnixNano())
+	}
+}
+
+func (w *watch) run(ctx context.Context, t Timer, fire context.CancelCauseFunc) {
 	defer t.Stop()
 	for {
 		select {
@@ -659,15 +729,25 @@ func (w *watch) run(ctx context.Context, t Timer, fire func()) {
 			return
 		case <-t.C():
 			if w.busy.Load() {
-				t.Reset(w.idle)
+				t.Reset(w.period())
 				continue
 			}
-			since := w.clock.Now().Sub(time.Unix(0, w.activity.Load()))
+			now := w.clock.Now()
+			since := now.Sub(time.Unix(0, w.activity.Load()))
 			if since >= w.idle {
-				fire()
+				fire(errIdle)
 				return
 			}
-			t.Reset(w.idle - since)
+			wait := min(w.idle-since, w.line)
+			if ls := w.lineStart.Load(); ls != 0 && w.reading.Load() {
+				took := now.Sub(time.Unix(0, ls))
+				if took >= w.line {
+					fire(errSlowLine)
+					return
+				}
+				wait = min(wait, w.line-took)
+			}
+			t.Reset(wait)
 		}
 	}
 }
@@ -704,7 +784,7 @@ func (cr *countingReader) Read(p []byte) (int, error) {
 	n, err := cr.r.Read(p)
 	if n > 0 {
 		now := cr.c.clock.Now()
-		cr.w.activity.Store(now.UnixNano())
+		cr.w.arrived(now)
 		cr.c.m.bytes.Add(n)
 		cr.c.update(func(st *State) { st.LastByteAt = now })
 	}

@@ -87,4 +87,9 @@ type State struct {
 	// Timepoint is the last timepoint received (events, and rejects with a
 	// recovered timepoint).
 	Timepoint int64
+	// Stalled is set when a connection was cut because a line took longer
+	// than LineTimeout to arrive (bytes trickle in, nothing is delivered),
+	// from StalledSince; the next event clears it.
+	Stalled      bool
+	StalledSince time.Time
 }
