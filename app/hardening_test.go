@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/chwatch/chwatch/config"
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/ingest"
 	"github.com/chwatch/chwatch/sim"
 	"github.com/chwatch/chwatch/status"
 	"github.com/matryer/is"
@@ -159,4 +161,55 @@ func TestStalledStreamShows(t *testing.T) {
 	is.True(strings.Contains(strings.Join(rep.Reasons, "\n"), "stream stalled for"))
 	is.True(strings.Contains(rep.Service.StreamError, "line_timeout"))
 	is.NoErr(stop())
+}
+
+// A stop while batches cannot commit (a full disk; here a trigger raising
+// SQLITE_FULL's message on every event row) stops within the stop timeout,
+// returns an error (exit 1) saying the batch was left uncommitted, and
+// leaves it for the next start: the cursor did not move, nothing is lost.
+func TestStopWhileCommitsFail(t *testing.T) {
+	is := is.New(t)
+	s, err := sim.New(sim.Config{Seed: 31, Companies: 300, Events: 1500, Backlog: 1500, Heartbeat: 50 * time.Millisecond})
+	is.NoErr(err)
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	cfg := testConfig(t, srv.URL)
+	d := openWriter(t, cfg.Database.Path)
+	ctx := context.Background()
+	_, err = d.MigrateUp(ctx, time.Now())
+	is.NoErr(err)
+	_, err = d.W.Exec(`CREATE TRIGGER block BEFORE INSERT ON stream_events BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
+	is.NoErr(err)
+	d.Close()
+
+	stop, logs := startRunLogged(t, cfg, runOptions{startFrom: sim.DefaultFirstTimepoint, stopTimeout: 300 * time.Millisecond, beatEvery: 20 * time.Millisecond})
+	r, err := db.OpenReader(ctx, cfg.Database.Path)
+	is.NoErr(err)
+	defer r.Close()
+	th := status.Thresholds{StaleAfter: time.Hour, DownWarn: time.Hour, DownCrit: 2 * time.Hour}
+	eventually(t, "the service to report a full disk", 30*time.Second, func() bool {
+		rep, err := status.Gather(ctx, r, th, time.Now())
+		return err == nil && rep.Service.DiskFull
+	})
+	began := time.Now()
+	err = stop()
+	took := time.Since(began)
+	t.Logf("stopped in %s: %v", took, err)
+	is.True(errors.Is(err, ingest.ErrUncommitted))
+	var ee *exitError
+	is.True(!errors.As(err, &ee)) // exit 1, a failure at run time
+	is.True(strings.Contains(err.Error(), "next start"))
+	is.True(took < 5*time.Second) // the stop timeout, not the disk, decides
+	is.True(strings.Contains(logs.String(), "disk_full=true"))
+	is.Equal(cursorOf(t, cfg.Database.Path), int64(0)) // the cursor did not move
+
+	w := openWriter(t, cfg.Database.Path)
+	_, err = w.W.Exec("DROP TRIGGER block")
+	is.NoErr(err)
+	w.Close()
+	truth := s.Truth()
+	stop, _ = startRunLogged(t, cfg, runOptions{startFrom: sim.DefaultFirstTimepoint})
+	waitCursor(t, cfg.Database.Path, truth.LastTimepoint, 60*time.Second)
+	is.NoErr(stop())
+	checkTruth(t, cfg.Database.Path, truth) // nothing lost
 }

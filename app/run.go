@@ -44,8 +44,9 @@ func (e *env) runCommand() *cli.Command {
 		Description: `Connects to the companies stream, applies every event exactly once, detects
 strike-off transitions, queues officer fetches and serves /metrics and /healthz
 (http.listen). Stops gracefully on SIGINT or SIGTERM: the batch in flight
-commits, then exit 0. With --sim it starts the built-in simulator in-process and
-needs no keys.`,
+commits, then exit 0; a batch that cannot commit within 5s (a full disk) is left
+for the next start (the cursor did not move) and the exit is 1. With --sim it
+starts the built-in simulator in-process and needs no keys.`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "sim", Usage: "start the built-in simulator in-process and use it (no keys needed)"},
 			&cli.Int64Flag{Name: "sim-seed", Value: 1, Usage: "simulator seed (with --sim)"},
@@ -121,6 +122,7 @@ type runOptions struct {
 	startFrom   int64             // first timepoint to ask for without a cursor (0: live)
 	onListen    func(addr string) // told the HTTP address once it listens (tests)
 	beatEvery   time.Duration     // heartbeat interval (tests; default heartbeatEvery)
+	stopTimeout time.Duration     // how long a stop waits on failing commits (tests; default ingest.DefaultStopTimeout)
 }
 
 // runService is `chwatch run` once the configuration is known.
@@ -174,7 +176,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	}
 	proc := ingest.New(d, ingest.Config{
 		BatchMaxEvents: cfg.Stream.BatchMaxEvents, BatchMaxWait: cfg.Stream.BatchMaxWait.Duration,
-		Applier: applier, StreamURL: streamID, OnGap: cfg.Stream.OnGap,
+		Applier: applier, StreamURL: streamID, OnGap: cfg.Stream.OnGap, StopTimeout: opt.stopTimeout,
 		Logger: log.With("component", "ingest"), Metrics: ingestMetrics, Alert: alerts.Send,
 	})
 	hk := housekeep.New(d, housekeep.Config{
@@ -220,19 +222,23 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		client.Run(ctx, start, items)
 	}()
 	// The processor drains everything the client handed over, even after
-	// the signal: the batch in flight commits.
-	procErr := proc.Run(context.WithoutCancel(ctx), items)
+	// the signal: the batch in flight commits, unless it cannot within the
+	// stop timeout (a full disk); every step after it is bounded too, so a
+	// stop takes well under systemd's patience.
+	procErr := proc.Run(ctx, items)
 	<-clientDone
 	if srv != nil {
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 		srv.Shutdown(shutdownCtx)
 		cancel()
 	}
 	stopBg()
 	wg.Wait()
-	if err := hb.stopped(context.Background()); err != nil {
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), time.Second)
+	if err := hb.stopped(stopCtx); err != nil {
 		log.Warn("could not record the stop in service_state", "err", err)
 	}
+	cancelStop()
 	if procErr != nil {
 		return procErr
 	}

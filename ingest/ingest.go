@@ -32,6 +32,16 @@ const preloadChunk = 200
 // and memory stays within a Raspberry Pi's budget even when events are large.
 const DefaultBatchMaxBytes = 2 << 20
 
+// DefaultStopTimeout is how long a stop waits for the batches in flight to
+// commit. systemd's stop must not have to SIGKILL: the whole stop of `run`
+// stays under 10 s.
+const DefaultStopTimeout = 5 * time.Second
+
+// ErrUncommitted is returned by Run when it stopped with a batch it could
+// not commit within the stop timeout. Nothing is lost: the cursor did not
+// move past the batch, so the next start fetches it again.
+var ErrUncommitted = errors.New("batch left uncommitted")
+
 // Config is what the processor needs.
 type Config struct {
 	BatchMaxEvents int
@@ -44,8 +54,11 @@ type Config struct {
 	OnGap         string // "sweep" | "bulk"
 	Now           func() time.Time
 	After         func(time.Duration) <-chan time.Time // injectable batch timer
-	Logger        *slog.Logger
-	Metrics       *metrics.Set
+	// StopTimeout bounds the commits after ctx is done (default
+	// DefaultStopTimeout).
+	StopTimeout time.Duration
+	Logger      *slog.Logger
+	Metrics     *metrics.Set
 	// Alert is told about gaps after they are committed (may be nil).
 	Alert func(kind, msg string)
 }
@@ -108,6 +121,9 @@ func New(d *db.DB, cfg Config) *Processor {
 	}
 	if cfg.BatchMaxBytes <= 0 {
 		cfg.BatchMaxBytes = DefaultBatchMaxBytes
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = DefaultStopTimeout
 	}
 	p := &Processor{db: d, cfg: cfg, log: cfg.Logger, recorded: -1, events: map[string]*metrics.Counter{}, transitions: map[string]*metrics.Counter{}}
 	m := cfg.Metrics
@@ -179,11 +195,17 @@ func ResetCursor(ctx context.Context, d *db.DB) error {
 	})
 }
 
-// Run applies items from in until in is closed or ctx is done. On ctx done it
-// commits the batch in flight first. Commits that fail (a full disk) are
-// retried with the same batch: the client blocks meanwhile, so nothing is
-// lost, and the cursor holds.
+// Run applies items from in until in is closed. Commits that fail (a full
+// disk) are retried with the same batch: the client blocks meanwhile, so
+// nothing is lost, and the cursor holds. Once ctx is done (a stop), Run
+// still commits what it was handed until in is closed, but for no longer
+// than the stop timeout: a batch that cannot commit by then is left for the
+// next start and Run returns an error wrapping ErrUncommitted.
 func (p *Processor) Run(ctx context.Context, in <-chan stream.Item) error {
+	// grace is ctx without its cancellation, ending StopTimeout after it.
+	grace, endGrace := context.WithCancel(context.WithoutCancel(ctx))
+	defer endGrace()
+	defer context.AfterFunc(ctx, func() { time.AfterFunc(p.cfg.StopTimeout, endGrace) })()
 	batch := make([]stream.Item, 0, p.cfg.BatchMaxEvents)
 	for {
 		batch = batch[:0]
@@ -194,8 +216,8 @@ func (p *Processor) Run(ctx context.Context, in <-chan stream.Item) error {
 			if !ok {
 				return nil
 			}
-		case <-ctx.Done():
-			return nil
+		case <-grace.Done():
+			return nil // nothing in hand; the client never closed in
 		}
 		batch = append(batch, first)
 		size := itemBytes(first)
@@ -225,7 +247,7 @@ func (p *Processor) Run(ctx context.Context, in <-chan stream.Item) error {
 			batch = append(batch, it)
 			size += itemBytes(it)
 		}
-		if err := p.commitRetrying(ctx, batch); err != nil {
+		if err := p.commitRetrying(ctx, grace, batch); err != nil {
 			return err
 		}
 		clear(batch) // drop the lines now, not when the slots are reused
@@ -243,30 +265,40 @@ func itemBytes(it stream.Item) int {
 	return 512
 }
 
-// commitRetrying commits batch, retrying on failure until it succeeds. It
-// gives up only when the process is stopping, and then the batch was never
-// committed: the cursor did not move and the next start replays it.
-func (p *Processor) commitRetrying(ctx context.Context, batch []stream.Item) error {
+// commitRetrying commits batch, retrying on failure until it succeeds. The
+// commits run under grace, not ctx: a batch in flight commits on a stop.
+// A stop retries at once, then gives up when grace ends; the batch was never
+// committed then, so the cursor did not move and the next start replays it.
+func (p *Processor) commitRetrying(ctx, grace context.Context, batch []stream.Item) error {
 	wait := 100 * time.Millisecond
+	stopping := ctx.Done()
+	var last error // why commits failed, not the stop that cut the last try short
 	for {
-		// The commit itself is not cancelled by ctx: a batch in flight
-		// commits on shutdown.
-		err := p.Commit(context.WithoutCancel(ctx), batch)
+		err := p.Commit(grace, batch)
 		if err == nil {
 			return nil
 		}
-		p.commitFails.Inc()
+		if grace.Err() == nil || last == nil {
+			last = err
+			p.commitFails.Inc()
+			full := isFull(err)
+			p.mu.Lock()
+			p.state.Writable, p.state.DiskFull, p.state.LastError = false, full, err.Error()
+			p.mu.Unlock()
+		}
+		if grace.Err() != nil {
+			p.log.Error("stopping with a batch that could not commit; the cursor did not move, the next start fetches it again", "items", len(batch), "err", last)
+			return fmt.Errorf("stop after %s: %w: %d items could not commit (%v); the cursor did not move past them, so the next start fetches them again", p.cfg.StopTimeout, ErrUncommitted, len(batch), last)
+		}
 		full := isFull(err)
-		p.mu.Lock()
-		p.state.Writable, p.state.DiskFull, p.state.LastError = false, full, err.Error()
-		p.mu.Unlock()
 		p.log.Error("commit batch failed; holding the cursor and retrying", "events", len(batch), "disk_full", full, "err", err, "retry_in", wait)
 		select {
-		case <-ctx.Done():
-			return fmt.Errorf("apply batch of %d items: %w", len(batch), err)
+		case <-grace.Done():
+		case <-stopping:
+			stopping, wait = nil, 0 // a stop: one more try now, then the usual waits within grace
 		case <-p.cfg.After(wait):
 		}
-		wait = min(wait*2, 30*time.Second)
+		wait = min(max(wait*2, 100*time.Millisecond), 30*time.Second)
 	}
 }
 
