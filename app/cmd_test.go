@@ -444,3 +444,14 @@ func TestRunWarnsUnknownEnv(t *testing.T) {
 	}
 	contains(t, "stderr", r.stderr, "WARN", "CHWATCH_STREAM_IDEL_TIMEOUT", "did you mean CHWATCH_STREAM_IDLE_TIMEOUT")
 }
+
+// A start timepoint no stream has is bad usage, never a silent live start.
+func TestRunRefusesBadStartTimepoint(t *testing.T) {
+	for _, tp := range []string{"-5", "9223372036854775807"} {
+		r := runCmd(t, cmdEnviron(t), "--db", filepath.Join(t.TempDir(), "chwatch.db"), "--set", "http.listen=", "run", "--start-timepoint", tp)
+		if r.code != 2 {
+			t.Fatalf("--start-timepoint %s: want exit 2, got %v", tp, r)
+		}
+		contains(t, "stderr", r.stderr, "--start-timepoint", "leave it out to start live")
+	}
+}
