@@ -47,7 +47,7 @@ bench: ## benchmarks, each printing a ratio against a baseline measured in the s
 	scripts/bench-budget | tee -a bench.out
 
 soak: ## the crash test, 100 random SIGKILLs
-	CHWATCH_CRASH_KILLS=100 $(GO) test -count=1 -run TestCrashRecovery -timeout 30m -v ./app/
+	CHWATCHTEST_CRASH_KILLS=100 $(GO) test -count=1 -run TestCrashRecovery -timeout 30m -v ./app/
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	scripts/fuzz $(or $(FUZZTIME),30s)

@@ -27,6 +27,7 @@ func testConfig(t *testing.T, url string) *config.Config {
 	c.Stream.URL, c.API.URL = url, url
 	c.Stream.Key, c.API.Key = "e2e-stream-key", "e2e-api-key"
 	c.Stream.IdleTimeout = config.Duration{Duration: 300 * time.Millisecond}
+	c.Stream.LineTimeout = config.Duration{Duration: 500 * time.Millisecond}
 	c.Stream.BackoffMin = config.Duration{Duration: 5 * time.Millisecond}
 	c.Stream.BackoffMax = config.Duration{Duration: 50 * time.Millisecond}
 	c.Stream.RateLimitedWait = config.Duration{Duration: 20 * time.Millisecond}
@@ -48,7 +49,7 @@ func startRun(t *testing.T, cfg *config.Config, opt runOptions) func() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var w io.Writer = io.Discard
-	if os.Getenv("CHWATCH_TEST_LOG") != "" {
+	if os.Getenv("CHWATCHTEST_LOG") != "" {
 		w = os.Stderr
 	}
 	log := slog.New(slog.NewTextHandler(w, nil))
@@ -181,7 +182,9 @@ func TestEndToEnd(t *testing.T) {
 		{"NotJSON", sim.Faults{NotJSONEvery: 97}},
 		{"Oversized", sim.Faults{OversizeEvery: 301, OversizeBytes: 100 << 10}},
 		{"Replayed", sim.Faults{ReplayEvery: 13}},
-		{"Everything", sim.Faults{CutEvery: 401, Status5xxEvery: 3, Status429Every: 5, Status401Every: 7, NotJSONEvery: 89, OversizeEvery: 307, OversizeBytes: 100 << 10, ReplayEvery: 17}},
+		{"AbsurdTimepoint", sim.Faults{AbsurdEvery: 101, CutEvery: 500}},
+		{"Trickle", sim.Faults{TrickleEvery: 700, TrickleDelay: 100 * time.Millisecond}},
+		{"Everything", sim.Faults{CutEvery: 401, Status5xxEvery: 3, Status429Every: 5, Status401Every: 7, NotJSONEvery: 89, OversizeEvery: 307, OversizeBytes: 100 << 10, ReplayEvery: 17, AbsurdEvery: 211}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -208,7 +211,7 @@ func TestEndToEnd(t *testing.T) {
 			defer d.Close()
 			var rejects int64
 			d.R.QueryRow("SELECT count(*) FROM stream_rejects").Scan(&rejects)
-			if (tc.faults.NotJSONEvery > 0 || tc.faults.OversizeEvery > 0) != (rejects > 0) {
+			if (tc.faults.NotJSONEvery > 0 || tc.faults.OversizeEvery > 0 || tc.faults.AbsurdEvery > 0) != (rejects > 0) {
 				t.Errorf("stream_rejects holds %d rows for faults %+v", rejects, tc.faults)
 			}
 		})

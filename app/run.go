@@ -1,11 +1,13 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -42,8 +44,9 @@ func (e *env) runCommand() *cli.Command {
 		Description: `Connects to the companies stream, applies every event exactly once, detects
 strike-off transitions, queues officer fetches and serves /metrics and /healthz
 (http.listen). Stops gracefully on SIGINT or SIGTERM: the batch in flight
-commits, then exit 0. With --sim it starts the built-in simulator in-process and
-needs no keys.
+commits, then exit 0; a batch that cannot commit within 5s (a full disk) is left
+for the next start (the cursor did not move) and the exit is 1. With --sim it
+starts the built-in simulator in-process and needs no keys.
 
 One run per database: while another chwatch process holds the database (a run,
 or a schema change) it waits up to 10 s, then exits 1 naming that pid.`,
@@ -91,7 +94,11 @@ or a schema change) it waits up to 10 s, then exits 1 naming that pid.`,
 					lockWait:    e.lockWait,
 				})
 			}
-			return runService(c.Context, cfg, log, runOptions{resetCursor: c.Bool("reset-cursor"), startFrom: c.Int64("start-timepoint"), lockWait: e.lockWait})
+			from := c.Int64("start-timepoint")
+			if from < 0 || from == math.MaxInt64 {
+				return usageErr("run: --start-timepoint %d: want a timepoint of the stream (a positive number; they are in the tens of millions), or leave it out to start live", from)
+			}
+			return runService(c.Context, cfg, log, runOptions{resetCursor: c.Bool("reset-cursor"), startFrom: from, lockWait: e.lockWait})
 		},
 	}
 }
@@ -122,6 +129,7 @@ type runOptions struct {
 	onListen    func(addr string) // told the HTTP address once it listens (tests)
 	beatEvery   time.Duration     // heartbeat interval (tests; default heartbeatEvery)
 	alertEvery  time.Duration     // alert rate-limit window per kind (tests; default alert.DefaultEvery)
+	stopTimeout time.Duration     // how long a stop waits on failing commits (tests; default ingest.DefaultStopTimeout)
 }
 
 // runService is `chwatch run` once the configuration is known.
@@ -172,7 +180,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	alerts := alert.New(alert.Config{URL: cfg.Alert.WebhookURL, Logger: log, Metrics: alertMetrics, Every: opt.alertEvery})
 	streamMetrics, ingestMetrics := metrics.NewSet(), metrics.NewSet()
 	client, err := stream.New(stream.Config{
-		URL: cfg.Stream.URL, Key: cfg.Stream.Key, IdleTimeout: cfg.Stream.IdleTimeout.Duration,
+		URL: cfg.Stream.URL, Key: cfg.Stream.Key, IdleTimeout: cfg.Stream.IdleTimeout.Duration, LineTimeout: cfg.Stream.LineTimeout.Duration,
 		BackoffMin: cfg.Stream.BackoffMin.Duration, BackoffMax: cfg.Stream.BackoffMax.Duration,
 		RateLimitedWait: cfg.Stream.RateLimitedWait.Duration, UnauthorizedWait: cfg.Stream.UnauthorizedWait.Duration,
 		MaxLineBytes: cfg.Stream.MaxLineBytes, Logger: log, Metrics: streamMetrics,
@@ -186,7 +194,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	}
 	proc := ingest.New(d, ingest.Config{
 		BatchMaxEvents: cfg.Stream.BatchMaxEvents, BatchMaxWait: cfg.Stream.BatchMaxWait.Duration,
-		Applier: applier, StreamURL: streamID, OnGap: cfg.Stream.OnGap,
+		Applier: applier, StreamURL: streamID, OnGap: cfg.Stream.OnGap, StopTimeout: opt.stopTimeout,
 		Logger: log.With("component", "ingest"), Metrics: ingestMetrics,
 	})
 	hk := housekeep.New(d, housekeep.Config{
@@ -195,7 +203,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		ExternalCheckpoints: cfg.Database.Checkpoints == "external",
 	})
 	queueMetrics := metrics.NewSet()
-	hb := &heartbeat{d: d, client: client, proc: proc, log: log, streamURL: cfg.Stream.URL, queueMetrics: queueMetrics, every: opt.beatEvery,
+	hb := &heartbeat{d: d, client: client, proc: proc, log: log, streamURL: cfg.Stream.URL, queueMetrics: queueMetrics, every: cmp.Or(opt.beatEvery, heartbeatEvery),
 		watch: &watch{alerts: alerts, downWarn: cfg.Status.DownWarn.Duration, downCrit: cfg.Status.DownCrit.Duration, onGap: cfg.Stream.OnGap, log: log}}
 	if err := hb.beat(ctx, time.Now()); err != nil {
 		return fmt.Errorf("write service_state: %w", err)
@@ -225,11 +233,8 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	go func() { defer wg.Done(); hk.Run(bgCtx) }()
 	go func() { defer wg.Done(); hb.run(bgCtx) }()
 
-	from := opt.startFrom
-	if cur.Timepoint > 0 {
-		from = cur.Timepoint + 1
-	}
-	log.Info("chwatch run started", "db", d.Path, "stream", cfg.Stream.URL, "cursor", cur.Timepoint, "start_at", startAt(from), "pid", os.Getpid())
+	start := stream.Start{Cursor: cur.Timepoint, From: opt.startFrom, LastPublished: cur.PublishedAt}
+	log.Info("chwatch run started", "db", d.Path, "stream", cfg.Stream.URL, "cursor", cur.Timepoint, "start_at", startAt(start), "pid", os.Getpid())
 	if cfg.Database.Checkpoints == "external" {
 		log.Info("database.checkpoints = external: chwatch runs no WAL checkpoint; Litestream must be replicating this database, or the WAL grows")
 	}
@@ -237,22 +242,26 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	go func() {
 		defer close(clientDone)
 		defer close(items)
-		client.Run(ctx, from, cur.PublishedAt, items)
+		client.Run(ctx, start, items)
 	}()
 	// The processor drains everything the client handed over, even after
-	// the signal: the batch in flight commits.
-	procErr := proc.Run(context.WithoutCancel(ctx), items)
+	// the signal: the batch in flight commits, unless it cannot within the
+	// stop timeout (a full disk); every step after it is bounded too, so a
+	// stop takes well under systemd's patience.
+	procErr := proc.Run(ctx, items)
 	<-clientDone
 	if srv != nil {
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 		srv.Shutdown(shutdownCtx)
 		cancel()
 	}
 	stopBg()
 	wg.Wait()
-	if err := hb.stopped(context.Background()); err != nil {
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), time.Second)
+	if err := hb.stopped(stopCtx); err != nil {
 		log.Warn("could not record the stop in service_state", "err", err)
 	}
+	cancelStop()
 	if procErr != nil {
 		return procErr
 	}
@@ -260,11 +269,15 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	return nil
 }
 
-func startAt(from int64) string {
-	if from == 0 {
+func startAt(start stream.Start) string {
+	next, ok := start.Resume()
+	switch {
+	case !ok:
+		return "live (the cursor cannot be resumed from: a gap is recorded)"
+	case next == 0:
 		return "live"
 	}
-	return strconv.FormatInt(from, 10)
+	return strconv.FormatInt(next, 10)
 }
 
 // heartbeat publishes the service's state to service_state and answers /healthz.
@@ -276,10 +289,10 @@ type heartbeat struct {
 	log       *slog.Logger
 	streamURL string
 	started   time.Time
+	every     time.Duration // between heartbeats
 	// queueMetrics holds chwatch_queue_depth, refreshed with the progress
 	// line.
 	queueMetrics *metrics.Set
-	every        time.Duration // default heartbeatEvery
 
 	mu        sync.Mutex
 	lastState string
@@ -289,6 +302,8 @@ type heartbeat struct {
 func (h *heartbeat) streamState(now time.Time) (state string, since time.Time, errText string) {
 	s := h.client.State()
 	switch {
+	case s.Stalled && !s.Unauthorized:
+		state = "stalled"
 	case s.Connected:
 		state = "connected"
 	case s.Unauthorized:
@@ -306,6 +321,9 @@ func (h *heartbeat) streamState(now time.Time) (state string, since time.Time, e
 		h.since = now
 		if up && !s.Since.IsZero() {
 			h.since = s.Since
+		}
+		if state == "stalled" && !s.StalledSince.IsZero() {
+			h.since = s.StalledSince
 		}
 	}
 	h.lastState = state
@@ -340,11 +358,7 @@ func (h *heartbeat) beat(ctx context.Context, now time.Time) error {
 const progressEvery = 30 * time.Second
 
 func (h *heartbeat) run(ctx context.Context) {
-	every := h.every
-	if every <= 0 {
-		every = heartbeatEvery
-	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(h.every)
 	defer t.Stop()
 	lastLog, lastEvents := time.Now(), int64(0)
 	h.refreshQueueDepth(ctx)
@@ -402,6 +416,9 @@ func (h *heartbeat) health() (int, map[string]any) {
 	var why []string
 	if state == "unauthorized" {
 		why = append(why, "stream answers 401 (bad stream key)")
+	}
+	if state == "stalled" {
+		why = append(why, "stream stalled: lines arrive too slowly (each connection is cut after stream.line_timeout and retried)")
 	}
 	if !ps.Writable {
 		w := "database not writable"

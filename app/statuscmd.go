@@ -79,7 +79,14 @@ func render(w io.Writer, r *status.Report) {
 	fmt.Fprintf(w, "CHWATCH %s - %s\n\n", r.Verdict, head)
 	row := func(k, format string, a ...any) { fmt.Fprintf(w, "%-11s %s\n", k, fmt.Sprintf(format, a...)) }
 	row("version", "%s (database schema %d)", v, r.Database.SchemaVersion)
-	row("database", "%s (%s, WAL %s, %s free)", r.Database.Path, size(r.Database.Bytes), size(r.Database.WALBytes), size(r.Database.FreeBytes))
+	free := size(r.Database.FreeBytes) + " free"
+	switch {
+	case r.Database.FreeBytes < 0:
+		free = "free space unknown"
+	case r.Database.DiskFull:
+		free = "DISK FULL, " + free
+	}
+	row("database", "%s (%s, WAL %s, %s)", r.Database.Path, size(r.Database.Bytes), size(r.Database.WALBytes), free)
 	s := r.Service
 	now, _ := db.ParseTime(r.Now)
 	switch {
@@ -87,6 +94,8 @@ func render(w io.Writer, r *status.Report) {
 		row("service", "never run")
 	case r.Running:
 		row("service", "running, pid %d, version %s, up %s, heartbeat %s ago", s.PID, s.Version, ago(now, s.StartedAt), ago(now, s.HeartbeatAt))
+	case r.Database.DiskFull && s.StoppedAt.Before(s.HeartbeatAt):
+		row("service", "unknown: last heartbeat %s ago (pid %d), which a full disk keeps it from writing", ago(now, s.HeartbeatAt), s.PID)
 	default:
 		row("service", "NOT RUNNING: last heartbeat %s ago (pid %d)", ago(now, s.HeartbeatAt), s.PID)
 	}

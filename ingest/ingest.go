@@ -43,6 +43,16 @@ const preloadChunk = 200
 // and memory stays within a Raspberry Pi's budget even when events are large.
 const DefaultBatchMaxBytes = 2 << 20
 
+// DefaultStopTimeout is how long a stop waits for the batches in flight to
+// commit. systemd's stop must not have to SIGKILL: the whole stop of `run`
+// stays under 10 s.
+const DefaultStopTimeout = 5 * time.Second
+
+// ErrUncommitted is returned by Run when it stopped with a batch it could
+// not commit within the stop timeout. Nothing is lost: the cursor did not
+// move past the batch, so the next start fetches it again.
+var ErrUncommitted = errors.New("batch left uncommitted")
+
 // Config is what the processor needs.
 type Config struct {
 	BatchMaxEvents int
@@ -55,8 +65,11 @@ type Config struct {
 	OnGap         string // "sweep" | "bulk"
 	Now           func() time.Time
 	After         func(time.Duration) <-chan time.Time // injectable batch timer
-	Logger        *slog.Logger
-	Metrics       *metrics.Set
+	// StopTimeout bounds the commits after ctx is done (default
+	// DefaultStopTimeout).
+	StopTimeout time.Duration
+	Logger      *slog.Logger
+	Metrics     *metrics.Set
 	// Alert is told about gaps after they are committed (may be nil).
 	Alert func(kind, msg string)
 }
@@ -80,6 +93,9 @@ type Processor struct {
 	// commit; -1 until read. A timepoint above it cannot be
 	// in the table, so its primary-key check is skipped.
 	recorded int64
+	// afterGap is set once a gap committed and until an event after it
+	// moves the cursor (they may fall in different batches).
+	afterGap bool
 
 	mu    sync.Mutex
 	state State
@@ -116,6 +132,9 @@ func New(d *db.DB, cfg Config) *Processor {
 	}
 	if cfg.BatchMaxBytes <= 0 {
 		cfg.BatchMaxBytes = DefaultBatchMaxBytes
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = DefaultStopTimeout
 	}
 	p := &Processor{db: d, cfg: cfg, log: cfg.Logger, recorded: -1, events: map[string]*metrics.Counter{}, transitions: map[string]*metrics.Counter{}}
 	m := cfg.Metrics
@@ -187,11 +206,17 @@ func ResetCursor(ctx context.Context, d *db.DB) error {
 	})
 }
 
-// Run applies items from in until in is closed or ctx is done. On ctx done it
-// commits the batch in flight first. Commits that fail (a full disk) are
-// retried with the same batch: the client blocks meanwhile, so nothing is
-// lost, and the cursor holds.
+// Run applies items from in until in is closed. Commits that fail (a full
+// disk) are retried with the same batch: the client blocks meanwhile, so
+// nothing is lost, and the cursor holds. Once ctx is done (a stop), Run
+// still commits what it was handed until in is closed, but for no longer
+// than the stop timeout: a batch that cannot commit by then is left for the
+// next start and Run returns an error wrapping ErrUncommitted.
 func (p *Processor) Run(ctx context.Context, in <-chan stream.Item) error {
+	// grace is ctx without its cancellation, ending StopTimeout after it.
+	grace, endGrace := context.WithCancel(context.WithoutCancel(ctx))
+	defer endGrace()
+	defer context.AfterFunc(ctx, func() { time.AfterFunc(p.cfg.StopTimeout, endGrace) })()
 	batch := make([]stream.Item, 0, p.cfg.BatchMaxEvents)
 	for {
 		batch = batch[:0]
@@ -202,8 +227,8 @@ func (p *Processor) Run(ctx context.Context, in <-chan stream.Item) error {
 			if !ok {
 				return nil
 			}
-		case <-ctx.Done():
-			return nil
+		case <-grace.Done():
+			return nil // nothing in hand; the client never closed in
 		}
 		batch = append(batch, first)
 		size := itemBytes(first)
@@ -233,7 +258,7 @@ func (p *Processor) Run(ctx context.Context, in <-chan stream.Item) error {
 			batch = append(batch, it)
 			size += itemBytes(it)
 		}
-		if err := p.commitRetrying(ctx, batch); err != nil {
+		if err := p.commitRetrying(ctx, grace, batch); err != nil {
 			return err
 		}
 		clear(batch) // drop the lines now, not when the slots are reused
@@ -251,30 +276,40 @@ func itemBytes(it stream.Item) int {
 	return 512
 }
 
-// commitRetrying commits batch, retrying on failure until it succeeds. It
-// gives up only when the process is stopping, and then the batch was never
-// committed: the cursor did not move and the next start replays it.
-func (p *Processor) commitRetrying(ctx context.Context, batch []stream.Item) error {
+// commitRetrying commits batch, retrying on failure until it succeeds. The
+// commits run under grace, not ctx: a batch in flight commits on a stop.
+// A stop retries at once, then gives up when grace ends; the batch was never
+// committed then, so the cursor did not move and the next start replays it.
+func (p *Processor) commitRetrying(ctx, grace context.Context, batch []stream.Item) error {
 	wait := 100 * time.Millisecond
+	stopping := ctx.Done()
+	var last error // why commits failed, not the stop that cut the last try short
 	for {
-		// The commit itself is not cancelled by ctx: a batch in flight
-		// commits on shutdown.
-		err := p.Commit(context.WithoutCancel(ctx), batch)
+		err := p.Commit(grace, batch)
 		if err == nil {
 			return nil
 		}
-		p.commitFails.Inc()
+		if grace.Err() == nil || last == nil {
+			last = err
+			p.commitFails.Inc()
+			full := isFull(err)
+			p.mu.Lock()
+			p.state.Writable, p.state.DiskFull, p.state.LastError = false, full, err.Error()
+			p.mu.Unlock()
+		}
+		if grace.Err() != nil {
+			p.log.Error("stopping with a batch that could not commit; the cursor did not move, the next start fetches it again", "items", len(batch), "err", last)
+			return fmt.Errorf("stop after %s: %w: %d items could not commit (%v); the cursor did not move past them, so the next start fetches them again", p.cfg.StopTimeout, ErrUncommitted, len(batch), last)
+		}
 		full := isFull(err)
-		p.mu.Lock()
-		p.state.Writable, p.state.DiskFull, p.state.LastError = false, full, err.Error()
-		p.mu.Unlock()
 		p.log.Error("commit batch failed; holding the cursor and retrying", "events", len(batch), "disk_full", full, "err", err, "retry_in", wait)
 		select {
-		case <-ctx.Done():
-			return fmt.Errorf("apply batch of %d items: %w", len(batch), err)
+		case <-grace.Done():
+		case <-stopping:
+			stopping, wait = nil, 0 // a stop: one more try now, then the usual waits within grace
 		case <-p.cfg.After(wait):
 		}
-		wait = min(wait*2, 30*time.Second)
+		wait = min(max(wait*2, 100*time.Millisecond), 30*time.Second)
 	}
 }
 
@@ -291,6 +326,7 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 		res   batchResult
 		gaps  []*stream.Gap
 		state = p.State()
+		reset bool // the cursor may move down: see below
 	)
 	err := p.db.WriteTx(ctx, func(sqlTx db.Tx) error {
 		tx := db.NewStmtCache(sqlTx)
@@ -332,6 +368,7 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 					return err
 				}
 			case it.Gap != nil:
+				res.gap()
 				// The sweep reads companies: write the new ones first.
 				if err := res.companies.Flush(ctx); err != nil {
 					return err
@@ -355,14 +392,19 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 		if err := seq.Save(ctx, tx); err != nil {
 			return err
 		}
-		if res.maxTP > 0 {
+		if res.cursorTP > 0 {
+			// The cursor only moves forward, except to the first events
+			// after a gap: the stream went on from there, even when that
+			// is below a cursor no resume could follow (set by a corrupt
+			// timepoint before they were rejected).
+			reset = res.afterGap || (p.afterGap && !res.gapped)
 			_, err := tx.ExecContext(ctx, `INSERT INTO stream_cursor (stream, timepoint, url, published_at, updated_at) VALUES (?, ?, ?, ?, ?)
 				ON CONFLICT (stream) DO UPDATE SET timepoint = excluded.timepoint, url = excluded.url,
 				published_at = coalesce(excluded.published_at, published_at), updated_at = excluded.updated_at
-				WHERE excluded.timepoint > stream_cursor.timepoint`,
-				StreamName, res.maxTP, p.cfg.StreamURL, nullTime(res.maxPub), db.FormatTime(now))
+				WHERE excluded.timepoint > stream_cursor.timepoint OR ?`,
+				StreamName, res.cursorTP, p.cfg.StreamURL, nullTime(res.cursorPub), db.FormatTime(now), reset)
 			if err != nil {
-				return fmt.Errorf("move cursor to %d: %w", res.maxTP, err)
+				return fmt.Errorf("move cursor to %d: %w", res.cursorTP, err)
 			}
 		}
 		return nil
@@ -371,6 +413,12 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 		return err
 	}
 	p.recorded = max(res.recorded, res.maxTP)
+	switch {
+	case res.gapped && !res.afterGap:
+		p.afterGap = true // the gap's first event is in the next batch
+	case res.cursorTP > 0:
+		p.afterGap = false
+	}
 	p.batches.Inc()
 	p.batchTime.UpdateDuration(start)
 	if !res.firstRecv.IsZero() {
@@ -391,8 +439,8 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 	for _, n := range res.outcomes {
 		p.state.Events += n
 	}
-	if res.maxTP > state.Timepoint {
-		p.state.Timepoint, p.state.PublishedAt = res.maxTP, res.maxPub
+	if res.cursorTP > state.Timepoint || (res.cursorTP > 0 && reset) {
+		p.state.Timepoint, p.state.PublishedAt = res.cursorTP, res.cursorPub
 	}
 	if !res.lastRecv.IsZero() {
 		p.state.LastEventAt = res.lastRecv
@@ -420,11 +468,17 @@ type batchResult struct {
 	changes    map[string]int64
 	duplicates int64
 	rejects    int64
-	maxTP      int64
-	maxPub     time.Time
-	firstRecv  time.Time // arrival of the batch's first event
-	lastRecv   time.Time
-	lastLag    time.Duration
+	maxTP      int64 // the highest timepoint recorded in this batch
+	// cursorTP is where the batch moves the cursor: its highest timepoint,
+	// or after a gap the highest one after it. afterGap says an event
+	// followed the batch's gap.
+	cursorTP  int64
+	cursorPub time.Time
+	gapped    bool
+	afterGap  bool
+	firstRecv time.Time // arrival of the batch's first event
+	lastRecv  time.Time
+	lastLag   time.Duration
 }
 
 // flush inserts the batch's event rows and payloads, many rows per
@@ -459,15 +513,25 @@ func insertRows(ctx context.Context, tx db.Querier, insert string, cols int, val
 }
 
 func (r *batchResult) saw(tp int64, pub, recv time.Time) {
-	if tp > r.maxTP {
-		r.maxTP, r.maxPub = tp, pub
+	r.maxTP = max(r.maxTP, tp)
+	if tp > r.cursorTP {
+		r.cursorTP, r.cursorPub = tp, pub
 	}
+	r.afterGap = r.gapped
+
 	if !recv.IsZero() && !pub.IsZero() {
 		r.lastRecv, r.lastLag = recv, recv.Sub(pub)
 	}
 	if r.firstRecv.IsZero() {
 		r.firstRecv = recv
 	}
+}
+
+// gap starts the cursor afresh: the events after it are where the stream
+// went on.
+func (r *batchResult) gap() {
+	r.gapped, r.afterGap = true, false
+	r.cursorTP, r.cursorPub = 0, time.Time{}
 }
 
 // applyEvent records one event and applies it. A timepoint already in
@@ -569,7 +633,11 @@ func (p *Processor) reject(ctx context.Context, tx db.Querier, r *stream.Reject,
 	}
 	res.rejects++
 	number := resourceID(r.Excerpt)
-	p.log.Warn("rejected stream line", "reason", r.Reason, "bytes", r.Bytes, "timepoint", r.Timepoint, "company", number)
+	attrs := []any{"reason", r.Reason, "bytes", r.Bytes, "timepoint", r.Timepoint, "company", number}
+	if r.After > 0 {
+		attrs = append(attrs, "after_timepoint", r.After)
+	}
+	p.log.Warn("rejected stream line", attrs...)
 	if number != "" {
 		if _, err := queue.EnqueueTx(ctx, tx, queue.StatusCheck, number, now, 0); err != nil {
 			return err

@@ -3,7 +3,9 @@ package ingest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -208,4 +210,83 @@ func TestFailedCommitHoldsCursor(t *testing.T) {
 	is.NoErr(<-done)
 	is.True(p.State().Writable)
 	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(11))
+}
+
+// After a gap the cursor follows the stream even below where it was: a
+// cursor a corrupt timepoint left at 2^63-1 cannot be resumed from, and
+// would otherwise never move again. The gap and its first event may fall in
+// different batches. Past them the cursor only moves forward again.
+func TestGapResetsUnresumableCursor(t *testing.T) {
+	is := is.New(t)
+	d := dbtest.Open(t)
+	p := newProc(d, time.After, 100)
+	ctx := context.Background()
+	_, err := d.W.Exec(`INSERT INTO stream_cursor (stream, timepoint, url, updated_at) VALUES ('companies', ?, 'https://stream.example', '2026-11-20T10:00:00Z')`, int64(math.MaxInt64))
+	is.NoErr(err)
+	gap := stream.Item{Gap: &stream.Gap{FromTimepoint: math.MaxInt64, ToTimepoint: 5000, Reason: "cursor cannot be resumed from"}}
+	is.NoErr(p.Commit(ctx, []stream.Item{gap}))
+	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(math.MaxInt64)) // no event yet
+	is.NoErr(p.Commit(ctx, []stream.Item{event(5000, "SC000001", "A LTD", "active", "", t0)}))
+	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(5000))
+	is.Equal(p.State().Timepoint, int64(5000))
+	is.NoErr(p.Commit(ctx, []stream.Item{event(4000, "SC000002", "B LTD", "active", "", t0)}))
+	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(5000))
+}
+
+// A stop while commits fail retries at once and keeps trying for the stop
+// timeout: when writing works again within it, the batch in flight commits
+// and Run returns nil. When it does not, Run returns ErrUncommitted within
+// the timeout and the cursor holds.
+func TestStopWhileCommitsFail(t *testing.T) {
+	for _, recovers := range []bool{true, false} {
+		timeout := 300 * time.Millisecond
+		if recovers {
+			timeout = 10 * time.Second // ample: space returns well within it
+		}
+		t.Run(fmt.Sprintf("Recovers=%v", recovers), func(t *testing.T) {
+			is := is.New(t)
+			d := dbtest.Open(t)
+			p := ingest.New(d, ingest.Config{
+				BatchMaxEvents: 100, BatchMaxWait: 20 * time.Millisecond, StopTimeout: timeout,
+				Applier:   &company.Applier{Policy: company.Policy{ConfirmExit: "stream"}},
+				StreamURL: "https://stream.example", OnGap: "sweep", Now: func() time.Time { return t0 },
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			is.NoErr(p.Commit(ctx, []stream.Item{event(10, "SC000001", "A LTD", "active", "", t0)}))
+			_, err := d.W.Exec(`CREATE TRIGGER block BEFORE INSERT ON stream_events BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
+			is.NoErr(err)
+			in := make(chan stream.Item, 1)
+			in <- event(11, "SC000002", "B LTD", "active", "", t0)
+			done := make(chan error, 1)
+			go func() { done <- p.Run(ctx, in) }()
+			deadline := time.Now().Add(10 * time.Second)
+			for p.State().Writable && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			is.True(p.State().DiskFull)
+			began := time.Now()
+			cancel()
+			close(in) // as the client does on a stop
+			if recovers {
+				_, err = d.W.Exec("DROP TRIGGER block")
+				is.NoErr(err)
+			}
+			select {
+			case err = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("Run did not return after the stop")
+			}
+			if recovers {
+				is.NoErr(err)
+				is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(11))
+				return
+			}
+			is.True(errors.Is(err, ingest.ErrUncommitted))
+			is.True(strings.Contains(err.Error(), "database or disk is full")) // why, not the stop
+			is.True(time.Since(began) < 5*time.Second)
+			is.True(p.State().DiskFull)
+			is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(10)) // the cursor holds
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,7 +50,7 @@ type Service struct {
 	StartedAt       time.Time `json:"started_at,omitzero"`
 	HeartbeatAt     time.Time `json:"heartbeat_at,omitzero"`
 	StoppedAt       time.Time `json:"stopped_at,omitzero"`
-	StreamState     string    `json:"stream_state,omitempty"` // connected | connecting | backoff | unauthorized | stopped
+	StreamState     string    `json:"stream_state,omitempty"` // connected | connecting | backoff | unauthorized | stalled | stopped
 	StreamSince     time.Time `json:"stream_since,omitzero"`  // when StreamState began (connected: since; otherwise: down since)
 	StreamError     string    `json:"stream_error,omitempty"`
 	StreamURL       string    `json:"stream_url,omitempty"`
@@ -105,9 +106,13 @@ func ParseService(kv map[string]string) Service {
 	}
 }
 
-// Thresholds are the status.* keys.
+// Thresholds are the status.* keys, and where the free space beside the
+// database comes from.
 type Thresholds struct {
 	StaleAfter, DownWarn, DownCrit time.Duration
+	// DiskFree returns the bytes an unprivileged user may still write on
+	// the filesystem holding dir; nil asks statfs(2).
+	DiskFree func(dir string) (int64, error)
 }
 
 // Transition is a recent status_changes row.
@@ -140,7 +145,10 @@ type Report struct {
 		Bytes         int64  `json:"bytes"`
 		WALBytes      int64  `json:"wal_bytes"`
 		SchemaVersion int    `json:"schema_version"`
-		FreeBytes     int64  `json:"disk_free_bytes"`
+		FreeBytes     int64  `json:"disk_free_bytes"` // -1 when unknown
+		// DiskFull: nothing can be written beside the database (almost no
+		// bytes free, or the service's commits fail with SQLITE_FULL).
+		DiskFull bool `json:"disk_full"`
 	} `json:"database"`
 	Service Service `json:"service"`
 	Running bool    `json:"running"`
@@ -180,7 +188,7 @@ func Gather(ctx context.Context, d *db.DB, th Thresholds, now time.Time) (*Repor
 	if st, err := os.Stat(d.Path + "-wal"); err == nil {
 		r.Database.WALBytes = st.Size()
 	}
-	r.Database.FreeBytes = freeBytes(d.Path)
+	r.Database.FreeBytes = freeBytes(d.Path, th.DiskFree)
 	tx, err := d.R.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("read database %s: %w", d.Path, err)
@@ -267,8 +275,12 @@ func Gather(ctx context.Context, d *db.DB, th Thresholds, now time.Time) (*Repor
 	return r, nil
 }
 
-// diskLow is the free space under which status warns.
-const diskLow = 512 << 20
+// diskLow is the free space under which status warns; under diskFull
+// SQLite cannot grow the WAL by a batch, and nothing commits.
+const (
+	diskLow  = 512 << 20
+	diskFull = 1 << 20
+)
 
 // decide applies SPEC.md's verdict table.
 func (r *Report) decide(th Thresholds, now time.Time) {
@@ -279,18 +291,39 @@ func (r *Report) decide(th Thresholds, now time.Time) {
 		r.Reasons = append(r.Reasons, reason)
 	}
 	s := r.Service
+	free := r.Database.FreeBytes
+	r.Database.DiskFull = free >= 0 && free < diskFull
+	fix := fmt.Sprintf("free space on the filesystem holding %s (old backups, logs, the journal) or grow it; ingestion resumes by itself", dirOf(r.Database.Path))
+	full := "disk full: the cursor holds until space returns"
+	if free >= 0 {
+		full += fmt.Sprintf(" (%s free)", bytesText(free))
+	}
+	stopped := !s.StoppedAt.Before(s.HeartbeatAt)
 	switch {
 	case s.HeartbeatAt.IsZero():
 		add(Warning, "never run: no chwatch run has used this database yet")
 		return
-	case now.Sub(s.HeartbeatAt) > th.StaleAfter || !s.StoppedAt.Before(s.HeartbeatAt):
+	case r.Database.DiskFull && !stopped && now.Sub(s.HeartbeatAt) > th.StaleAfter:
+		// The service writes its heartbeat to this full disk: its age
+		// says nothing about whether it runs.
+		add(Critical, fmt.Sprintf("%s; the service cannot write its heartbeat (last one %s ago), so that is no sign it stopped: %s; then check it runs (systemctl status chwatch)", full, age(now.Sub(s.HeartbeatAt)), fix))
+	case now.Sub(s.HeartbeatAt) > th.StaleAfter || stopped:
 		why := fmt.Sprintf("service not running: last heartbeat %s ago", age(now.Sub(s.HeartbeatAt)))
 		if !s.StoppedAt.IsZero() {
 			why += fmt.Sprintf(" (stopped cleanly at %s)", db.FormatTime(s.StoppedAt))
+		} else if s.DiskFull {
+			why += " (it then reported a full disk; there is room now)"
 		}
 		add(Critical, why+": start it (systemctl start chwatch, or chwatch run) and check its log")
+		if r.Database.DiskFull {
+			add(Critical, full+": "+fix)
+		}
 	default:
 		r.Running = true
+		if r.Database.DiskFull || s.DiskFull {
+			r.Database.DiskFull = true
+			add(Critical, full+": "+fix)
+		}
 	}
 	if r.Running {
 		if s.StreamState == "unauthorized" {
@@ -302,6 +335,9 @@ func (r *Report) decide(th Thresholds, now time.Time) {
 		if s.StreamState != "connected" && !s.StreamSince.IsZero() {
 			down := now.Sub(s.StreamSince)
 			why := fmt.Sprintf("stream down for %s", age(down))
+			if s.StreamState == "stalled" {
+				why = fmt.Sprintf("stream stalled for %s: lines arrive too slowly, and each connection is cut after stream.line_timeout", age(down))
+			}
 			if s.StreamError != "" {
 				why += ": " + s.StreamError
 			}
@@ -316,9 +352,6 @@ func (r *Report) decide(th Thresholds, now time.Time) {
 		if s.BreakerState == "open" {
 			add(Warning, "REST breaker open: API requests are paused, jobs wait in the queue (check that the API is reachable and the last error; a successful probe closes it)")
 		}
-		if s.DiskFull {
-			add(Warning, "disk full: the service cannot write; the cursor holds until space returns (free space beside the database)")
-		}
 	}
 	for _, g := range r.Gaps {
 		add(Warning, fmt.Sprintf("unresolved stream gap %d (timepoints %d to %d): import a bulk file dated after it or run `chwatch gaps resolve %d --note TEXT`", g.ID, g.FromTimepoint, g.ToTimepoint, g.ID))
@@ -326,8 +359,8 @@ func (r *Report) decide(th Thresholds, now time.Time) {
 	if r.Queue.Dead > 0 {
 		add(Warning, fmt.Sprintf("%d dead jobs (see `chwatch queue status`, retry with `chwatch queue retry`)", r.Queue.Dead))
 	}
-	if r.Database.FreeBytes > 0 && r.Database.FreeBytes < diskLow {
-		add(Warning, fmt.Sprintf("disk nearly full: %d MB free beside the database (free space before the service stops)", r.Database.FreeBytes>>20))
+	if !r.Database.DiskFull && free >= 0 && free < diskLow {
+		add(Warning, fmt.Sprintf("disk nearly full: %d MB free beside the database (free space before the service stops)", free>>20))
 	}
 }
 
@@ -338,18 +371,40 @@ func age(d time.Duration) string {
 	return d.Round(time.Minute).String()
 }
 
-func freeBytes(path string) int64 {
+// freeBytes is what source (statfs when nil) says is free beside the
+// database at path, or -1 when it cannot tell.
+func freeBytes(path string, source func(dir string) (int64, error)) int64 {
+	if source == nil {
+		source = statfsFree
+	}
+	n, err := source(dirOf(path))
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
+}
+
+func dirOf(path string) string { return filepath.Dir(path) }
+
+// statfsFree is the space an unprivileged user may still write (Bavail: a
+// full filesystem keeps its reserved blocks for root).
+func statfsFree(dir string) (int64, error) {
 	var st syscall.Statfs_t
-	dir := path
-	if i := strings.LastIndexByte(path, '/'); i > 0 {
-		dir = path[:i]
-	} else {
-		dir = "."
-	}
 	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0
+		return 0, fmt.Errorf("statfs %s: %w", dir, err)
 	}
-	return int64(st.Bavail) * int64(st.Bsize)
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// bytesText is a byte count for a reason.
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%d MB", n>>20)
+	case n >= 1<<10:
+		return fmt.Sprintf("%d kB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 func budget(s string) int64 {

@@ -17,8 +17,13 @@ import (
 
 var now = time.Date(2026, 11, 28, 23, 41, 36, 0, time.UTC)
 
-// th is the default status.* configuration.
-var th = status.Thresholds{StaleAfter: time.Minute, DownWarn: 5 * time.Minute, DownCrit: 30 * time.Minute}
+// th is the default status.* configuration, on a disk with plenty of room.
+var th = status.Thresholds{StaleAfter: time.Minute, DownWarn: 5 * time.Minute, DownCrit: 30 * time.Minute, DiskFree: free(50 << 30)}
+
+// free is a DiskFree reporting n bytes free.
+func free(n int64) func(string) (int64, error) {
+	return func(string) (int64, error) { return n, nil }
+}
 
 // exec runs statements on the writer.
 func exec(tb testing.TB, d *db.DB, query string, args ...any) {
@@ -54,6 +59,7 @@ func TestVerdicts(t *testing.T) {
 		noSvc   bool // write no service_state at all
 		svc     func(*status.Service)
 		setup   func(testing.TB, *db.DB)
+		free    int64 // bytes free beside the database; 0: plenty
 		verdict status.Verdict
 		running bool
 		reasons []string // substrings of the reasons: what is wrong and what to do
@@ -155,7 +161,33 @@ func TestVerdicts(t *testing.T) {
 		},
 		{
 			name: "DiskFull", svc: func(s *status.Service) { s.DiskFull = true },
-			verdict: status.Warning, running: true, reasons: []string{"disk full", "free"},
+			verdict: status.Critical, running: true, reasons: []string{"disk full: the cursor holds until space returns", "free space"},
+		},
+		{
+			// The service has not noticed yet (nothing to commit), but
+			// nothing can be written.
+			name: "NoBytesFree", free: -1,
+			verdict: status.Critical, running: true, reasons: []string{"disk full: the cursor holds until space returns", "0 B free", "free space"},
+		},
+		{
+			// The heartbeat cannot be written on a full disk: its age is
+			// read as that, not as a dead service.
+			name: "DiskFullHeartbeatStale", free: -1, svc: func(s *status.Service) { s.HeartbeatAt, s.DiskFull = ago(10*time.Minute), true },
+			verdict: status.Critical, reasons: []string{"disk full: the cursor holds until space returns", "cannot write its heartbeat", "10m0s", "free space"},
+		},
+		{
+			name: "SpaceBackHeartbeatStale", svc: func(s *status.Service) { s.HeartbeatAt, s.DiskFull = ago(10*time.Minute), true },
+			verdict: status.Critical, reasons: []string{"service not running", "reported a full disk"},
+		},
+		{
+			name: "DiskNearlyFull", free: 100 << 20,
+			verdict: status.Warning, running: true, reasons: []string{"disk nearly full", "100 MB free"},
+		},
+		{
+			name: "StreamStalledPastWarn", svc: func(s *status.Service) {
+				s.StreamState, s.StreamSince, s.StreamError = "stalled", ago(6*time.Minute), "a line took longer than stream.line_timeout (1m0s) to arrive"
+			},
+			verdict: status.Warning, running: true, reasons: []string{"stream stalled for 6m0s", "too slowly", "line_timeout"},
 		},
 		{
 			name: "WorstWins", svc: func(s *status.Service) { s.BreakerState, s.APIUnauthorized = "open", true },
@@ -176,6 +208,13 @@ func TestVerdicts(t *testing.T) {
 			}
 			if tt.setup != nil {
 				tt.setup(t, d)
+			}
+			th := th
+			switch {
+			case tt.free < 0:
+				th.DiskFree = free(0)
+			case tt.free > 0:
+				th.DiskFree = free(tt.free)
 			}
 			r, err := status.Gather(context.Background(), d, th, now)
 			is.NoErr(err)
@@ -361,4 +400,24 @@ func TestVerdictText(t *testing.T) {
 		is.Equal(string(b), s)
 	}
 	is.Equal(int(status.Unknown), 3) // monitoring-plugin exit codes
+}
+
+// The free-space source is asked about the database's directory; when it
+// cannot tell, status says nothing about the disk rather than guess.
+func TestDiskFreeSource(t *testing.T) {
+	is := is.New(t)
+	d := dbtest.Open(t)
+	setService(t, d, running())
+	var asked string
+	th := th
+	th.DiskFree = func(dir string) (int64, error) { asked = dir; return 0, errors.New("statfs: not supported") }
+	r, err := status.Gather(context.Background(), d, th, now)
+	is.NoErr(err)
+	is.Equal(asked, filepath.Dir(d.Path))
+	is.Equal(r.Database.FreeBytes, int64(-1))
+	is.Equal(r.Verdict, status.OK)
+	th.DiskFree = nil // statfs, the default
+	r, err = status.Gather(context.Background(), d, th, now)
+	is.NoErr(err)
+	is.True(r.Database.FreeBytes > 0)
 }

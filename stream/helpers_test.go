@@ -295,11 +295,16 @@ func newHarnessSteps(t testing.TB, mod func(*Config), steps func(s *scriptServer
 	return h
 }
 
+// start runs the client from timepoint from (0: live), with no cursor.
 func (h *harness) start(from int64, lastPublished time.Time) {
+	h.run(Start{From: from, LastPublished: lastPublished})
+}
+
+func (h *harness) run(start Start) {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.done = make(chan error, 1)
-	go func() { h.done <- h.c.Run(ctx, from, lastPublished, h.items) }()
+	go func() { h.done <- h.c.Run(ctx, start, h.items) }()
 	h.t.Cleanup(func() { h.stop() })
 }
 
