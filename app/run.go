@@ -153,7 +153,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	proc := newProcessor(d, cfg, streamID, opt.stopTimeout, log, ingestMetrics)
 	hk := newHousekeeper(d, cfg, log)
 	beside := []func(context.Context){alerts.Run, hk.Run} // run beside the stream until the stop
-	var parts []ops.Part // what parts beyond the stream and the database report
+	var parts []ops.Part                                  // what parts beyond the stream and the database report
 	sets := []*metrics.Set{streamMetrics, ingestMetrics, opsMetrics, alertMetrics}
 
 	v, _ := version()
