@@ -152,8 +152,11 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	}
 	proc := newProcessor(d, cfg, streamID, opt.stopTimeout, log, ingestMetrics)
 	hk := newHousekeeper(d, cfg, log)
-	beside := []func(context.Context){alerts.Run, hk.Run} // run beside the stream until the stop
-	var parts []ops.Part                                  // what parts beyond the stream and the database report
+	// What runs beside the stream until the stop, what parts beyond the
+	// stream and the database tell ops, and what /metrics serves: the
+	// REST workers add theirs.
+	beside := []func(context.Context){alerts.Run, hk.Run}
+	var parts []ops.Part
 	sets := []*metrics.Set{streamMetrics, ingestMetrics, opsMetrics, alertMetrics}
 
 	v, _ := version()
