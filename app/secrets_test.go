@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chwatch/chwatch/alert"
+	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/sim"
 	"github.com/matryer/is"
 )
@@ -80,10 +82,11 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	e := &env{stdout: logs, stderr: logs}
 	log := e.logger(cfg)
 	addr := make(chan string, 1)
+	runDB := make(chan *db.DB, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runService(ctx, cfg, log, runOptions{beatEvery: 20 * time.Millisecond, onListen: func(a string) { addr <- a }})
+		done <- runService(ctx, cfg, log, runOptions{beatEvery: 20 * time.Millisecond, onListen: func(a string) { addr <- a }, onOpen: func(d *db.DB) { runDB <- d }})
 	}()
 	defer func() { // before the simulator closes, which waits for the stream connection
 		cancel()
@@ -97,8 +100,7 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	waitCursor(t, cfg.Database.Path, first+2100, 30*time.Second) // live
 
 	// The disk fills: commits fail until it empties.
-	_, err = d.W.Exec(`CREATE TRIGGER full BEFORE INSERT ON stream_events BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
-	is.NoErr(err)
+	release := dbtest.Fill(t, <-runDB)
 	hook.wait(t, "disk full", 0, func(m alert.Message) bool { return m.Kind == alert.DiskFull && m.Severity == alert.Critical })
 	waitFor(t, "3 failed commits", func() bool {
 		_, m := get(t, base+"/metrics")
@@ -107,8 +109,7 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	code, fullHealth := get(t, base+"/healthz")
 	is.Equal(code, 503)
 	is.True(strings.Contains(fullHealth, "disk full"))
-	_, err = d.W.Exec(`DROP TRIGGER full`)
-	is.NoErr(err)
+	release()
 	d.Close()
 	waitCursor(t, cfg.Database.Path, cursorOf(t, cfg.Database.Path)+300, 60*time.Second) // flowing again
 

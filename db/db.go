@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -264,19 +263,6 @@ func realPath(path string) (string, error) {
 		return "", fmt.Errorf("resolve database path %s: %w", path, err)
 	}
 	return filepath.Join(dir, filepath.Base(abs)), nil
-}
-
-func explain(err error) error {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "readonly"), strings.Contains(msg, "read-only"):
-		return fmt.Errorf("%w (the file or its directory is read-only for this user)", err)
-	case strings.Contains(msg, "not a database"):
-		return fmt.Errorf("%w (this file is not a SQLite database: check database.path)", err)
-	case strings.Contains(msg, "unable to open"):
-		return fmt.Errorf("%w (check that the file and its -wal/-shm are readable and writable by this user or its group)", err)
-	}
-	return err
 }
 
 // TimeFormat is how every time is stored: ISO 8601, UTC, whole seconds.

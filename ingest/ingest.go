@@ -292,7 +292,7 @@ func (p *Processor) commitRetrying(ctx, grace context.Context, batch []stream.It
 		if grace.Err() == nil || last == nil {
 			last = err
 			p.commitFails.Inc()
-			full := isFull(err)
+			full := db.IsFull(err)
 			p.mu.Lock()
 			p.state.Writable, p.state.DiskFull, p.state.LastError = false, full, err.Error()
 			p.mu.Unlock()
@@ -301,7 +301,7 @@ func (p *Processor) commitRetrying(ctx, grace context.Context, batch []stream.It
 			p.log.Error("stopping with a batch that could not commit; the cursor did not move, the next start fetches it again", "items", len(batch), "err", last)
 			return fmt.Errorf("stop after %s: %w: %d items could not commit (%v); the cursor did not move past them, so the next start fetches them again", p.cfg.StopTimeout, ErrUncommitted, len(batch), last)
 		}
-		full := isFull(err)
+		full := db.IsFull(err)
 		p.log.Error("commit batch failed; holding the cursor and retrying", "events", len(batch), "disk_full", full, "err", err, "retry_in", wait)
 		select {
 		case <-grace.Done():
@@ -311,11 +311,6 @@ func (p *Processor) commitRetrying(ctx, grace context.Context, batch []stream.It
 		}
 		wait = min(max(wait*2, 100*time.Millisecond), 30*time.Second)
 	}
-}
-
-func isFull(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "database or disk is full") || strings.Contains(s, "SQLITE_FULL") || strings.Contains(s, "(13)")
 }
 
 // Commit applies one batch in one transaction.

@@ -4,6 +4,7 @@ package dbtest
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -23,4 +24,38 @@ func Open(tb testing.TB) *db.DB {
 		tb.Fatal(err)
 	}
 	return d
+}
+
+// Fill makes the disk under d full as far as SQLite can tell: every write on
+// d's writer that needs a page more than the file holds fails with
+// SQLITE_FULL, the error a full disk gives, until release. It frees the
+// file's empty pages first, so the next row that does not fit beside the
+// others (or any value larger than a page) is refused. The limit is a
+// setting of the writer's one connection (PRAGMA max_page_count): it holds
+// for d.W alone, and dies with it. Fill may be called from any goroutine:
+// it reports its own failure with tb.Error.
+func Fill(tb testing.TB, d *db.DB) (release func()) {
+	tb.Helper()
+	var was, pages, limit int64
+	err := d.W.QueryRow("PRAGMA max_page_count").Scan(&was)
+	if err == nil {
+		_, err = d.W.Exec("PRAGMA incremental_vacuum")
+	}
+	if err == nil {
+		err = d.W.QueryRow("PRAGMA page_count").Scan(&pages)
+	}
+	if err == nil {
+		err = d.W.QueryRow(fmt.Sprintf("PRAGMA max_page_count = %d", pages)).Scan(&limit)
+	}
+	if err == nil && limit != pages {
+		err = fmt.Errorf("max_page_count is %d, not %d", limit, pages)
+	}
+	if err != nil {
+		tb.Errorf("fill the disk: %v", err)
+	}
+	return func() {
+		if _, err := d.W.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", was)); err != nil {
+			tb.Errorf("give the disk room again: %v", err)
+		}
+	}
 }
