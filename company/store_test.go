@@ -92,19 +92,27 @@ func strings(tb testing.TB, d *db.DB, query string, args ...any) []string {
 	return out
 }
 
+// load reads one company as a batch does (nil when never seen).
+func load(tb testing.TB, d *db.DB, number string) *company.Record {
+	tb.Helper()
+	found, err := company.LoadMany(context.Background(), d.W, []string{number})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return found[number]
+}
+
 // checkStrikeOff asserts that the view, the counters and InStrikeOff agree.
 func checkStrikeOff(tb testing.TB, d *db.DB) {
 	tb.Helper()
 	is := is.New(tb)
-	ctx := context.Background()
 	view := map[string]bool{}
 	for _, n := range strings(tb, d, "SELECT company_number FROM strike_off_companies") {
 		view[n] = true
 	}
 	numbers := strings(tb, d, "SELECT company_number FROM companies")
 	for _, n := range numbers {
-		r, err := company.Load(ctx, d.W, n)
-		is.NoErr(err)
+		r := load(tb, d, n)
 		is.Equal(r.InStrikeOff(), view[n])                    // the view says what InStrikeOff says
 		is.Equal(r.InStrikeOff(), !r.StrikeOffSince.IsZero()) // strike_off_since iff in strike-off
 	}
@@ -388,7 +396,6 @@ func TestApplyOfficersRefusedPastMaxDepth(t *testing.T) {
 func TestApplyHybridThenAPIAnswer(t *testing.T) {
 	is := is.New(t)
 	d := dbtest.Open(t)
-	ctx := context.Background()
 	a := &company.Applier{Policy: company.Policy{ConfirmExit: "api"}}
 	apply(t, d, a, co("SC571653", active, strikeOff, "e1", at(0), 100))
 	addOfficer(t, d, "SC571653", "abc")
@@ -397,8 +404,7 @@ func TestApplyHybridThenAPIAnswer(t *testing.T) {
 	hybrid.Name = "ACME HOLDINGS LTD"
 	dec := apply(t, d, a, hybrid)
 	is.Equal(dec[0].Outcome, company.Applied)
-	r, err := company.Load(ctx, d.W, "SC571653")
-	is.NoErr(err)
+	r := load(t, d, "SC571653")
 	is.Equal(r.Name, "ACME HOLDINGS LTD")
 	is.Equal(r.Detail, strikeOff) // the status stays
 	is.True(r.StatusCheckPending)
@@ -410,8 +416,7 @@ func TestApplyHybridThenAPIAnswer(t *testing.T) {
 
 	dec = apply(t, d, a, apiAnswer(active, "", "e2", at(10)))
 	is.Equal(dec[0].Change, company.LeftStrikeOff)
-	r, err = company.Load(ctx, d.W, "SC571653")
-	is.NoErr(err)
+	r = load(t, d, "SC571653")
 	is.True(!r.StatusCheckPending)
 	is.Equal(r.Source, company.API)
 	is.Equal(r.Detail, "")
@@ -420,18 +425,16 @@ func TestApplyHybridThenAPIAnswer(t *testing.T) {
 	checkStrikeOff(t, d)
 }
 
-// What Apply stores, Load reads back as the same record.
+// What Apply stores, LoadMany reads back as the same record.
 func TestApplyLoadRoundTrip(t *testing.T) {
 	is := is.New(t)
 	d := dbtest.Open(t)
-	ctx := context.Background()
 	in := co("SC571653", active, strikeOff, "e1", at(0), 100)
 	in.AddressLine2 = "Second Floor"
 	in.Region = "Lanarkshire"
 	in.DateOfCessation = ""
 	apply(t, d, &company.Applier{}, in)
-	r, err := company.Load(ctx, d.W, "SC571653")
-	is.NoErr(err)
+	r := load(t, d, "SC571653")
 	is.Equal(r.Version, company.Version{
 		Number: "SC571653", Name: "ACME LTD", Status: active, Detail: strikeOff, Type: "ltd", Jurisdiction: "scotland",
 		DateOfCreation: "2017-07-11", SICCodes: []string{"56290", "70229"}, AddressLine1: "1 High Street",
@@ -442,7 +445,5 @@ func TestApplyLoadRoundTrip(t *testing.T) {
 	is.Equal(r.FirstSeenAt, detected)
 	is.True(r.DeletedAt.IsZero())
 
-	missing, err := company.Load(ctx, d.W, "00000000")
-	is.NoErr(err)
-	is.True(missing == nil) // never seen
+	is.True(load(t, d, "00000000") == nil) // never seen
 }
