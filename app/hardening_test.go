@@ -16,15 +16,16 @@ import (
 	"github.com/chwatch/chwatch/db"
 	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/ingest"
+	"github.com/chwatch/chwatch/logging/logtest"
 	"github.com/chwatch/chwatch/sim"
 	"github.com/chwatch/chwatch/status"
 	"github.com/matryer/is"
 )
 
 // startRunLogged is startRun with the service's log kept.
-func startRunLogged(t *testing.T, cfg *config.Config, opt runOptions) (stop func() error, logs *lockedBuffer) {
+func startRunLogged(t *testing.T, cfg *config.Config, opt runOptions) (stop func() error, logs *logtest.Buffer) {
 	t.Helper()
-	logs = &lockedBuffer{}
+	logs = &logtest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(logs, nil))

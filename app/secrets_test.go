@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"io"
@@ -9,33 +8,16 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chwatch/chwatch/alert"
 	"github.com/chwatch/chwatch/db"
 	"github.com/chwatch/chwatch/db/dbtest"
+	"github.com/chwatch/chwatch/logging/logtest"
 	"github.com/chwatch/chwatch/sim"
 	"github.com/matryer/is"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -78,7 +60,7 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	_, err = d.W.Exec(`INSERT INTO stream_cursor (stream, timepoint, url, updated_at) VALUES ('companies', ?, ?, '2026-11-20T10:00:00Z')`, first+10, srv.URL)
 	is.NoErr(err)
 
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	e := &env{stdout: logs, stderr: logs}
 	log := e.logger(cfg)
 	addr := make(chan string, 1)

@@ -114,11 +114,11 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 		w.FirstSeenAt = now
 	}
 	ts := db.FormatTime(now)
-	args := []any{w.Number, w.Name, w.Status, null(w.Detail), null(w.Type), null(w.Jurisdiction),
-		null(w.DateOfCreation), null(w.DateOfCessation), null(strings.Join(w.SICCodes, ",")),
-		null(w.AddressLine1), null(w.AddressLine2), null(w.Locality), null(w.Region), null(w.PostalCode), null(w.Country),
-		null(w.Etag), string(w.Source), db.FormatTime(w.SourceTime), nullInt(w.Timepoint),
-		nullTime(w.StrikeOffSince), w.StatusCheckPending, null(w.MissingFromBulk), null(w.BulkAsOf), nullTime(w.DeletedAt),
+	args := []any{w.Number, w.Name, w.Status, db.NullString(w.Detail), db.NullString(w.Type), db.NullString(w.Jurisdiction),
+		db.NullString(w.DateOfCreation), db.NullString(w.DateOfCessation), db.NullString(strings.Join(w.SICCodes, ",")),
+		db.NullString(w.AddressLine1), db.NullString(w.AddressLine2), db.NullString(w.Locality), db.NullString(w.Region), db.NullString(w.PostalCode), db.NullString(w.Country),
+		db.NullString(w.Etag), string(w.Source), db.FormatTime(w.SourceTime), db.NullInt(w.Timepoint),
+		db.NullTime(w.StrikeOffSince), w.StatusCheckPending, db.NullString(w.MissingFromBulk), db.NullString(w.BulkAsOf), db.NullTime(w.DeletedAt),
 		db.FormatTime(w.FirstSeenAt), ts, seq.Next()}
 	if stored == nil || b.buffered(w.Number) {
 		if stored == nil {
@@ -147,13 +147,13 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 func (a *Applier) recordChange(ctx context.Context, tx db.Querier, seq *db.Seq, stored, w *Record, d Decision, in Version, ts string) error {
 	var oldStatus, oldDetail sql.NullString
 	if stored != nil {
-		oldStatus, oldDetail = null(stored.Status), null(stored.Detail)
+		oldStatus, oldDetail = db.NullString(stored.Status), db.NullString(stored.Detail)
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO status_changes
 		(company_number, change, old_status, old_detail, new_status, new_detail, source, first_seen, timepoint, source_time, detected_at, change_seq)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
-		w.Number, d.Change, oldStatus, oldDetail, null(w.Status), null(w.Detail), string(in.Source), d.FirstSeen,
-		nullInt(in.Timepoint), db.FormatTime(in.SourceTime), ts, seq.Next())
+		w.Number, d.Change, oldStatus, oldDetail, db.NullString(w.Status), db.NullString(w.Detail), string(in.Source), d.FirstSeen,
+		db.NullInt(in.Timepoint), db.FormatTime(in.SourceTime), ts, seq.Next())
 	if err != nil {
 		return fmt.Errorf("record %s for %s: %w", d.Change, w.Number, err)
 	}
@@ -190,15 +190,4 @@ func (a *Applier) queueWork(ctx context.Context, tx db.Querier, d *Decision, num
 		}
 	}
 	return nil
-}
-
-func null(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
-
-func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
-
-func nullTime(t time.Time) sql.NullString {
-	if t.IsZero() {
-		return sql.NullString{}
-	}
-	return sql.NullString{String: db.FormatTime(t), Valid: true}
 }

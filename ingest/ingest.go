@@ -418,7 +418,7 @@ func (p *Processor) moveCursor(ctx context.Context, tx db.Querier, res *batchRes
 		ON CONFLICT (stream) DO UPDATE SET timepoint = excluded.timepoint, url = excluded.url,
 		published_at = coalesce(excluded.published_at, published_at), updated_at = excluded.updated_at
 		WHERE excluded.timepoint > stream_cursor.timepoint OR ?`,
-		StreamName, res.cursorTP, p.cfg.StreamURL, nullTime(res.cursorPub), db.FormatTime(now), res.reset)
+		StreamName, res.cursorTP, p.cfg.StreamURL, db.NullTime(res.cursorPub), db.FormatTime(now), res.reset)
 	if err != nil {
 		return fmt.Errorf("move cursor to %d: %w", res.cursorTP, err)
 	}
@@ -595,7 +595,7 @@ func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, ev *stream.Ev
 		outcome = "invalid"
 		p.log.Warn("invalid event recorded and skipped", "timepoint", ev.Timepoint, "reason", reason)
 	}
-	res.events = append(res.events, StreamName, ev.Timepoint, nullStr(ev.ResourceID), nullStr(ev.Type), nullTime(ev.PublishedAt), db.FormatTime(ev.ReceivedAt), outcome, nullStr(reason))
+	res.events = append(res.events, StreamName, ev.Timepoint, db.NullString(ev.ResourceID), db.NullString(ev.Type), db.NullTime(ev.PublishedAt), db.FormatTime(ev.ReceivedAt), outcome, db.NullString(reason))
 	if len(ev.Raw) > 0 {
 		// Raw is never written after decoding: share its bytes rather
 		// than copy a few kilobytes per event (the driver copies them
@@ -641,7 +641,7 @@ func toVersion(ev *stream.Event) (company.Version, error) {
 // queued, so a change carried only by an oversized line is not lost.
 func (p *Processor) reject(ctx context.Context, tx db.Querier, r *stream.Reject, now time.Time, res *batchResult) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO stream_rejects (stream, received_at, reason, bytes, excerpt, timepoint) VALUES (?, ?, ?, ?, ?, ?)`,
-		StreamName, db.FormatTime(r.ReceivedAt), r.Reason, r.Bytes, r.Excerpt, nullInt(r.Timepoint))
+		StreamName, db.FormatTime(r.ReceivedAt), r.Reason, r.Bytes, r.Excerpt, db.NullInt(r.Timepoint))
 	if err != nil {
 		return fmt.Errorf("record rejected line: %w", err)
 	}
@@ -706,15 +706,4 @@ func (p *Processor) checkZone(ev *stream.Event) {
 	if d > 55*time.Minute && d < 65*time.Minute {
 		p.log.Warn("published_at is about an hour from the receive time: is it UK local time rather than UTC?", "timepoint", ev.Timepoint, "published_at", ev.PublishedAt, "received_at", ev.ReceivedAt)
 	}
-}
-
-func nullStr(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
-
-func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
-
-func nullTime(t time.Time) sql.NullString {
-	if t.IsZero() {
-		return sql.NullString{}
-	}
-	return sql.NullString{String: db.FormatTime(t), Valid: true}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/gaps"
 	"github.com/chwatch/chwatch/ingest"
+	"github.com/chwatch/chwatch/logging/logtest"
 	"github.com/chwatch/chwatch/ops"
 	"github.com/chwatch/chwatch/queue"
 	"github.com/chwatch/chwatch/status"
@@ -41,27 +42,15 @@ func (c *clock) set(t time.Time) {
 	c.t = t
 }
 
-// fakeStream and fakeIngest stand for the stream client and the processor:
-// the heartbeat only reads their state.
-type fakeStream struct {
+// fake stands for the stream client (fake[stream.State]) or the processor
+// (fake[ingest.State]): the heartbeat only reads their state.
+type fake[S any] struct {
 	mu sync.Mutex
-	s  stream.State
+	s  S
 }
 
-func (f *fakeStream) State() stream.State { f.mu.Lock(); defer f.mu.Unlock(); return f.s }
-func (f *fakeStream) set(s stream.State) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.s = s
-}
-
-type fakeIngest struct {
-	mu sync.Mutex
-	s  ingest.State
-}
-
-func (f *fakeIngest) State() ingest.State { f.mu.Lock(); defer f.mu.Unlock(); return f.s }
-func (f *fakeIngest) set(s ingest.State) {
+func (f *fake[S]) State() S { f.mu.Lock(); defer f.mu.Unlock(); return f.s }
+func (f *fake[S]) set(s S) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.s = s
@@ -70,18 +59,18 @@ func (f *fakeIngest) set(s ingest.State) {
 type fixture struct {
 	d      *db.DB
 	clock  *clock
-	stream *fakeStream
-	ingest *fakeIngest
-	logs   *bytes.Buffer
+	stream *fake[stream.State]
+	ingest *fake[ingest.State]
+	logs   *logtest.Buffer
 	set    *metrics.Set
 	beat   *ops.Heartbeat
 }
 
 func newFixture(t *testing.T, alerts *alert.Alerter, parts ...ops.Part) *fixture {
 	f := &fixture{
-		d: dbtest.Open(t), clock: &clock{t: t0}, logs: &bytes.Buffer{}, set: metrics.NewSet(),
-		stream: &fakeStream{s: stream.State{Connected: true, Since: t0.Add(-time.Minute)}},
-		ingest: &fakeIngest{s: ingest.State{Writable: true, Timepoint: 100}},
+		d: dbtest.Open(t), clock: &clock{t: t0}, logs: &logtest.Buffer{}, set: metrics.NewSet(),
+		stream: &fake[stream.State]{s: stream.State{Connected: true, Since: t0.Add(-time.Minute)}},
+		ingest: &fake[ingest.State]{s: ingest.State{Writable: true, Timepoint: 100}},
 	}
 	f.beat = ops.New(ops.Config{
 		DB: f.d, Stream: f.stream, Ingest: f.ingest, StreamURL: "https://stream.example/companies", Version: "v1.2.3",
