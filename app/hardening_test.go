@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -16,33 +15,10 @@ import (
 	"github.com/chwatch/chwatch/db"
 	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/ingest"
-	"github.com/chwatch/chwatch/logging/logtest"
 	"github.com/chwatch/chwatch/sim"
 	"github.com/chwatch/chwatch/status"
 	"github.com/matryer/is"
 )
-
-// startRunLogged is startRun with the service's log kept.
-func startRunLogged(t *testing.T, cfg *config.Config, opt runOptions) (stop func() error, logs *logtest.Buffer) {
-	t.Helper()
-	logs = &logtest.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	log := slog.New(slog.NewTextHandler(logs, nil))
-	go func() { done <- runService(ctx, cfg, log, opt) }()
-	var once bool
-	var err error
-	stop = func() error {
-		if !once {
-			once = true
-			cancel()
-			err = <-done
-		}
-		return err
-	}
-	t.Cleanup(func() { stop() })
-	return stop, logs
-}
 
 // eventually waits for cond, failing after deadline.
 func eventually(t *testing.T, what string, deadline time.Duration, cond func() bool) {

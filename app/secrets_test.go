@@ -84,7 +84,7 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	// The disk fills: commits fail until it empties.
 	release := dbtest.Fill(t, <-runDB)
 	hook.wait(t, "disk full", 0, func(m alert.Message) bool { return m.Kind == alert.DiskFull && m.Severity == alert.Critical })
-	waitFor(t, "3 failed commits", func() bool {
+	eventually(t, "3 failed commits", 30*time.Second, func() bool {
 		_, m := get(t, base+"/metrics")
 		return metricValue(m, "chwatch_apply_commit_failures_total") >= 3
 	})
@@ -156,18 +156,6 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 }
 
 // waitFor waits until ok, or fails after 30s.
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if ok() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within 30s", what)
-}
-
 // metricValue reads an unlabelled metric from Prometheus text (-1 if absent).
 func metricValue(text, name string) float64 {
 	for _, line := range strings.Split(text, "\n") {

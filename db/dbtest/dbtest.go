@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,4 +59,28 @@ func Fill(tb testing.TB, d *db.DB) (release func()) {
 			tb.Errorf("give the disk room again: %v", err)
 		}
 	}
+}
+
+// Plan returns EXPLAIN QUERY PLAN's detail lines of query on d's readers,
+// one per step: what a test of an index checks.
+func Plan(tb testing.TB, d *db.DB, query string, args ...any) string {
+	tb.Helper()
+	rows, err := d.R.Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			tb.Fatal(err)
+		}
+		lines = append(lines, detail)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
 }
