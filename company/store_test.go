@@ -71,27 +71,6 @@ func count(tb testing.TB, d *db.DB, query string, args ...any) int64 {
 	return n
 }
 
-func strings(tb testing.TB, d *db.DB, query string, args ...any) []string {
-	tb.Helper()
-	rows, err := d.W.Query(query, args...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	return out
-}
-
 // load reads one company as a batch does (nil when never seen).
 func load(tb testing.TB, d *db.DB, number string) *company.Record {
 	tb.Helper()
@@ -107,10 +86,10 @@ func checkStrikeOff(tb testing.TB, d *db.DB) {
 	tb.Helper()
 	is := is.New(tb)
 	view := map[string]bool{}
-	for _, n := range strings(tb, d, "SELECT company_number FROM strike_off_companies") {
+	for _, n := range dbtest.Strings(tb, d.W, "SELECT company_number FROM strike_off_companies") {
 		view[n] = true
 	}
-	numbers := strings(tb, d, "SELECT company_number FROM companies")
+	numbers := dbtest.Strings(tb, d.W, "SELECT company_number FROM companies")
 	for _, n := range numbers {
 		r := load(tb, d, n)
 		is.Equal(r.InStrikeOff(), view[n])                    // the view says what InStrikeOff says
@@ -148,7 +127,7 @@ func TestApplyCountersFollowEntriesAndExits(t *testing.T) {
 		is.Equal(c[company.CounterStrikeOff], s.strikeOff) // strike_off after s.name
 		checkStrikeOff(t, d)
 	}
-	is.Equal(strings(t, d, "SELECT company_number FROM strike_off_companies"), []string{"00000001"})
+	is.Equal(dbtest.Strings(t, d.W, "SELECT company_number FROM strike_off_companies"), []string{"00000001"})
 }
 
 func TestApplyStatusChangeRows(t *testing.T) {

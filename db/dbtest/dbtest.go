@@ -4,6 +4,7 @@ package dbtest
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -83,4 +84,26 @@ func Plan(tb testing.TB, d *db.DB, query string, args ...any) string {
 		tb.Fatal(err)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Strings returns the first column of query's rows on q, as text.
+func Strings(tb testing.TB, q *sql.DB, query string, args ...any) []string {
+	tb.Helper()
+	rows, err := q.Query(query, args...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }
