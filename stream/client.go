@@ -798,18 +798,21 @@ func (w *watch) run(ctx context.Context, t Timer, fire context.CancelCauseFunc) 
 }
 
 // send delivers it on out, blocking while out is full; the idle clock does
-// not run meanwhile.
+// not run meanwhile, and starts afresh once it is delivered. busy covers the
+// whole delivery, the hand-over that does not block included: otherwise a
+// consumer that takes its time right after a hand-over (and then finds the
+// next item waiting) could see that time counted against the server.
 func (w *watch) send(ctx context.Context, out chan<- Item, it Item) bool {
-	select {
-	case out <- it:
-		return true
-	default:
-	}
 	w.busy.Store(true)
 	defer func() {
 		w.touch()
 		w.busy.Store(false)
 	}()
+	select {
+	case out <- it:
+		return true
+	default:
+	}
 	select {
 	case out <- it:
 		return true

@@ -102,6 +102,11 @@ func TestLineTimeoutSparesHealthyStreams(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("item %d never came; slow %d idle %d eof %d: %s", i, h.reconnects(ReasonSlowLine), h.reconnects(ReasonIdle), h.reconnects(ReasonEOF), h.c.State().LastError)
 		}
+		if i < len(ls)-1 {
+			// The client has read the next line and is handing it over:
+			// the minute below is the consumer's, not a line's.
+			waitFor(t, "the next event handed over", func() bool { return h.counter(`chwatch_stream_lines_total{kind="event"}`) > uint64(i+1) })
+		}
 		h.clock.Advance(time.Minute) // the consumer is slow
 	}
 	is.Equal(h.reconnects(ReasonSlowLine), uint64(0))
