@@ -1,7 +1,6 @@
 package bulk
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -228,22 +227,6 @@ func MapSIC(text string) (code string, ok bool) {
 func isNoSIC(text string) bool {
 	t := strings.TrimSpace(text)
 	return t == "" || strings.EqualFold(t, "None Supplied")
-}
-
-// ParseDate converts a bulk date, DD/MM/YYYY, to ISO YYYY-MM-DD. The date must
-// exist (31/02/2020 is an error). A blank string gives "" and no error.
-func ParseDate(s string) (iso string, err error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", nil
-	}
-	y, m, d, ok := parseDMY(s)
-	if !ok {
-		return "", fmt.Errorf("bad date %q: want a real date as DD/MM/YYYY", s)
-	}
-	var b [10]byte
-	putISO(b[:], y, m, d)
-	return string(b[:]), nil
 }
 
 // parseDMY parses a trimmed DD/MM/YYYY date and checks it exists.
