@@ -147,7 +147,7 @@ func withIncorporation(tb testing.TB, date string) string {
 
 // A bulk date, DD/MM/YYYY, is read as ISO YYYY-MM-DD; one that does not
 // exist (31/02/2020) makes its row a bad row.
-func TestParseDate(t *testing.T) {
+func TestReadDates(t *testing.T) {
 	tests := []struct {
 		in, want string
 		bad      bool
