@@ -20,8 +20,10 @@ func Render(w io.Writer, r *Report, version string) {
 		head = strings.Join(r.Reasons, "; ")
 	}
 	fmt.Fprintf(w, "CHWATCH %s - %s\n\n", r.Verdict, head)
-	p := &printer{w: w, r: r}
-	p.now, _ = db.ParseTime(r.Now)
+	p := &printer{w: w, r: r, now: r.now}
+	if p.now.IsZero() {
+		p.now, _ = db.ParseTime(r.Now) // a report not from Gather
+	}
 	if r.Database.SchemaVersion > 0 {
 		p.service()
 		p.stream()
@@ -279,17 +281,20 @@ func Ago(d time.Duration) string {
 	return fmt.Sprintf("%dd%dh", days, h)
 }
 
-// span is a long estimate in words.
+// span is an estimate in words: under a minute, about 5 minutes, about
+// 4.2 hours, about 2.3 days.
 func span(d time.Duration) string {
 	switch {
 	case d < time.Minute:
-		return "a minute"
+		return "under a minute"
+	case d < 90*time.Second:
+		return "about a minute"
 	case d < 2*time.Hour:
-		return fmt.Sprintf("%d minutes", int(d.Round(time.Minute).Minutes()))
+		return fmt.Sprintf("about %d minutes", int(d.Round(time.Minute).Minutes()))
 	case d < 48*time.Hour:
-		return fmt.Sprintf("%.1f hours", d.Hours())
+		return fmt.Sprintf("about %.1f hours", d.Hours())
 	}
-	return fmt.Sprintf("%.1f days", d.Hours()/24)
+	return fmt.Sprintf("about %.1f days", d.Hours()/24)
 }
 
 // short is a window length: 5m, 1h, 30s.

@@ -157,9 +157,9 @@ func (r *Report) judgeREST(add func(Verdict, string)) {
 	}
 }
 
-// drainText is the estimate for the screen.
+// text is the estimate for the screen.
 func (d *Drain) text() string {
 	window := time.Duration(d.WindowSeconds * float64(time.Second))
-	return fmt.Sprintf("about %s at %s per %s (an estimate: one request a job, the whole budget)",
+	return fmt.Sprintf("%s at %s per %s (an estimate: one request a job, the whole budget)",
 		span(time.Duration(d.Seconds*float64(time.Second))), count(int64(d.PerWindow)), short(window))
 }

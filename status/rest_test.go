@@ -94,6 +94,16 @@ func TestDrainEstimate(t *testing.T) {
 			wantText: "drain about 4.2 hours at 600 per 5m",
 		},
 		{
+			name: "AMinute", queued: 151, limit: 600, window: 5 * time.Minute,
+			want:     &status.Drain{Jobs: 151, PerWindow: 600, WindowSeconds: 300, Seconds: 76, LimitFrom: "config"},
+			wantText: "drain about a minute at 600 per 5m",
+		},
+		{
+			name: "UnderAMinute", queued: 50, limit: 600, window: 5 * time.Minute,
+			want:     &status.Drain{Jobs: 50, PerWindow: 600, WindowSeconds: 300, Seconds: 25, LimitFrom: "config"},
+			wantText: "drain under a minute at 600 per 5m",
+		},
+		{
 			// Workers or not, the backlog is what it is.
 			name: "NoWorkers", queued: 600, noWorkers: true, limit: 600, window: 5 * time.Minute,
 			want:     &status.Drain{Jobs: 600, PerWindow: 600, WindowSeconds: 300, Seconds: 300, LimitFrom: "config"},

@@ -206,6 +206,8 @@ type Report struct {
 	Gaps                []Gap            `json:"open_gaps"`
 	Queue               Queue            `json:"queue"`
 	REST                REST             `json:"rest"`
+
+	now time.Time // Now, to the nanosecond, for the ages on the screen
 }
 
 // source is what each part of Gather reads: one read transaction, so every
@@ -218,7 +220,7 @@ type source struct {
 
 // Gather reads the report from d (read pool only) at now.
 func Gather(ctx context.Context, d *db.DB, th Thresholds, now time.Time) (*Report, error) {
-	r := &Report{Events: map[string]int64{}, Now: db.FormatTime(now)}
+	r := &Report{Events: map[string]int64{}, Now: db.FormatTime(now), now: now}
 	r.Today = Today{Date: db.Day(now), Events: map[string]int64{}}
 	r.readFiles(d.Path, th.DiskFree)
 	tx, err := d.R.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
