@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/chwatch/chwatch/app.Version=$(VERSION) -X github.
 GO      ?= go
 DEMO_DB ?= demo/chwatch.db
 
-.PHONY: build test test-race test-litestream lint cross test-arm64 demo bench bench-e2e soak fuzz schema clean
+.PHONY: build test test-race test-litestream lint cross test-arm64 demo bench bench-status bench-e2e soak fuzz schema clean
 
 build: ## the chwatch binary for this machine
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o chwatch .
@@ -41,11 +41,14 @@ demo: build ## run the main job on the built-in simulator into demo/chwatch.db (
 	./chwatch --db $(DEMO_DB) run --sim
 
 bench: ## benchmarks, each printing a ratio against a baseline measured in the same run (about 30 minutes)
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./... | tee bench.out
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./... | tee bench.out
 	scripts/bench-e2e | tee -a bench.out
 	scripts/bench-import | tee -a bench.out
 	scripts/bench-export | tee -a bench.out
 	scripts/bench-budget | tee -a bench.out
+
+bench-status: ## status on 5M companies, 10M events, 1M queued jobs beside a writer: median ms, ratio to 100 ms (first run builds the database, about 3 minutes, cached in $$TMPDIR/chwatch-bench-status)
+	$(GO) test -run '^$$' -bench BenchmarkStatus -benchtime 1x -count 1 -timeout 60m ./status/
 
 soak: ## the crash test, 100 random SIGKILLs
 	CHWATCHTEST_CRASH_KILLS=100 $(GO) test -count=1 -run TestCrashRecovery -timeout 30m -v ./app/

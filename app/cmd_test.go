@@ -210,6 +210,12 @@ func TestCmdStatusJSON(t *testing.T) {
 	}{
 		{"NeverRun", migratedDB, 1, "WARNING"},
 		{"MissingDatabase", func(tb testing.TB) string { return filepath.Join(tb.TempDir(), "none.db") }, 3, "UNKNOWN"},
+		{"Running", func(tb testing.TB) string {
+			p := migratedDB(tb)
+			now := time.Now()
+			setService(tb, p, status.Service{PID: 7, HeartbeatAt: now, StartedAt: now.Add(-time.Hour), StreamState: "connected", StreamSince: now.Add(-time.Hour), APIBudget: -1})
+			return p
+		}, 0, "OK"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -221,7 +227,13 @@ func TestCmdStatusJSON(t *testing.T) {
 			is.NoErr(dec.Decode(&m)) // stdout is JSON
 			is.Equal(m["verdict"], tt.verdict)
 			reasons, _ := m["reasons"].([]any)
-			is.True(len(reasons) > 0)
+			is.Equal(len(reasons) > 0, tt.verdict != "OK") // a verdict other than OK says why
+			if tt.code != 3 {
+				v, _ := m["version"].(string)
+				is.True(v != "")              // the command adds this chwatch's version
+				is.True(m["database"] != nil) // and the report's facts
+				is.True(m["queue"] != nil)
+			}
 			var more any
 			is.Equal(dec.Decode(&more), io.EOF) // exactly one object
 		})

@@ -18,6 +18,15 @@ const (
 	CounterStrikeOff = "strike_off"
 )
 
+// Day counter names (db.DayCounter) this package keeps, by the UTC day of
+// detected_at: the day's entries, its first sightings apart (SPEC: a first
+// sight is no entry that day), and its exits.
+const (
+	DayEntered   = EnteredStrikeOff
+	DayFirstSeen = EnteredStrikeOff + "_first_seen"
+	DayLeft      = LeftStrikeOff
+)
+
 const columns = `company_number, company_name, company_status, company_status_detail, company_type,
 	jurisdiction, date_of_creation, date_of_cessation, sic_codes, address_line_1, address_line_2,
 	locality, region, postal_code, country, etag, source, source_time, source_timepoint,
@@ -157,11 +166,17 @@ func (a *Applier) recordChange(ctx context.Context, tx db.Querier, seq *db.Seq, 
 	if err != nil {
 		return fmt.Errorf("record %s for %s: %w", d.Change, w.Number, err)
 	}
-	switch d.Change {
-	case EnteredStrikeOff:
+	day := ts[:len(time.DateOnly)] // ts is db.FormatTime: UTC
+	switch {
+	case d.Change == EnteredStrikeOff && d.FirstSeen:
 		seq.Count(CounterStrikeOff, 1)
-	case LeftStrikeOff:
+		seq.Count(db.DayCounter(day, DayFirstSeen), 1)
+	case d.Change == EnteredStrikeOff:
+		seq.Count(CounterStrikeOff, 1)
+		seq.Count(db.DayCounter(day, DayEntered), 1)
+	case d.Change == LeftStrikeOff:
 		seq.Count(CounterStrikeOff, -1)
+		seq.Count(db.DayCounter(day, DayLeft), 1)
 	}
 	return nil
 }

@@ -234,7 +234,7 @@ func checkFile(path string, st os.FileInfo) error {
 }
 
 // checkLinks is checkFile for the real path of a database that may not
-// exist yet. It comes before checkDir, whose messages are about the
+// exist yet. It comes before CheckDir, whose messages are about the
 // directory a file would be created in.
 func checkLinks(path, real string) error {
 	st, err := os.Stat(real)

@@ -30,7 +30,9 @@ import (
 // StreamName is the only stream chwatch consumes.
 const StreamName = "companies"
 
-// Counter names this package keeps in the counters table.
+// Counter names this package keeps in the counters table: running totals,
+// and the same names as day counters (db.DayCounter) by the UTC day the
+// lines arrived.
 const (
 	CounterEventsPrefix = "events_" // + an outcome: events recorded with it
 	CounterRejects      = "rejects" // lines that were not events
@@ -359,6 +361,9 @@ func (p *Processor) apply(ctx context.Context, tx db.Querier, batch []stream.Ite
 		seq.Count(CounterEventsPrefix+o, n)
 	}
 	seq.Count(CounterRejects, res.rejects)
+	for k, n := range res.daily {
+		seq.Count(db.DayCounter(k[0], k[1]), n)
+	}
 	if err := seq.Save(ctx, tx); err != nil {
 		return nil, err
 	}
@@ -493,6 +498,27 @@ type batchResult struct {
 	firstRecv time.Time     // arrival of the batch's first event
 	lastRecv  time.Time
 	lastLag   time.Duration
+	// daily counts the batch's events by outcome and its rejects, by
+	// the UTC day they arrived: {day, counter name} (db.DayCounter).
+	daily    map[[2]string]int64
+	day      string    // the day of dayStart
+	dayStart time.Time // the UTC midnight starting day
+}
+
+// countDay adds one to name's day counter for the day of t (now when t is
+// zero).
+func (r *batchResult) countDay(t, now time.Time, name string) {
+	if t.IsZero() {
+		t = now
+	}
+	if r.day == "" || t.Before(r.dayStart) || !t.Before(r.dayStart.Add(24*time.Hour)) {
+		r.dayStart = t.UTC().Truncate(24 * time.Hour)
+		r.day = db.Day(r.dayStart)
+	}
+	if r.daily == nil {
+		r.daily = map[[2]string]int64{}
+	}
+	r.daily[[2]string{r.day, name}]++
 }
 
 // flush inserts the batch's event rows and payloads, many rows per
@@ -607,6 +633,7 @@ func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, ev *stream.Ev
 	}
 	res.seen[ev.Timepoint] = true
 	res.outcomes[outcome]++
+	res.countDay(ev.ReceivedAt, now, CounterEventsPrefix+outcome)
 	res.saw(ev.Timepoint, ev.PublishedAt, ev.ReceivedAt)
 	p.checkZone(ev)
 	return nil
@@ -646,6 +673,7 @@ func (p *Processor) reject(ctx context.Context, tx db.Querier, r *stream.Reject,
 		return fmt.Errorf("record rejected line: %w", err)
 	}
 	res.rejects++
+	res.countDay(r.ReceivedAt, now, CounterRejects)
 	number := resourceID(r.Excerpt)
 	attrs := []any{"reason", r.Reason, "bytes", r.Bytes, "timepoint", r.Timepoint, "company", number}
 	if r.After > 0 {

@@ -301,3 +301,44 @@ func TestStopWhileCommitsFail(t *testing.T) {
 		})
 	}
 }
+
+// Events and rejects are counted by the UTC day they arrived, in the
+// batch's transaction, and the counts agree with the rows; entries and
+// exits are counted by the day they were detected, first sightings apart.
+func TestDayCounters(t *testing.T) {
+	is := is.New(t)
+	d := dbtest.Open(t)
+	p := newProc(d, time.After, 100)
+	ctx := context.Background()
+	late := time.Date(2026, 11, 27, 23, 59, 58, 0, time.UTC) // received 23:59:59 on the 27th
+	first := event(10, "SC000001", "A LTD", "active", "", late)
+	strike := event(11, "SC000002", "B LTD", "active", company.StrikeOffDetail, late.Add(2*time.Second)) // received the 28th: a first sight
+	enter := event(12, "SC000001", "A LTD", "active", company.StrikeOffDetail, t0)
+	leave := event(13, "SC000002", "B LTD", "dissolved", "", t0)
+	stale := event(14, "SC000001", "OLD LTD", "active", "", late) // received late: the 27th
+	rej := stream.Item{Reject: &stream.Reject{Reason: "not_json", Bytes: 3, ReceivedAt: t0, Excerpt: []byte("{{{")}}
+	is.NoErr(p.Commit(ctx, []stream.Item{first, strike, enter, rej}))
+	is.NoErr(p.Commit(ctx, []stream.Item{leave, stale, first})) // first: a duplicate, not counted
+
+	day27, err := db.DayCounters(ctx, d.R, "2026-11-27")
+	is.NoErr(err)
+	is.Equal(day27, map[string]int64{"events_applied": 1, "events_stale": 1})
+	day28, err := db.DayCounters(ctx, d.R, "2026-11-28")
+	is.NoErr(err)
+	is.Equal(day28, map[string]int64{ // detection is t0, the 28th, for every transition
+		"events_applied": 3, "rejects": 1,
+		company.DayEntered: 1, company.DayFirstSeen: 1, company.DayLeft: 1,
+	})
+	// The same counts from the rows.
+	for _, day := range []string{"2026-11-27", "2026-11-28"} {
+		counts, err := db.DayCounters(ctx, d.R, day)
+		is.NoErr(err)
+		var events int64
+		for k, n := range counts {
+			if strings.HasPrefix(k, ingest.CounterEventsPrefix) {
+				events += n
+			}
+		}
+		is.Equal(events, count(t, d, "SELECT count(*) FROM stream_events WHERE received_at >= ? AND received_at < date(?, '+1 day')", day, day))
+	}
+}

@@ -4,14 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chwatch/chwatch/company"
 	"github.com/chwatch/chwatch/db"
 	"github.com/chwatch/chwatch/db/dbtest"
+	"github.com/chwatch/chwatch/ingest"
 	"github.com/chwatch/chwatch/status"
+	"github.com/chwatch/chwatch/stream"
 	"github.com/matryer/is"
 )
 
@@ -67,7 +71,7 @@ func TestVerdicts(t *testing.T) {
 		{name: "NeverRun", noSvc: true, verdict: status.Warning, reasons: []string{"never run", "chwatch run"}},
 		{
 			name: "HeartbeatStale", svc: func(s *status.Service) { s.HeartbeatAt = ago(2 * time.Minute) },
-			verdict: status.Critical, reasons: []string{"service not running", "2m0s ago", "start"},
+			verdict: status.Critical, reasons: []string{"service not running", "last heartbeat 2m ago", "start"},
 		},
 		{
 			name: "HeartbeatJustFresh", svc: func(s *status.Service) { s.HeartbeatAt = ago(time.Minute) },
@@ -104,11 +108,11 @@ func TestVerdicts(t *testing.T) {
 			name: "StreamDownPastCrit", svc: func(s *status.Service) {
 				s.StreamState, s.StreamSince, s.StreamError = "backoff", ago(31*time.Minute), "dial tcp: connection refused"
 			},
-			verdict: status.Critical, running: true, reasons: []string{"stream down for 31m0s", "connection refused", "check"},
+			verdict: status.Critical, running: true, reasons: []string{"stream down for 31m", "connection refused", "check"},
 		},
 		{
 			name: "StreamDownPastWarn", svc: func(s *status.Service) { s.StreamState, s.StreamSince = "connecting", ago(6*time.Minute) },
-			verdict: status.Warning, running: true, reasons: []string{"stream down for 6m0s", "check"},
+			verdict: status.Warning, running: true, reasons: []string{"stream down for 6m ", "check"},
 		},
 		{
 			name: "StreamDownBriefly", svc: func(s *status.Service) { s.StreamState, s.StreamSince = "backoff", ago(time.Minute) },
@@ -173,7 +177,7 @@ func TestVerdicts(t *testing.T) {
 			// The heartbeat cannot be written on a full disk: its age is
 			// read as that, not as a dead service.
 			name: "DiskFullHeartbeatStale", free: -1, svc: func(s *status.Service) { s.HeartbeatAt, s.DiskFull = ago(10*time.Minute), true },
-			verdict: status.Critical, reasons: []string{"disk full: the cursor holds until space returns", "cannot write its heartbeat", "10m0s", "free space"},
+			verdict: status.Critical, reasons: []string{"disk full: the cursor holds until space returns", "cannot write its heartbeat", "last one 10m ago", "free space"},
 		},
 		{
 			name: "SpaceBackHeartbeatStale", svc: func(s *status.Service) { s.HeartbeatAt, s.DiskFull = ago(10*time.Minute), true },
@@ -187,7 +191,27 @@ func TestVerdicts(t *testing.T) {
 			name: "StreamStalledPastWarn", svc: func(s *status.Service) {
 				s.StreamState, s.StreamSince, s.StreamError = "stalled", ago(6*time.Minute), "a line took longer than stream.line_timeout (1m0s) to arrive"
 			},
-			verdict: status.Warning, running: true, reasons: []string{"stream stalled for 6m0s", "too slowly", "line_timeout"},
+			verdict: status.Warning, running: true, reasons: []string{"stream stalled for 6m:", "too slowly", "line_timeout"},
+		},
+		{
+			name: "APIRefused401", setup: budgetRow("unauthorized", now.Add(-time.Minute)),
+			verdict: status.Critical, running: true, reasons: []string{"REST API answers 401", "CHWATCH_API_KEY"},
+		},
+		{
+			name: "APIRefused403", setup: budgetRow("forbidden", now.Add(-time.Minute)),
+			verdict: status.Critical, running: true, reasons: []string{"REST API answers 403", "api.forbidden_wait", "do not restart in a loop"},
+		},
+		{
+			// A 403 left by an earlier run: this run's workers have not
+			// written the row yet, so it says nothing about them.
+			name: "APIRefusedBeforeThisRun", setup: budgetRow("forbidden", now.Add(-2*time.Hour)),
+			svc:     func(s *status.Service) { s.APIBudget = -1 },
+			verdict: status.OK, running: true,
+		},
+		{
+			name: "APIRefusedWhileStopped", setup: budgetRow("forbidden", now.Add(-time.Minute)),
+			svc:     func(s *status.Service) { s.HeartbeatAt = ago(time.Hour) },
+			verdict: status.Critical, reasons: []string{"service not running"},
 		},
 		{
 			name: "WorstWins", svc: func(s *status.Service) { s.BreakerState, s.APIUnauthorized = "open", true },
@@ -235,6 +259,19 @@ func TestVerdicts(t *testing.T) {
 	}
 }
 
+// budgetRow is a setup writing the api_budget row, refused ("" for none)
+// and last written at updated.
+func budgetRow(refused string, updated time.Time) func(testing.TB, *db.DB) {
+	return func(tb testing.TB, d *db.DB) {
+		var r any
+		if refused != "" {
+			r = refused
+		}
+		exec(tb, d, `INSERT INTO api_budget (id, key_id, rate_limit, window_seconds, remain, refused, requests, rate_limited, last_status, last_response_at, writer, updated_at)
+			VALUES (1, 'k', 600, 300, 400, ?, 1234, 2, 403, ?, 'w', ?)`, r, db.FormatTime(updated), db.FormatTime(updated))
+	}
+}
+
 func TestNotMigrated(t *testing.T) {
 	is := is.New(t)
 	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "chwatch.db"))
@@ -264,6 +301,10 @@ func TestGatherReadsTheDatabase(t *testing.T) {
 	counters := map[string]int64{
 		"companies": 1234, "strike_off": 56, "events_applied": 1000, "events_unchanged": 5,
 		"events_invalid": 2, "rejects": 3, "jobs_pending": 7, "jobs_refused": 2, "change_seq": 99,
+		// Today's (the 28th) and yesterday's day counters.
+		"day.2026-11-28.events_applied": 40, "day.2026-11-28.events_invalid": 1, "day.2026-11-28.rejects": 1,
+		"day.2026-11-28.entered_strike_off": 3, "day.2026-11-28.entered_strike_off_first_seen": 1, "day.2026-11-28.left_strike_off": 2,
+		"day.2026-11-27.events_applied": 900, "day.2026-11-27.entered_strike_off": 50,
 	}
 	is.NoErr(d.WriteTx(ctx, func(tx db.Tx) error {
 		for k, v := range counters {
@@ -326,8 +367,11 @@ func TestGatherReadsTheDatabase(t *testing.T) {
 	is.Equal(r.LastEventAgeSeconds, 2.0)
 	is.Equal(r.Service.PID, 4242)
 	is.Equal(r.Service.LagSeconds, 1.5)
-	is.Equal(r.EnteredToday, int64(3)) // 00000002, 00000006, 00000099; not yesterday's, not first sight
+	is.Equal(r.Today, status.Today{Date: "2026-11-28", Events: map[string]int64{"applied": 40, "invalid": 1}, Rejects: 1, Entered: 3, FirstSeen: 1, Left: 2})
+	is.Equal(r.EnteredToday, int64(3)) // today's, first sightings apart
 	is.Equal(r.LeftToday, int64(2))
+	is.Equal(r.UptimeSeconds, 3600.0)
+	is.Equal(r.HeartbeatAgeSeconds, 5.0)
 	is.Equal(len(r.Recent), 5)
 	var got []string
 	for _, tr := range r.Recent {
@@ -420,4 +464,68 @@ func TestDiskFreeSource(t *testing.T) {
 	r, err = status.Gather(context.Background(), d, th, now)
 	is.NoErr(err)
 	is.True(r.Database.FreeBytes > 0)
+}
+
+// streamEvent is a changed event for company n at timepoint tp, published
+// at pub and received a second later, as the stream client decodes it.
+func streamEvent(tb testing.TB, tp int64, n, status, detail string, pub time.Time) stream.Item {
+	tb.Helper()
+	data := map[string]any{"company_number": n, "company_name": "COMPANY " + n + " LTD", "company_status": status,
+		"etag": fmt.Sprintf("etag-%s-%d", n, tp), "type": "ltd"}
+	if detail != "" {
+		data["company_status_detail"] = detail
+	}
+	raw, err := json.Marshal(map[string]any{"resource_kind": "company-profile", "resource_id": n, "data": data,
+		"event": map[string]any{"timepoint": tp, "published_at": pub.UTC().Format("2006-01-02T15:04:05"), "type": "changed"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	it, err := stream.Decode(raw, pub.Add(time.Second))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return it
+}
+
+// Today's events, entries and exits as run writes them, through the
+// processor: status shows what the rows say, first sightings apart.
+func TestGatherToday(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	d := dbtest.Open(t)
+	detected := now
+	p := ingest.New(d, ingest.Config{BatchMaxEvents: 100, BatchMaxWait: time.Millisecond,
+		Applier: &company.Applier{Policy: company.Policy{ConfirmExit: "stream"}}, StreamURL: "https://stream.example",
+		Now: func() time.Time { return detected }})
+	yesterday := time.Date(2026, 11, 27, 22, 0, 0, 0, time.UTC)
+	detected = yesterday
+	is.NoErr(p.Commit(ctx, []stream.Item{ // yesterday: two companies, one entering at first sight
+		streamEvent(t, 1, "00000001", "active", "", yesterday),
+		streamEvent(t, 2, "00000002", "active", company.StrikeOffDetail, yesterday),
+	}))
+	today := now.Add(-time.Hour)
+	detected = now
+	is.NoErr(p.Commit(ctx, []stream.Item{
+		streamEvent(t, 3, "00000001", "active", company.StrikeOffDetail, today),                 // entered
+		streamEvent(t, 4, "00000002", "dissolved", "", today),                                   // left
+		streamEvent(t, 5, "00000003", "active", company.StrikeOffDetail, today),                 // first sight
+		streamEvent(t, 6, "00000003", "active", company.StrikeOffDetail, today.Add(-time.Hour)), // stale
+		{Reject: &stream.Reject{Reason: "not_json", Bytes: 3, ReceivedAt: today, Excerpt: []byte("{{{")}},
+	}))
+	setService(t, d, running())
+	r, err := status.Gather(ctx, d, th, now)
+	is.NoErr(err)
+	is.Equal(r.Today, status.Today{Date: "2026-11-28", Events: map[string]int64{"applied": 3, "stale": 1}, Rejects: 1, Entered: 1, FirstSeen: 1, Left: 1})
+	is.Equal(r.Events, map[string]int64{"applied": 5, "stale": 1})
+	is.Equal(r.StrikeOff, int64(2)) // 00000001 and 00000003
+	is.Equal(r.Companies, int64(3))
+	// The same from the rows.
+	var entered, left, events int64
+	is.NoErr(d.R.QueryRow(`SELECT coalesce(sum(change = 'entered_strike_off' AND first_seen = 0), 0), coalesce(sum(change = 'left_strike_off'), 0)
+		FROM status_changes WHERE detected_at >= '2026-11-28'`).Scan(&entered, &left))
+	is.NoErr(d.R.QueryRow(`SELECT count(*) FROM stream_events WHERE received_at >= '2026-11-28'`).Scan(&events))
+	is.Equal(entered, r.Today.Entered)
+	is.Equal(left, r.Today.Left)
+	is.Equal(events, int64(4))
+	is.Equal(r.Cursor.Timepoint, int64(6))
 }

@@ -129,6 +129,10 @@ type Client struct {
 	clock Clock
 	m     clientMetrics
 
+	// consumer is set while the client is blocked handing an item over
+	// (tests wait on it to simulate a slow consumer deterministically).
+	consumer atomic.Bool
+
 	mu    sync.Mutex
 	state State
 }
@@ -491,7 +495,7 @@ func (c *Client) connect(ctx context.Context, s *session) outcome {
 	// the end of a wait on the consumer, who is not the server's fault),
 	// busy is set while blocked on out, and lineStart times the line being
 	// read.
-	w := &watch{clock: c.clock, idle: c.cfg.IdleTimeout, line: c.cfg.LineTimeout}
+	w := &watch{clock: c.clock, idle: c.cfg.IdleTimeout, line: c.cfg.LineTimeout, busy: &c.consumer}
 	w.touch()
 	t := c.clock.NewTimer(w.period())
 	stopped := make(chan struct{})
@@ -729,7 +733,7 @@ type watch struct {
 	idle     time.Duration
 	line     time.Duration
 	activity atomic.Int64 // clock time of the last byte, UnixNano
-	busy     atomic.Bool  // blocked on the consumer
+	busy     *atomic.Bool // blocked on the consumer
 	// reading is set while the client waits for a line; lineStart is then
 	// the clock time of the line's first byte (0: none yet).
 	reading   atomic.Bool
@@ -798,21 +802,18 @@ func (w *watch) run(ctx context.Context, t Timer, fire context.CancelCauseFunc) 
 }
 
 // send delivers it on out, blocking while out is full; the idle clock does
-// not run meanwhile, and starts afresh once it is delivered. busy covers the
-// whole delivery, the hand-over that does not block included: otherwise a
-// consumer that takes its time right after a hand-over (and then finds the
-// next item waiting) could see that time counted against the server.
+// not run meanwhile.
 func (w *watch) send(ctx context.Context, out chan<- Item, it Item) bool {
-	w.busy.Store(true)
-	defer func() {
-		w.touch()
-		w.busy.Store(false)
-	}()
 	select {
 	case out <- it:
 		return true
 	default:
 	}
+	w.busy.Store(true)
+	defer func() {
+		w.touch()
+		w.busy.Store(false)
+	}()
 	select {
 	case out <- it:
 		return true
