@@ -19,9 +19,10 @@ test-race: ## the suite under the race detector (needs cgo and gcc)
 test-litestream: ## chwatch beside Litestream: replicate, SIGKILL, restore, resume (installs litestream v0.5 with go install)
 	scripts/test-litestream
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, and go.mod/go.sum as `go mod tidy` leaves them
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy and commit the result"; exit 1; }
 
 cross: ## static builds for linux/amd64, linux/arm64 and linux/arm (GOARM=7) in dist/, each with a sha256 file
 	@mkdir -p dist

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chwatch/chwatch/config"
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/logging/logtest"
 	"github.com/chwatch/chwatch/sim"
 	"github.com/matryer/is"
 )
@@ -43,15 +44,29 @@ func testConfig(t *testing.T, url string) *config.Config {
 }
 
 // startRun runs the service in the background and returns a stop function
-// that cancels it and returns its error.
+// that cancels it and returns its error. CHWATCHTEST_LOG=1 shows its log.
 func startRun(t *testing.T, cfg *config.Config, opt runOptions) func() error {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	var w io.Writer = io.Discard
 	if os.Getenv("CHWATCHTEST_LOG") != "" {
 		w = os.Stderr
 	}
+	return runLogging(t, cfg, opt, w)
+}
+
+// startRunLogged is startRun with the service's log kept.
+func startRunLogged(t *testing.T, cfg *config.Config, opt runOptions) (stop func() error, logs *logtest.Buffer) {
+	t.Helper()
+	logs = &logtest.Buffer{}
+	return runLogging(t, cfg, opt, logs), logs
+}
+
+// runLogging runs the service in the background, logging to w, until the
+// stop function it returns (or the test's end).
+func runLogging(t *testing.T, cfg *config.Config, opt runOptions, w io.Writer) func() error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(w, nil))
 	go func() { done <- runService(ctx, cfg, log, opt) }()
 	var once bool

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"io"
@@ -9,31 +8,16 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chwatch/chwatch/alert"
+	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/db/dbtest"
+	"github.com/chwatch/chwatch/logging/logtest"
 	"github.com/chwatch/chwatch/sim"
 	"github.com/matryer/is"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -76,14 +60,15 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	_, err = d.W.Exec(`INSERT INTO stream_cursor (stream, timepoint, url, updated_at) VALUES ('companies', ?, ?, '2026-11-20T10:00:00Z')`, first+10, srv.URL)
 	is.NoErr(err)
 
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	e := &env{stdout: logs, stderr: logs}
 	log := e.logger(cfg)
 	addr := make(chan string, 1)
+	runDB := make(chan *db.DB, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runService(ctx, cfg, log, runOptions{beatEvery: 20 * time.Millisecond, onListen: func(a string) { addr <- a }})
+		done <- runService(ctx, cfg, log, runOptions{beatEvery: 20 * time.Millisecond, onListen: func(a string) { addr <- a }, onOpen: func(d *db.DB) { runDB <- d }})
 	}()
 	defer func() { // before the simulator closes, which waits for the stream connection
 		cancel()
@@ -97,25 +82,23 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	waitCursor(t, cfg.Database.Path, first+2100, 30*time.Second) // live
 
 	// The disk fills: commits fail until it empties.
-	_, err = d.W.Exec(`CREATE TRIGGER full BEFORE INSERT ON stream_events BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
-	is.NoErr(err)
+	release := dbtest.Fill(t, <-runDB)
 	hook.wait(t, "disk full", 0, func(m alert.Message) bool { return m.Kind == alert.DiskFull && m.Severity == alert.Critical })
-	waitFor(t, "3 failed commits", func() bool {
+	eventually(t, "3 failed commits", 30*time.Second, func() bool {
 		_, m := get(t, base+"/metrics")
 		return metricValue(m, "chwatch_apply_commit_failures_total") >= 3
 	})
 	code, fullHealth := get(t, base+"/healthz")
 	is.Equal(code, 503)
 	is.True(strings.Contains(fullHealth, "disk full"))
-	_, err = d.W.Exec(`DROP TRIGGER full`)
-	is.NoErr(err)
+	release()
 	d.Close()
 	waitCursor(t, cfg.Database.Path, cursorOf(t, cfg.Database.Path)+300, 60*time.Second) // flowing again
 
 	// The stream's faults include 401s, which are 503 too: healthy again
 	// means 200 at some moment, not at this one.
 	var health string
-	waitFor(t, "/healthz 200 after the disk emptied", func() bool {
+	eventually(t, "/healthz 200 after the disk emptied", 30*time.Second, func() bool {
 		code, h := get(t, base+"/healthz")
 		health = h
 		return code == 200
@@ -179,18 +162,6 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 }
 
 // waitFor waits until ok, or fails after 30s.
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if ok() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within 30s", what)
-}
-
 // metricValue reads an unlabelled metric from Prometheus text (-1 if absent).
 func metricValue(text, name string) float64 {
 	for _, line := range strings.Split(text, "\n") {

@@ -226,7 +226,12 @@ func Load(src Sources) (*Config, error) {
 		name := EnvName(k)
 		if v, ok := env[name]; ok {
 			if err := c.Set(k, v); err != nil {
-				return nil, &Error{Key: name, Problem: err.(*Error).Problem, Fix: err.(*Error).Fix}
+				// Fixed in the environment: name the variable.
+				var ce *Error
+				if !errors.As(err, &ce) {
+					return nil, fmt.Errorf("%s: %w", name, err)
+				}
+				return nil, &Error{Key: name, Problem: ce.Problem, Fix: ce.Fix}
 			}
 			fromEnv[k] = true
 		}

@@ -72,8 +72,6 @@ type Config struct {
 	StopTimeout time.Duration
 	Logger      *slog.Logger
 	Metrics     *metrics.Set
-	// Alert is told about gaps after they are committed (may be nil).
-	Alert func(kind, msg string)
 }
 
 // Processor applies items from the stream client.
@@ -294,7 +292,7 @@ func (p *Processor) commitRetrying(ctx, grace context.Context, batch []stream.It
 		if grace.Err() == nil || last == nil {
 			last = err
 			p.commitFails.Inc()
-			full := isFull(err)
+			full := db.IsFull(err)
 			p.mu.Lock()
 			p.state.Writable, p.state.DiskFull, p.state.LastError = false, full, err.Error()
 			p.mu.Unlock()
@@ -303,7 +301,7 @@ func (p *Processor) commitRetrying(ctx, grace context.Context, batch []stream.It
 			p.log.Error("stopping with a batch that could not commit; the cursor did not move, the next start fetches it again", "items", len(batch), "err", last)
 			return fmt.Errorf("stop after %s: %w: %d items could not commit (%v); the cursor did not move past them, so the next start fetches them again", p.cfg.StopTimeout, ErrUncommitted, len(batch), last)
 		}
-		full := isFull(err)
+		full := db.IsFull(err)
 		p.log.Error("commit batch failed; holding the cursor and retrying", "events", len(batch), "disk_full", full, "err", err, "retry_in", wait)
 		select {
 		case <-grace.Done():
@@ -315,108 +313,125 @@ func (p *Processor) commitRetrying(ctx, grace context.Context, batch []stream.It
 	}
 }
 
-func isFull(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "database or disk is full") || strings.Contains(s, "SQLITE_FULL") || strings.Contains(s, "(13)")
-}
-
-// Commit applies one batch in one transaction.
+// Commit applies one batch in one transaction, then publishes what it did
+// (metrics, the state /healthz and the heartbeat read, the gaps' log
+// lines): nothing is published for a batch that did not commit.
 func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 	start := time.Now()
 	now := p.cfg.Now()
-	var (
-		res   batchResult
-		gaps  []*stream.Gap
-		state = p.State()
-		reset bool // the cursor may move down: see below
-	)
-	err := p.db.WriteTx(ctx, func(sqlTx db.Tx) error {
-		tx := db.NewStmtCache(sqlTx)
-		seq, err := db.BeginSeq(ctx, tx)
-		if err != nil {
-			return err
-		}
-		res = batchResult{outcomes: map[string]int64{}, changes: map[string]int64{}, recorded: p.recorded}
-		if res.recorded < 0 {
-			var hi sql.NullInt64
-			err := tx.QueryRowContext(ctx, "SELECT max(timepoint) FROM stream_events WHERE stream = ?", StreamName).Scan(&hi)
-			if err != nil {
-				return fmt.Errorf("read the highest timepoint: %w", err)
-			}
-			res.recorded = hi.Int64
-		}
-		res.companies = p.cfg.Applier.Begin(tx, seq)
-		for i, it := range batch {
-			if i%preloadChunk == 0 {
-				// Read the next chunk's companies just before applying
-				// them, while their pages are still in the small cache.
-				var numbers []string
-				for _, next := range batch[i:min(i+preloadChunk, len(batch))] {
-					if next.Event != nil && next.Event.ResourceID != "" {
-						numbers = append(numbers, next.Event.ResourceID)
-					}
-				}
-				if err := res.companies.Preload(ctx, numbers); err != nil {
-					return err
-				}
-			}
-			switch {
-			case it.Event != nil:
-				if err := p.applyEvent(ctx, tx, it.Event, now, &res); err != nil {
-					return err
-				}
-			case it.Reject != nil:
-				if err := p.reject(ctx, tx, it.Reject, now, &res); err != nil {
-					return err
-				}
-			case it.Gap != nil:
-				res.gap()
-				// The sweep reads companies: write the new ones first.
-				if err := res.companies.Flush(ctx); err != nil {
-					return err
-				}
-				if err := p.recordGap(ctx, tx, it.Gap, now); err != nil {
-					return err
-				}
-				gaps = append(gaps, it.Gap)
-			}
-		}
-		if err := res.companies.Flush(ctx); err != nil {
-			return err
-		}
-		if err := res.flush(ctx, tx); err != nil {
-			return err
-		}
-		for o, n := range res.outcomes {
-			seq.Count(CounterEventsPrefix+o, n)
-		}
-		seq.Count(CounterRejects, res.rejects)
-		for k, n := range res.daily {
-			seq.Count(db.DayCounter(k[0], k[1]), n)
-		}
-		if err := seq.Save(ctx, tx); err != nil {
-			return err
-		}
-		if res.cursorTP > 0 {
-			// The cursor only moves forward, except to the first events
-			// after a gap: the stream went on from there, even when that
-			// is below a cursor no resume could follow (set by a corrupt
-			// timepoint before they were rejected).
-			reset = res.afterGap || (p.afterGap && !res.gapped)
-			_, err := tx.ExecContext(ctx, `INSERT INTO stream_cursor (stream, timepoint, url, published_at, updated_at) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (stream) DO UPDATE SET timepoint = excluded.timepoint, url = excluded.url,
-				published_at = coalesce(excluded.published_at, published_at), updated_at = excluded.updated_at
-				WHERE excluded.timepoint > stream_cursor.timepoint OR ?`,
-				StreamName, res.cursorTP, p.cfg.StreamURL, nullTime(res.cursorPub), db.FormatTime(now), reset)
-			if err != nil {
-				return fmt.Errorf("move cursor to %d: %w", res.cursorTP, err)
-			}
-		}
-		return nil
+	var res *batchResult
+	err := p.db.WriteTx(ctx, func(tx db.Tx) error {
+		var err error
+		res, err = p.apply(ctx, db.NewStmtCache(tx), batch, now)
+		return err
 	})
 	if err != nil {
 		return err
 	}
+	p.publish(res, start)
+	return nil
+}
+
+// apply records and applies batch in tx, counts it and moves the cursor.
+func (p *Processor) apply(ctx context.Context, tx db.Querier, batch []stream.Item, now time.Time) (*batchResult, error) {
+	seq, err := db.BeginSeq(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	res := &batchResult{outcomes: map[string]int64{}, changes: map[string]int64{}, recorded: p.recorded}
+	if res.recorded < 0 {
+		var hi sql.NullInt64
+		err := tx.QueryRowContext(ctx, "SELECT max(timepoint) FROM stream_events WHERE stream = ?", StreamName).Scan(&hi)
+		if err != nil {
+			return nil, fmt.Errorf("read the highest timepoint: %w", err)
+		}
+		res.recorded = hi.Int64
+	}
+	res.companies = p.cfg.Applier.Begin(tx, seq)
+	if err := p.applyItems(ctx, tx, batch, now, res); err != nil {
+		return nil, err
+	}
+	if err := res.companies.Flush(ctx); err != nil {
+		return nil, err
+	}
+	if err := res.flush(ctx, tx); err != nil {
+		return nil, err
+	}
+	for o, n := range res.outcomes {
+		seq.Count(CounterEventsPrefix+o, n)
+	}
+	seq.Count(CounterRejects, res.rejects)
+	for k, n := range res.daily {
+		seq.Count(db.DayCounter(k[0], k[1]), n)
+	}
+	if err := seq.Save(ctx, tx); err != nil {
+		return nil, err
+	}
+	return res, p.moveCursor(ctx, tx, res, now)
+}
+
+// applyItems applies each item of batch in turn, reading each chunk's
+// companies with one query just before applying them, while their pages
+// are still in the small cache.
+func (p *Processor) applyItems(ctx context.Context, tx db.Querier, batch []stream.Item, now time.Time, res *batchResult) error {
+	for i, it := range batch {
+		if i%preloadChunk == 0 {
+			var numbers []string
+			for _, next := range batch[i:min(i+preloadChunk, len(batch))] {
+				if next.Event != nil && next.Event.ResourceID != "" {
+					numbers = append(numbers, next.Event.ResourceID)
+				}
+			}
+			if err := res.companies.Preload(ctx, numbers); err != nil {
+				return err
+			}
+		}
+		switch {
+		case it.Event != nil:
+			if err := p.applyEvent(ctx, tx, it.Event, now, res); err != nil {
+				return err
+			}
+		case it.Reject != nil:
+			if err := p.reject(ctx, tx, it.Reject, now, res); err != nil {
+				return err
+			}
+		case it.Gap != nil:
+			res.gap()
+			// The sweep reads companies: write the new ones first.
+			if err := res.companies.Flush(ctx); err != nil {
+				return err
+			}
+			if err := p.recordGap(ctx, tx, it.Gap, now); err != nil {
+				return err
+			}
+			res.gaps = append(res.gaps, it.Gap)
+		}
+	}
+	return nil
+}
+
+// moveCursor moves the cursor to the batch's cursorTP. The cursor only
+// moves forward, except to the first events after a gap: the stream went on
+// from there, even when that is below a cursor no resume could follow (set
+// by a corrupt timepoint before they were rejected).
+func (p *Processor) moveCursor(ctx context.Context, tx db.Querier, res *batchResult, now time.Time) error {
+	if res.cursorTP <= 0 {
+		return nil
+	}
+	res.reset = res.afterGap || (p.afterGap && !res.gapped)
+	_, err := tx.ExecContext(ctx, `INSERT INTO stream_cursor (stream, timepoint, url, published_at, updated_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (stream) DO UPDATE SET timepoint = excluded.timepoint, url = excluded.url,
+		published_at = coalesce(excluded.published_at, published_at), updated_at = excluded.updated_at
+		WHERE excluded.timepoint > stream_cursor.timepoint OR ?`,
+		StreamName, res.cursorTP, p.cfg.StreamURL, db.NullTime(res.cursorPub), db.FormatTime(now), res.reset)
+	if err != nil {
+		return fmt.Errorf("move cursor to %d: %w", res.cursorTP, err)
+	}
+	return nil
+}
+
+// publish tells metrics, the state and the log what a committed batch did.
+func (p *Processor) publish(res *batchResult, start time.Time) {
 	p.recorded = max(res.recorded, res.maxTP)
 	switch {
 	case res.gapped && !res.afterGap:
@@ -444,7 +459,7 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 	for _, n := range res.outcomes {
 		p.state.Events += n
 	}
-	if res.cursorTP > state.Timepoint || (res.cursorTP > 0 && reset) {
+	if res.cursorTP > p.state.Timepoint || (res.cursorTP > 0 && res.reset) {
 		p.state.Timepoint, p.state.PublishedAt = res.cursorTP, res.cursorPub
 	}
 	if !res.lastRecv.IsZero() {
@@ -453,14 +468,11 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 	}
 	p.state.Writable, p.state.DiskFull, p.state.LastError = true, false, ""
 	p.mu.Unlock()
-	for _, g := range gaps {
-		msg := fmt.Sprintf("stream gap: timepoints %d to %d could not be replayed (%s); on_gap=%s", g.FromTimepoint, g.ToTimepoint, g.Reason, p.cfg.OnGap)
-		p.log.Warn(msg)
-		if p.cfg.Alert != nil {
-			p.cfg.Alert("gap", msg)
-		}
+	// The alert comes from the open gap itself (package ops), raised until
+	// it is resolved.
+	for _, g := range res.gaps {
+		p.log.Warn(fmt.Sprintf("stream gap: timepoints %d to %d could not be replayed (%s); on_gap=%s", g.FromTimepoint, g.ToTimepoint, g.Reason, p.cfg.OnGap))
 	}
-	return nil
 }
 
 type batchResult struct {
@@ -481,7 +493,9 @@ type batchResult struct {
 	cursorPub time.Time
 	gapped    bool
 	afterGap  bool
-	firstRecv time.Time // arrival of the batch's first event
+	reset     bool          // the cursor may move down: see moveCursor
+	gaps      []*stream.Gap // recorded, logged once committed
+	firstRecv time.Time     // arrival of the batch's first event
 	lastRecv  time.Time
 	lastLag   time.Duration
 	// daily counts the batch's events by outcome and its rejects, by
@@ -607,7 +621,7 @@ func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, ev *stream.Ev
 		outcome = "invalid"
 		p.log.Warn("invalid event recorded and skipped", "timepoint", ev.Timepoint, "reason", reason)
 	}
-	res.events = append(res.events, StreamName, ev.Timepoint, nullStr(ev.ResourceID), nullStr(ev.Type), nullTime(ev.PublishedAt), db.FormatTime(ev.ReceivedAt), outcome, nullStr(reason))
+	res.events = append(res.events, StreamName, ev.Timepoint, db.NullString(ev.ResourceID), db.NullString(ev.Type), db.NullTime(ev.PublishedAt), db.FormatTime(ev.ReceivedAt), outcome, db.NullString(reason))
 	if len(ev.Raw) > 0 {
 		// Raw is never written after decoding: share its bytes rather
 		// than copy a few kilobytes per event (the driver copies them
@@ -654,7 +668,7 @@ func toVersion(ev *stream.Event) (company.Version, error) {
 // queued, so a change carried only by an oversized line is not lost.
 func (p *Processor) reject(ctx context.Context, tx db.Querier, r *stream.Reject, now time.Time, res *batchResult) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO stream_rejects (stream, received_at, reason, bytes, excerpt, timepoint) VALUES (?, ?, ?, ?, ?, ?)`,
-		StreamName, db.FormatTime(r.ReceivedAt), r.Reason, r.Bytes, r.Excerpt, nullInt(r.Timepoint))
+		StreamName, db.FormatTime(r.ReceivedAt), r.Reason, r.Bytes, r.Excerpt, db.NullInt(r.Timepoint))
 	if err != nil {
 		return fmt.Errorf("record rejected line: %w", err)
 	}
@@ -720,15 +734,4 @@ func (p *Processor) checkZone(ev *stream.Event) {
 	if d > 55*time.Minute && d < 65*time.Minute {
 		p.log.Warn("published_at is about an hour from the receive time: is it UK local time rather than UTC?", "timepoint", ev.Timepoint, "published_at", ev.PublishedAt, "received_at", ev.ReceivedAt)
 	}
-}
-
-func nullStr(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
-
-func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
-
-func nullTime(t time.Time) sql.NullString {
-	if t.IsZero() {
-		return sql.NullString{}
-	}
-	return sql.NullString{String: db.FormatTime(t), Valid: true}
 }

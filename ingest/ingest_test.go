@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"strings"
 	"testing"
@@ -45,11 +46,27 @@ func newProc(d *db.DB, after func(time.Duration) <-chan time.Time, maxEvents int
 
 // event builds a changed event for company n at timepoint tp.
 func event(tp int64, n, name, status, detail string, pub time.Time) stream.Item {
+	return eventWith(tp, n, name, status, detail, pub, nil)
+}
+
+// largeEvent is an event whose profile fills pages of its own (a company
+// with a long history of names): storing it needs new pages, which a full
+// disk refuses.
+func largeEvent(tp int64, n, name string, pub time.Time) stream.Item {
+	var names []map[string]any
+	for i := range 200 {
+		names = append(names, map[string]any{"name": fmt.Sprintf("%s FORMERLY NUMBER %d", name, i), "effective_from": "2001-01-01", "ceased_on": "2002-01-01"})
+	}
+	return eventWith(tp, n, name, "active", "", pub, map[string]any{"previous_company_names": names})
+}
+
+func eventWith(tp int64, n, name, status, detail string, pub time.Time, extra map[string]any) stream.Item {
 	data := map[string]any{"company_number": n, "company_name": name, "company_status": status,
 		"etag": fmt.Sprintf("etag-%s-%d", n, tp), "type": "ltd", "registered_office_address": map[string]any{"postal_code": "AB1 2CD"}}
 	if detail != "" {
 		data["company_status_detail"] = detail
 	}
+	maps.Copy(data, extra)
 	raw, _ := json.Marshal(map[string]any{"resource_kind": "company-profile", "resource_id": n, "data": data,
 		"event": map[string]any{"timepoint": tp, "published_at": pub.Format("2006-01-02T15:04:05"), "type": "changed"}})
 	it, err := stream.Decode(raw, pub.Add(time.Second))
@@ -177,21 +194,17 @@ func TestGapQueuesSweep(t *testing.T) {
 	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(5000))
 }
 
-// A commit that fails (here: the database file made read-only under the
-// writer, as a full disk would) holds the batch and the cursor, reports the
-// state, and the same batch commits once writing works again.
+// A commit that fails on a full disk holds the batch and the cursor,
+// reports the state, and the same batch commits once there is room again.
 func TestFailedCommitHoldsCursor(t *testing.T) {
 	is := is.New(t)
 	d := dbtest.Open(t)
 	p := newProc(d, time.After, 100)
 	ctx := context.Background()
 	is.NoErr(p.Commit(ctx, []stream.Item{event(10, "SC000001", "A LTD", "active", "", t0)}))
-	// Block writes with a trigger that raises: the closest portable stand-in
-	// for SQLITE_FULL, and what matters is the processor's reaction.
-	_, err := d.W.Exec(`CREATE TRIGGER block BEFORE INSERT ON stream_events BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
-	is.NoErr(err)
+	release := dbtest.Fill(t, d)
 	in := make(chan stream.Item, 1)
-	in <- event(11, "SC000002", "B LTD", "active", "", t0)
+	in <- largeEvent(11, "SC000002", "B LTD", t0)
 	close(in)
 	done := make(chan error)
 	runCtx, cancel := context.WithCancel(ctx)
@@ -205,8 +218,7 @@ func TestFailedCommitHoldsCursor(t *testing.T) {
 	is.True(!st.Writable)
 	is.True(st.DiskFull)
 	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(10)) // the cursor holds
-	_, err = d.W.Exec("DROP TRIGGER block")
-	is.NoErr(err)
+	release()
 	is.NoErr(<-done)
 	is.True(p.State().Writable)
 	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(11))
@@ -254,10 +266,9 @@ func TestStopWhileCommitsFail(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			is.NoErr(p.Commit(ctx, []stream.Item{event(10, "SC000001", "A LTD", "active", "", t0)}))
-			_, err := d.W.Exec(`CREATE TRIGGER block BEFORE INSERT ON stream_events BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
-			is.NoErr(err)
+			release := dbtest.Fill(t, d)
 			in := make(chan stream.Item, 1)
-			in <- event(11, "SC000002", "B LTD", "active", "", t0)
+			in <- largeEvent(11, "SC000002", "B LTD", t0)
 			done := make(chan error, 1)
 			go func() { done <- p.Run(ctx, in) }()
 			deadline := time.Now().Add(10 * time.Second)
@@ -269,9 +280,9 @@ func TestStopWhileCommitsFail(t *testing.T) {
 			cancel()
 			close(in) // as the client does on a stop
 			if recovers {
-				_, err = d.W.Exec("DROP TRIGGER block")
-				is.NoErr(err)
+				release()
 			}
+			var err error
 			select {
 			case err = <-done:
 			case <-time.After(20 * time.Second):

@@ -486,20 +486,10 @@ func (c *Client) decide(s *session, o outcome) (time.Duration, string) {
 func (c *Client) connect(ctx context.Context, s *session) outcome {
 	connCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-
-	u := c.url
-	if s.next > 0 {
-		u += "?timepoint=" + strconv.FormatInt(s.next, 10)
-	}
-	req, err := http.NewRequestWithContext(connCtx, http.MethodGet, u, nil)
+	req, shown, err := c.request(connCtx, s.next)
 	if err != nil {
-		return outcome{err: fmt.Errorf("build stream request for %s: %w", c.shown, err)}
+		return outcome{err: err}
 	}
-	if c.auth != "" {
-		req.Header.Set("Authorization", c.auth)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "chwatch")
 
 	// The watchdog: activity holds the clock time of the last byte (or of
 	// the end of a wait on the consumer, who is not the server's fault),
@@ -515,141 +505,196 @@ func (c *Client) connect(ctx context.Context, s *session) outcome {
 	}()
 	defer func() { cancel(nil); <-stopped }()
 
-	shown := c.shown
-	if s.next > 0 {
-		shown += "?timepoint=" + strconv.FormatInt(s.next, 10)
-	}
-	resp, err := c.cfg.HTTPClient.Do(req)
-	if err != nil {
-		if errors.Is(context.Cause(connCtx), errIdle) {
-			return outcome{idle: true, err: fmt.Errorf("connect to %s: no response within %s", shown, c.cfg.IdleTimeout)}
-		}
-		return outcome{err: fmt.Errorf("connect to %s: %w", shown, stripURLError(err))}
+	resp, o := c.open(connCtx, req, shown)
+	if resp == nil {
+		return o
 	}
 	defer resp.Body.Close()
-	c.update(func(st *State) { st.LastStatus = resp.StatusCode })
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyExcerpt))
-		return outcome{status: resp.StatusCode, err: fmt.Errorf("connect to %s: HTTP %d: %s", shown, resp.StatusCode, printable(body))}
-	}
-
-	start := c.clock.Now()
 	c.setConnected(true)
 	c.update(func(st *State) { st.Unauthorized = false })
 	c.log.Info("stream connected", "url", shown)
+	r := &reading{s: s, w: w, start: c.clock.Now(), prev: max(s.next-1, 0), o: outcome{status: http.StatusOK}}
+	r.lr = newLineReader(&countingReader{r: resp.Body, c: c, w: w}, c.cfg.MaxLineBytes)
+	return c.read(connCtx, r)
+}
 
-	o := outcome{status: http.StatusOK}
-	body := &countingReader{r: resp.Body, c: c, w: w}
-	lr := newLineReader(body, c.cfg.MaxLineBytes)
+// request builds the request for a connection resuming at next (0: live),
+// and the URL as logs may show it.
+func (c *Client) request(ctx context.Context, next int64) (*http.Request, string, error) {
+	u, shown := c.url, c.shown
+	if next > 0 {
+		q := "?timepoint=" + strconv.FormatInt(next, 10)
+		u, shown = u+q, shown+q
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("build stream request for %s: %w", c.shown, err)
+	}
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "chwatch")
+	return req, shown, nil
+}
+
+// open sends req and returns the response when it is a 200; otherwise the
+// outcome says why not.
+func (c *Client) open(ctx context.Context, req *http.Request, shown string) (*http.Response, outcome) {
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		if errors.Is(context.Cause(ctx), errIdle) {
+			return nil, outcome{idle: true, err: fmt.Errorf("connect to %s: no response within %s", shown, c.cfg.IdleTimeout)}
+		}
+		return nil, outcome{err: fmt.Errorf("connect to %s: %w", shown, stripURLError(err))}
+	}
+	c.update(func(st *State) { st.LastStatus = resp.StatusCode })
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyExcerpt))
+		return nil, outcome{status: resp.StatusCode, err: fmt.Errorf("connect to %s: HTTP %d: %s", shown, resp.StatusCode, printable(body))}
+	}
+	return resp, outcome{}
+}
+
+// reading is one connection being read.
+type reading struct {
+	s     *session
+	w     *watch
+	lr    *lineReader
+	start time.Time // when it connected
 	// prev is the highest timepoint accepted on this connection, or the one
 	// before the timepoint asked for; 0 on a live connection until its
 	// first event, which may be anywhere. jumps counts implausible
 	// timepoints in a row.
-	prev, jumps := max(s.next-1, 0), 0
+	prev  int64
+	jumps int
+	o     outcome
+}
+
+// read hands the connection's lines over as items until it ends, and says
+// how it ended.
+func (c *Client) read(ctx context.Context, r *reading) outcome {
 	for {
-		w.beginLine(lr.br.Buffered() > 0)
-		l, err := lr.next()
-		w.endLine()
+		r.w.beginLine(r.lr.br.Buffered() > 0)
+		l, err := r.lr.next()
+		r.w.endLine()
 		if err != nil {
-			o.connected = c.clock.Now().Sub(start)
-			switch {
-			case errors.Is(context.Cause(connCtx), errIdle):
-				o.idle = true
-				o.err = fmt.Errorf("read %s: no byte for %s", c.shown, c.cfg.IdleTimeout)
-			case errors.Is(context.Cause(connCtx), errSlowLine):
-				o.slowLine = true
-				o.err = fmt.Errorf("read %s: a line took longer than stream.line_timeout (%s) to arrive (%d bytes so far): the connection trickles", c.shown, c.cfg.LineTimeout, lr.partial)
-			case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
-				o.eof = true
-				o.err = fmt.Errorf("read %s: end of stream after %s", c.shown, o.connected.Round(time.Millisecond))
-			default:
-				o.err = fmt.Errorf("read %s: %w", c.shown, err)
-			}
-			if lr.partial > 0 {
-				c.log.Debug("stream cut mid-line; the line will be fetched again", "bytes", lr.partial)
-			}
-			return o
+			c.ended(ctx, r, err)
+			return r.o
 		}
 		now := c.clock.Now()
-		var items [2]Item
-		n := 0
-		switch l.kind {
-		case lineHeartbeat:
+		if l.kind == lineHeartbeat {
 			c.m.linesHeartbeat.Inc()
-			if now.Sub(start) >= c.cfg.LineTimeout {
+			if now.Sub(r.start) >= c.cfg.LineTimeout {
 				// Lines keep completing on a connection older than the
 				// line timeout: whatever stalled before, this one flows.
 				c.clearStalled()
 			}
 			continue
-		case lineOversized:
-			items[0] = Item{Reject: &Reject{
-				Reason:     ReasonOversized,
-				Bytes:      l.size,
-				Excerpt:    append([]byte(nil), l.head...),
-				Timepoint:  l.timepoint,
-				ReceivedAt: now,
-			}}
-			n = 1
-		default:
-			it, _ := Decode(l.data, now)
-			if ev := it.Event; ev != nil {
-				if c.plausible(prev, ev.Timepoint) {
-					prev, jumps = max(prev, ev.Timepoint), 0
-				} else {
-					jumps++
-					it = implausible(ev, prev)
-				}
-			}
-			if it.Event != nil && s.gap != nil {
-				g := s.gap
-				s.gap = nil
-				g.ToTimepoint, g.ToTime = it.Event.Timepoint, it.Event.PublishedAt
-				items[n] = Item{Gap: g}
-				n++
-			}
-			items[n] = it
-			n++
 		}
+		items, n := c.items(r, l, now)
 		for _, it := range items[:n] {
-			var tp int64
-			switch {
-			case it.Event != nil:
-				c.m.linesEvent.Inc()
-				c.clearStalled()
-				o.events++
-				tp = it.Event.Timepoint
-				if !it.Event.PublishedAt.IsZero() {
-					s.lastPublished = it.Event.PublishedAt
-				}
-			case it.Reject != nil:
-				// A rejected line never moves the resume point, even with a
-				// recovered timepoint: it is not an event (SPEC.md), and a
-				// reconnect should ask for that timepoint again.
-				c.m.linesReject.Inc()
-				c.log.Debug("stream line rejected", "reason", it.Reject.Reason, "bytes", it.Reject.Bytes, "recovered_timepoint", it.Reject.Timepoint)
-			}
-			if tp > 0 && tp >= s.next {
-				s.next = tp + 1
-				c.update(func(st *State) { st.Timepoint = tp })
-			}
-			if o.events > 0 {
-				s.failures = 0
-			}
-			if !w.send(connCtx, s.out, it) {
+			if !c.deliver(ctx, r, it) {
 				// ctx done (or the watchdog fired, which it does not while
 				// sending); the item is not delivered and will be fetched again.
-				o.err = context.Cause(connCtx)
-				return o
+				r.o.err = context.Cause(ctx)
+				return r.o
 			}
 		}
-		if jumps >= jumpReconnectAfter {
-			o.connected = c.clock.Now().Sub(start)
-			o.implausible = true
-			o.err = fmt.Errorf("read %s: %d timepoints in a row more than %d beyond %d; resuming from %d", c.shown, jumps, c.cfg.MaxTimepointJump, prev, s.next)
-			return o
+		if r.jumps >= jumpReconnectAfter {
+			r.o.connected = c.clock.Now().Sub(r.start)
+			r.o.implausible = true
+			r.o.err = fmt.Errorf("read %s: %d timepoints in a row more than %d beyond %d; resuming from %d", c.shown, r.jumps, c.cfg.MaxTimepointJump, r.prev, r.s.next)
+			return r.o
 		}
 	}
+}
+
+// ended records in r's outcome why reading stopped with err.
+func (c *Client) ended(ctx context.Context, r *reading, err error) {
+	o := &r.o
+	o.connected = c.clock.Now().Sub(r.start)
+	switch {
+	case errors.Is(context.Cause(ctx), errIdle):
+		o.idle = true
+		o.err = fmt.Errorf("read %s: no byte for %s", c.shown, c.cfg.IdleTimeout)
+	case errors.Is(context.Cause(ctx), errSlowLine):
+		o.slowLine = true
+		o.err = fmt.Errorf("read %s: a line took longer than stream.line_timeout (%s) to arrive (%d bytes so far): the connection trickles", c.shown, c.cfg.LineTimeout, r.lr.partial)
+	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+		o.eof = true
+		o.err = fmt.Errorf("read %s: end of stream after %s", c.shown, o.connected.Round(time.Millisecond))
+	default:
+		o.err = fmt.Errorf("read %s: %w", c.shown, err)
+	}
+	if r.lr.partial > 0 {
+		c.log.Debug("stream cut mid-line; the line will be fetched again", "bytes", r.lr.partial)
+	}
+}
+
+// items turns a line (not a heartbeat) into what it hands over: a reject,
+// or an event, preceded by the pending gap when it is the first event after
+// one. An array, not a slice: this runs for every line.
+func (c *Client) items(r *reading, l rawLine, now time.Time) (items [2]Item, n int) {
+	if l.kind == lineOversized {
+		items[0] = Item{Reject: &Reject{
+			Reason:     ReasonOversized,
+			Bytes:      l.size,
+			Excerpt:    append([]byte(nil), l.head...),
+			Timepoint:  l.timepoint,
+			ReceivedAt: now,
+		}}
+		return items, 1
+	}
+	it, _ := Decode(l.data, now)
+	if ev := it.Event; ev != nil {
+		if c.plausible(r.prev, ev.Timepoint) {
+			r.prev, r.jumps = max(r.prev, ev.Timepoint), 0
+		} else {
+			r.jumps++
+			it = implausible(ev, r.prev)
+		}
+	}
+	if it.Event != nil && r.s.gap != nil {
+		g := r.s.gap
+		r.s.gap = nil
+		g.ToTimepoint, g.ToTime = it.Event.Timepoint, it.Event.PublishedAt
+		items[n] = Item{Gap: g}
+		n++
+	}
+	items[n] = it
+	return items, n + 1
+}
+
+// deliver counts it, moves the resume point past an event, and sends it;
+// false when ctx ended first.
+func (c *Client) deliver(ctx context.Context, r *reading, it Item) bool {
+	var tp int64
+	switch {
+	case it.Event != nil:
+		c.m.linesEvent.Inc()
+		c.clearStalled()
+		r.o.events++
+		tp = it.Event.Timepoint
+		if !it.Event.PublishedAt.IsZero() {
+			r.s.lastPublished = it.Event.PublishedAt
+		}
+	case it.Reject != nil:
+		// A rejected line never moves the resume point, even with a
+		// recovered timepoint: it is not an event (SPEC.md), and a
+		// reconnect should ask for that timepoint again.
+		c.m.linesReject.Inc()
+		c.log.Debug("stream line rejected", "reason", it.Reject.Reason, "bytes", it.Reject.Bytes, "recovered_timepoint", it.Reject.Timepoint)
+	}
+	if tp > 0 && tp >= r.s.next {
+		r.s.next = tp + 1
+		c.update(func(st *State) { st.Timepoint = tp })
+	}
+	if r.o.events > 0 {
+		r.s.failures = 0
+	}
+	return r.w.send(ctx, r.s.out, it)
 }
 
 // plausible reports whether an event at tp may follow prev on one
