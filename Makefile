@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/chwatch/chwatch/app.Version=$(VERSION) -X github.
 GO      ?= go
 DEMO_DB ?= demo/chwatch.db
 
-.PHONY: build test test-race test-litestream lint cross test-arm64 demo bench bench-e2e soak fuzz schema clean
+.PHONY: build test test-race test-litestream lint cross test-arm64 demo bench bench-status bench-e2e soak fuzz schema clean
 
 build: ## the chwatch binary for this machine
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o chwatch .
@@ -19,9 +19,10 @@ test-race: ## the suite under the race detector (needs cgo and gcc)
 test-litestream: ## chwatch beside Litestream: replicate, SIGKILL, restore, resume (installs litestream v0.5 with go install)
 	scripts/test-litestream
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, and go.mod/go.sum as `go mod tidy` leaves them
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff || { echo "go.mod or go.sum is not tidy: run go mod tidy and commit the result"; exit 1; }
 
 cross: ## static builds for linux/amd64, linux/arm64 and linux/arm (GOARM=7) in dist/, each with a sha256 file
 	@mkdir -p dist
@@ -40,14 +41,17 @@ demo: build ## run the main job on the built-in simulator into demo/chwatch.db (
 	./chwatch --db $(DEMO_DB) run --sim
 
 bench: ## benchmarks, each printing a ratio against a baseline measured in the same run (about 30 minutes)
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./... | tee bench.out
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m ./... | tee bench.out
 	scripts/bench-e2e | tee -a bench.out
 	scripts/bench-import | tee -a bench.out
 	scripts/bench-export | tee -a bench.out
 	scripts/bench-budget | tee -a bench.out
 
+bench-status: ## status on 5M companies, 10M events, 1M queued jobs beside a writer: median ms, ratio to 100 ms (first run builds the database, about 3 minutes, cached in $$TMPDIR/chwatch-bench-status)
+	$(GO) test -run '^$$' -bench BenchmarkStatus -benchtime 1x -count 1 -timeout 60m ./status/
+
 soak: ## the crash test, 100 random SIGKILLs
-	CHWATCH_CRASH_KILLS=100 $(GO) test -count=1 -run TestCrashRecovery -timeout 30m -v ./app/
+	CHWATCHTEST_CRASH_KILLS=100 $(GO) test -count=1 -run TestCrashRecovery -timeout 30m -v ./app/
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	scripts/fuzz $(or $(FUZZTIME),30s)

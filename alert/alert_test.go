@@ -14,6 +14,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/chwatch/chwatch/alert"
+	"github.com/chwatch/chwatch/logging/logtest"
 	"github.com/matryer/is"
 )
 
@@ -236,7 +237,7 @@ func TestRetriesThenDelivers(t *testing.T) {
 func TestRefusedIsNotRetriedAndHidesURL(t *testing.T) {
 	is := is.New(t)
 	h := newHook(t, 404)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	set := metrics.NewSet()
 	a := alert.New(alert.Config{URL: h.url(), Clock: newClock(), Metrics: set, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	start(t, a)
@@ -254,7 +255,7 @@ func TestRefusedIsNotRetriedAndHidesURL(t *testing.T) {
 // An unreachable webhook is logged without its URL, which carries a token.
 func TestUnreachableHidesURL(t *testing.T) {
 	is := is.New(t)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	a := alert.New(alert.Config{URL: "http://127.0.0.1:1/hook?token=s3cret", Retries: -1, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -308,7 +309,7 @@ func TestMetricsRegisteredAtStart(t *testing.T) {
 func TestNoURL(t *testing.T) {
 	is := is.New(t)
 	set := metrics.NewSet()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	a := alert.New(alert.Config{Metrics: set, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	a.Raise(alert.DiskFull, alert.Critical, "disk full: the cursor holds", nil)
 	is.True(a.Active(alert.DiskFull))
@@ -371,21 +372,4 @@ func waitMetric(t *testing.T, set *metrics.Set, line string) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Fatalf("metrics never showed %s:\n%s", line, out.String())
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -276,7 +276,7 @@ func (c *Client) get(ctx context.Context, op, path string) (answer, error) {
 }
 
 // refused turns an answer that is not a result into an *Error.
-func (c *Client) refused(op string, a answer) error {
+func (c *Client) refused(op string, a answer) *Error {
 	e := &Error{Op: op, Status: a.status, Detail: excerpt(a.body)}
 	switch {
 	case a.status == http.StatusUnauthorized:

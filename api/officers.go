@@ -73,7 +73,7 @@ func (c *Client) Officers(ctx context.Context, number string) (OfficerList, erro
 		case a.status == http.StatusNotFound && start == 0 && companiesHouseJSON(a.body):
 			return OfficerList{Total: 0, ActiveCount: 0, Date: a.date}, nil
 		case a.status == http.StatusNotFound && start == 0:
-			e := c.refused(pageOp, a).(*Error)
+			e := c.refused(pageOp, a)
 			e.Detail = "404 that is not Companies House's (is api.url right?): " + e.Detail
 			return OfficerList{}, e
 		case a.status == http.StatusNotFound:

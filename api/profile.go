@@ -49,7 +49,7 @@ func (c *Client) Profile(ctx context.Context, number string) (Profile, error) {
 		if profileNotFound(a.body) {
 			return Profile{Version: company.DeletedVersion(number, company.API, a.date), Date: a.date}, nil
 		}
-		e := c.refused(op, a).(*Error)
+		e := c.refused(op, a)
 		e.Detail = "404 without company-profile-not-found (is api.url right?): " + e.Detail
 		return Profile{}, e
 	}

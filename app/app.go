@@ -161,8 +161,6 @@ See config.example.toml. Try it without keys: chwatch run --sim`,
 	var ee *exitError
 	if errors.As(err, &ee) {
 		code = ee.code
-	} else if strings.Contains(err.Error(), "flag provided but not defined") || strings.Contains(err.Error(), "Required flag") {
-		code = usageCode
 	}
 	if !errors.Is(err, errQuiet) {
 		fmt.Fprintf(e.stderr, "chwatch: %v\n", err)

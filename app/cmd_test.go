@@ -210,6 +210,12 @@ func TestCmdStatusJSON(t *testing.T) {
 	}{
 		{"NeverRun", migratedDB, 1, "WARNING"},
 		{"MissingDatabase", func(tb testing.TB) string { return filepath.Join(tb.TempDir(), "none.db") }, 3, "UNKNOWN"},
+		{"Running", func(tb testing.TB) string {
+			p := migratedDB(tb)
+			now := time.Now()
+			setService(tb, p, status.Service{PID: 7, HeartbeatAt: now, StartedAt: now.Add(-time.Hour), StreamState: "connected", StreamSince: now.Add(-time.Hour), APIBudget: -1})
+			return p
+		}, 0, "OK"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -221,7 +227,13 @@ func TestCmdStatusJSON(t *testing.T) {
 			is.NoErr(dec.Decode(&m)) // stdout is JSON
 			is.Equal(m["verdict"], tt.verdict)
 			reasons, _ := m["reasons"].([]any)
-			is.True(len(reasons) > 0)
+			is.Equal(len(reasons) > 0, tt.verdict != "OK") // a verdict other than OK says why
+			if tt.code != 3 {
+				v, _ := m["version"].(string)
+				is.True(v != "")              // the command adds this chwatch's version
+				is.True(m["database"] != nil) // and the report's facts
+				is.True(m["queue"] != nil)
+			}
 			var more any
 			is.Equal(dec.Decode(&more), io.EOF) // exactly one object
 		})
@@ -250,6 +262,10 @@ func TestCmdConfigCheck(t *testing.T) {
 		{name: "BadEnv", args: []string{"config", "check"}, env: []string{"CHWATCH_API_WORKERS=many"}, code: 2, stderr: []string{"CHWATCH_API_WORKERS", `"many"`}},
 		{name: "BadSet", args: []string{"--set", "stream.on_gap=never", "config", "check"}, code: 2, stderr: []string{"stream.on_gap"}},
 		{name: "SetWithoutValue", args: []string{"--set", "stream.on_gap", "config", "check"}, code: 2, stderr: []string{"KEY=VALUE"}},
+		{name: "UnknownEnv", args: []string{"config", "check"}, env: []string{"CHWATCH_STREAM_IDEL_TIMEOUT=60s"}, code: 2, stderr: []string{"CHWATCH_STREAM_IDEL_TIMEOUT", "did you mean CHWATCH_STREAM_IDLE_TIMEOUT"}},
+		{name: "ListenNotAnAddress", args: []string{"--set", "http.listen=notanaddr", "config", "check"}, code: 2, stderr: []string{"http.listen", "notanaddr"}},
+		{name: "UnderAMillisecond", args: []string{"--set", "stream.idle_timeout=1ns", "config", "check"}, code: 2, stderr: []string{"stream.idle_timeout", "1ms"}},
+		{name: "BelowFloorWarns", args: []string{"config", "check"}, env: []string{"CHWATCH_STREAM_IDLE_TIMEOUT=1s"}, stderr: []string{"warning:", "CHWATCH_STREAM_IDLE_TIMEOUT", "production floor"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -450,5 +466,27 @@ func TestCmdUnknownCommand(t *testing.T) {
 				t.Errorf("nothing on stderr: %v", r)
 			}
 		})
+	}
+}
+
+// run warns about a CHWATCH_* variable that names no key (config check
+// refuses it), before anything else it does.
+func TestRunWarnsUnknownEnv(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no", "such", "dir", "chwatch.db")
+	r := runCmd(t, cmdEnviron(t, "CHWATCH_STREAM_IDEL_TIMEOUT=60s", "CHWATCH_LOG_FORMAT=text"), "--db", missing, "--set", "http.listen=", "run")
+	if r.code != 1 {
+		t.Fatalf("want exit 1 (no such directory), got %v", r)
+	}
+	contains(t, "stderr", r.stderr, "WARN", "CHWATCH_STREAM_IDEL_TIMEOUT", "did you mean CHWATCH_STREAM_IDLE_TIMEOUT")
+}
+
+// A start timepoint no stream has is bad usage, never a silent live start.
+func TestRunRefusesBadStartTimepoint(t *testing.T) {
+	for _, tp := range []string{"-5", "9223372036854775807"} {
+		r := runCmd(t, cmdEnviron(t), "--db", filepath.Join(t.TempDir(), "chwatch.db"), "--set", "http.listen=", "run", "--start-timepoint", tp)
+		if r.code != 2 {
+			t.Fatalf("--start-timepoint %s: want exit 2, got %v", tp, r)
+		}
+		contains(t, "stderr", r.stderr, "--start-timepoint", "leave it out to start live")
 	}
 }

@@ -14,12 +14,18 @@ func (e *env) configCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name:  "check",
-				Usage: "validate the configuration; exit 2 naming the key and the fix",
+				Usage: "validate the configuration and the CHWATCH_* environment; exit 2 naming the key and the fix",
 				Action: func(c *cli.Context) error {
-					cfg, err := e.loadConfigWarn(c)
+					cfg, err := e.loadConfig(c)
 					if err != nil {
 						return err
 					}
+					// What run only warns about is an error here: a
+					// misspelt variable silently sets nothing.
+					if err := cfg.CheckEnv(); err != nil {
+						return withCode(ExitUsage, fmt.Errorf("configuration: %w", err))
+					}
+					e.printWarnings(cfg)
 					src := cfg.File
 					if src == "" {
 						src = "no file: defaults and environment"
@@ -55,8 +61,12 @@ func (e *env) loadConfigWarn(c *cli.Context) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.printWarnings(cfg)
+	return cfg, nil
+}
+
+func (e *env) printWarnings(cfg *config.Config) {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(e.stderr, "warning: %s\n", w)
 	}
-	return cfg, nil
 }

@@ -18,8 +18,8 @@ import (
 // buildBinary builds chwatch once for the tests that run it as a process.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	if os.Getenv("CHWATCH_NO_EXEC") != "" {
-		t.Skip("CHWATCH_NO_EXEC: this platform cannot start child processes (qemu without binfmt_misc)")
+	if os.Getenv("CHWATCHTEST_NO_EXEC") != "" {
+		t.Skip("CHWATCHTEST_NO_EXEC: this platform cannot start child processes (qemu without binfmt_misc)")
 	}
 	bin := filepath.Join(t.TempDir(), "chwatch")
 	cmd := exec.Command("go", "build", "-o", bin, "..")
@@ -32,22 +32,22 @@ func buildBinary(t *testing.T) string {
 
 // TestCrashRecovery SIGKILLs the real `chwatch run` at random moments and
 // restarts it; the database must end equal to the simulator's truth: nothing
-// lost, nothing applied twice. CHWATCH_CRASH_SEED replays a failure;
-// CHWATCH_CRASH_KILLS sets the number of kills (make soak: 100).
+// lost, nothing applied twice. CHWATCHTEST_CRASH_SEED replays a failure;
+// CHWATCHTEST_CRASH_KILLS sets the number of kills (make soak: 100).
 func TestCrashRecovery(t *testing.T) {
 	bin := buildBinary(t)
 	kills := 20
 	if testing.Short() {
 		kills = 5
 	}
-	if n, err := strconv.Atoi(os.Getenv("CHWATCH_CRASH_KILLS")); err == nil {
+	if n, err := strconv.Atoi(os.Getenv("CHWATCHTEST_CRASH_KILLS")); err == nil {
 		kills = n
 	}
 	seed := time.Now().UnixNano()
-	if s, err := strconv.ParseInt(os.Getenv("CHWATCH_CRASH_SEED"), 10, 64); err == nil {
+	if s, err := strconv.ParseInt(os.Getenv("CHWATCHTEST_CRASH_SEED"), 10, 64); err == nil {
 		seed = s
 	}
-	t.Logf("crash test seed %d (rerun with CHWATCH_CRASH_SEED=%d), %d kills", seed, seed, kills)
+	t.Logf("crash test seed %d (rerun with CHWATCHTEST_CRASH_SEED=%d), %d kills", seed, seed, kills)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))
 
 	events := 4000 * kills

@@ -107,7 +107,7 @@ func scrapeRunningService(t *testing.T) map[string][]map[string]string {
 	// the cursor.
 	var code int
 	var body string
-	waitFor(t, "the apply histograms", func() bool {
+	eventually(t, "the apply histograms", 30*time.Second, func() bool {
 		code, body = get(t, base+"/metrics")
 		return strings.Contains(body, "chwatch_apply_batch_seconds_count") && strings.Contains(body, "chwatch_apply_latency_seconds_count")
 	})

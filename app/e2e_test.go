@@ -14,6 +14,7 @@ import (
 
 	"github.com/chwatch/chwatch/config"
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/logging/logtest"
 	"github.com/chwatch/chwatch/sim"
 	"github.com/matryer/is"
 )
@@ -30,6 +31,7 @@ func testConfig(t *testing.T, url string) *config.Config {
 	// backlog's events. Tests of the REST side set one.
 	c.Stream.Key = "e2e-stream-key"
 	c.Stream.IdleTimeout = config.Duration{Duration: 300 * time.Millisecond}
+	c.Stream.LineTimeout = config.Duration{Duration: 500 * time.Millisecond}
 	c.Stream.BackoffMin = config.Duration{Duration: 5 * time.Millisecond}
 	c.Stream.BackoffMax = config.Duration{Duration: 50 * time.Millisecond}
 	c.Stream.RateLimitedWait = config.Duration{Duration: 20 * time.Millisecond}
@@ -45,15 +47,29 @@ func testConfig(t *testing.T, url string) *config.Config {
 }
 
 // startRun runs the service in the background and returns a stop function
-// that cancels it and returns its error.
+// that cancels it and returns its error. CHWATCHTEST_LOG=1 shows its log.
 func startRun(t *testing.T, cfg *config.Config, opt runOptions) func() error {
+	t.Helper()
+	var w io.Writer = io.Discard
+	if os.Getenv("CHWATCHTEST_LOG") != "" {
+		w = os.Stderr
+	}
+	return runLogging(t, cfg, opt, w)
+}
+
+// startRunLogged is startRun with the service's log kept.
+func startRunLogged(t *testing.T, cfg *config.Config, opt runOptions) (stop func() error, logs *logtest.Buffer) {
+	t.Helper()
+	logs = &logtest.Buffer{}
+	return runLogging(t, cfg, opt, logs), logs
+}
+
+// runLogging runs the service in the background, logging to w, until the
+// stop function it returns (or the test's end).
+func runLogging(t *testing.T, cfg *config.Config, opt runOptions, w io.Writer) func() error {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var w io.Writer = io.Discard
-	if os.Getenv("CHWATCH_TEST_LOG") != "" {
-		w = os.Stderr
-	}
 	log := slog.New(slog.NewTextHandler(w, nil))
 	go func() { done <- runService(ctx, cfg, log, opt) }()
 	var once bool
@@ -184,7 +200,9 @@ func TestEndToEnd(t *testing.T) {
 		{"NotJSON", sim.Faults{NotJSONEvery: 97}},
 		{"Oversized", sim.Faults{OversizeEvery: 301, OversizeBytes: 100 << 10}},
 		{"Replayed", sim.Faults{ReplayEvery: 13}},
-		{"Everything", sim.Faults{CutEvery: 401, Status5xxEvery: 3, Status429Every: 5, Status401Every: 7, NotJSONEvery: 89, OversizeEvery: 307, OversizeBytes: 100 << 10, ReplayEvery: 17}},
+		{"AbsurdTimepoint", sim.Faults{AbsurdEvery: 101, CutEvery: 500}},
+		{"Trickle", sim.Faults{TrickleEvery: 700, TrickleDelay: 100 * time.Millisecond}},
+		{"Everything", sim.Faults{CutEvery: 401, Status5xxEvery: 3, Status429Every: 5, Status401Every: 7, NotJSONEvery: 89, OversizeEvery: 307, OversizeBytes: 100 << 10, ReplayEvery: 17, AbsurdEvery: 211}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,7 +229,7 @@ func TestEndToEnd(t *testing.T) {
 			defer d.Close()
 			var rejects int64
 			d.R.QueryRow("SELECT count(*) FROM stream_rejects").Scan(&rejects)
-			if (tc.faults.NotJSONEvery > 0 || tc.faults.OversizeEvery > 0) != (rejects > 0) {
+			if (tc.faults.NotJSONEvery > 0 || tc.faults.OversizeEvery > 0 || tc.faults.AbsurdEvery > 0) != (rejects > 0) {
 				t.Errorf("stream_rejects holds %d rows for faults %+v", rejects, tc.faults)
 			}
 		})

@@ -179,7 +179,7 @@ func TestEnrichEndToEnd(t *testing.T) {
 	stop := startRun(t, cfg, runOptions{startFrom: sim.DefaultFirstTimepoint, alertEvery: 10 * time.Millisecond,
 		restBackoff: 20 * time.Millisecond, beatEvery: 20 * time.Millisecond, onListen: func(a string) { addr <- a }})
 	base := "http://" + <-addr
-	waitFor(t, "officers arriving", func() bool {
+	eventually(t, "officers arriving", 30*time.Second, func() bool {
 		_, m := get(t, base+"/metrics")
 		return strings.Contains(m, `chwatch_jobs_total{kind="officers",result="done"}`) &&
 			!strings.Contains(m, `chwatch_jobs_total{kind="officers",result="done"} 0`)
@@ -205,12 +205,11 @@ func TestEnrichEndToEnd(t *testing.T) {
 			BreakerState string `json:"breaker_state"`
 			APIBudget    int64  `json:"api_budget_remaining"`
 		} `json:"service"`
-		Queue struct {
-			Jobs map[string]map[string]int64 `json:"jobs"`
-		} `json:"queue"`
 		REST struct {
-			Budget  *struct{ Limit, Remain int } `json:"budget"`
-			Backlog struct{ Jobs int64 }         `json:"backlog"`
+			WorkersRunning bool                         `json:"workers_running"`
+			Jobs           map[string]map[string]int64  `json:"jobs"`
+			Budget         *struct{ Limit, Remain int } `json:"budget"`
+			Drain          *struct{ Jobs int64 }        `json:"drain"`
 		} `json:"rest"`
 	}
 	is.NoErr(json.Unmarshal([]byte(out.String()), &rep))
@@ -221,12 +220,13 @@ func TestEnrichEndToEnd(t *testing.T) {
 	is.Equal(rep.Service.BreakerState, "closed")
 	is.True(rep.Service.APIBudget >= 0)
 	is.True(rep.REST.Budget != nil && rep.REST.Budget.Limit == 100) // the server's word
-	is.Equal(rep.REST.Backlog.Jobs, int64(0))
-	done := rep.Queue.Jobs["officers"]["done"]
+	is.True(rep.REST.WorkersRunning)
+	is.True(rep.REST.Drain == nil) // nothing waits
+	done := rep.REST.Jobs["officers"]["done"]
 	is.True(done > 20)
 	out.Reset()
 	e.run(context.Background(), []string{"chwatch", "--db", cfg.Database.Path, "status"})
-	is.True(strings.Contains(out.String(), "REST        2 workers; API ok; budget"))
+	is.True(strings.Contains(out.String(), "rest        2 workers, API ok"))
 	is.True(!strings.Contains(out.String(), "REST workers not running"))
 	_, m := get(t, base+"/metrics")
 	is.True(strings.Contains(m, fmt.Sprintf(`chwatch_jobs_total{kind="officers",result="done"} %d`, done))) // each job done once
@@ -289,7 +289,7 @@ func TestQueueAddIsPickedNext(t *testing.T) {
 	}
 	const officersDone = "SELECT count(*) FROM jobs WHERE kind = 'officers' AND state = 'done'"
 	before := count(officersDone)
-	waitFor(t, "the status check done", func() bool {
+	eventually(t, "the status check done", 30*time.Second, func() bool {
 		return count("SELECT count(*) FROM jobs WHERE kind = 'status_check' AND company_number = ? AND state = 'done'", num) == 1
 	})
 	after := count(officersDone)
@@ -320,7 +320,7 @@ func TestTwoInstancesShareTheKey(t *testing.T) {
 		stops = append(stops, startRun(t, cfg, runOptions{startFrom: sim.DefaultFirstTimepoint}))
 		paths = append(paths, cfg.Database.Path)
 	}
-	waitFor(t, "the first REST answer", func() bool { return !rec.first().IsZero() })
+	eventually(t, "the first REST answer", 30*time.Second, func() bool { return !rec.first().IsZero() })
 	first := rec.first()
 	time.Sleep(4*window + window/2) // the experiment: four windows of both draining
 	for _, stop := range stops {
@@ -443,7 +443,7 @@ func TestEnrichSurvivesSIGKILL(t *testing.T) {
 	for i := range 3 {
 		cmd := start(i)
 		done := jobs("done")
-		waitFor(t, "progress, and REST jobs in hand", func() bool { return jobs("done") >= done+3 && running() > 0 })
+		eventually(t, "progress, and REST jobs in hand", 30*time.Second, func() bool { return jobs("done") >= done+3 && running() > 0 })
 		is.NoErr(cmd.Process.Signal(os.Kill))
 		cmd.Wait()
 		n := running()

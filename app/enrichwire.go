@@ -16,13 +16,15 @@ import (
 	"github.com/chwatch/chwatch/config"
 	"github.com/chwatch/chwatch/db"
 	"github.com/chwatch/chwatch/enrich"
+	"github.com/chwatch/chwatch/ops"
 	"github.com/chwatch/chwatch/queue"
 	"github.com/chwatch/chwatch/status"
 )
 
-// rest is the REST side of run: budget, breaker, client and workers. A nil
-// *rest (no API key) runs nothing, serves no metrics and reports the REST
-// workers as not running.
+// rest is the REST side of run: budget, breaker, client and workers, built
+// from the configuration. run runs it beside the stream (run), hears its
+// facts for service_state through an ops.Part (part) and serves its
+// metrics (m).
 type rest struct {
 	d       *db.DB
 	budget  *budget.Budget
@@ -31,18 +33,17 @@ type rest struct {
 	alerts  *alert.Alerter
 	log     *slog.Logger
 	m       *metrics.Set
-	stop    func()
 
 	mu    sync.Mutex
 	since time.Time // when the breaker's state began
 }
 
-// startREST builds the REST side from cfg and starts its workers, which
-// stop when ctx is done or Stop is called; backoff, when not 0, is a failed
-// job's first wait (tests). It must run under the instance
-// lock: no other process claims jobs then, so every running job it finds
-// was left by a process that is gone and goes back to the queue at once.
-func startREST(ctx context.Context, cfg *config.Config, d *db.DB, applier *company.Applier, alerts *alert.Alerter, log *slog.Logger, backoff time.Duration) (*rest, error) {
+// newREST builds the REST side from cfg; nil without an API key. backoff,
+// when not 0, is a failed job's first wait (tests). It must run under the
+// instance lock: no other process claims jobs then, so every running job it
+// finds was left by a process that is gone, and goes back to the queue at
+// once.
+func newREST(ctx context.Context, cfg *config.Config, d *db.DB, applier *company.Applier, alerts *alert.Alerter, log *slog.Logger, backoff time.Duration) (*rest, error) {
 	if cfg.API.Key == "" {
 		log.Info("no API key (CHWATCH_API_KEY): REST workers not started; officer fetches and status checks wait in the queue")
 		return nil, nil
@@ -75,17 +76,20 @@ func startREST(ctx context.Context, cfg *config.Config, d *db.DB, applier *compa
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := r.workers.Run(ctx); err != nil {
-			r.log.Warn("REST workers stopped with an error", "err", err)
-		}
-	}()
-	var once sync.Once
-	r.stop = func() { once.Do(func() { cancel(); <-done }) }
 	return r, nil
+}
+
+// run runs the workers until ctx is done; the jobs they hold go back to
+// the queue.
+func (r *rest) run(ctx context.Context) {
+	if err := r.workers.Run(ctx); err != nil {
+		r.log.Warn("REST workers stopped with an error", "err", err)
+	}
+}
+
+// part is what the heartbeat hears of the REST side.
+func (r *rest) part() ops.Part {
+	return ops.Part{Report: func(_ context.Context, _ time.Time, svc *status.Service) { r.fill(svc) }}
 }
 
 // resetGuard is the budget's wait past a window's reset: 1 s per 5 minutes
@@ -99,26 +103,8 @@ func resetGuard(window time.Duration) time.Duration {
 	return min(max(budget.DefaultResetGuard*window/budget.DefaultWindow, 10*time.Millisecond), budget.DefaultResetGuard)
 }
 
-// Stop stops the workers: the jobs they hold go back to the queue.
-func (r *rest) Stop() {
-	if r != nil {
-		r.stop()
-	}
-}
-
-// metricSets are what the REST side serves on /metrics.
-func (r *rest) metricSets() []*metrics.Set {
-	if r == nil {
-		return nil
-	}
-	return []*metrics.Set{r.m}
-}
-
 // fill writes the REST side's state into svc, for service_state.
 func (r *rest) fill(svc *status.Service) {
-	if r == nil {
-		return
-	}
 	ws := r.workers.State()
 	if ws.Running == 0 {
 		return // stopped: status says the REST workers do not run

@@ -25,11 +25,11 @@ import (
 // killed database, counters that match their rows); and chwatch resumes on
 // it with nothing lost and nothing applied twice (the database ends equal to
 // the simulator's truth). It needs the litestream binary:
-// scripts/test-litestream installs it and sets CHWATCH_LITESTREAM.
+// scripts/test-litestream installs it and sets CHWATCHTEST_LITESTREAM.
 func TestLitestreamRestore(t *testing.T) {
-	lt := os.Getenv("CHWATCH_LITESTREAM")
+	lt := os.Getenv("CHWATCHTEST_LITESTREAM")
 	if lt == "" {
-		t.Skip("CHWATCH_LITESTREAM is not set: scripts/test-litestream installs Litestream and runs this test")
+		t.Skip("CHWATCHTEST_LITESTREAM is not set: scripts/test-litestream installs Litestream and runs this test")
 	}
 	is := is.New(t)
 	bin := buildBinary(t)

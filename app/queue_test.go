@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/queue"
 	"github.com/matryer/is"
 )
@@ -21,20 +22,7 @@ func pendingJobs(tb testing.TB, path string) []string {
 		tb.Fatal(err)
 	}
 	defer d.Close()
-	rows, err := d.R.Query("SELECT kind || ' ' || company_number || ' ' || state FROM jobs ORDER BY id")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	return out
+	return dbtest.Strings(tb, d.R, "SELECT kind || ' ' || company_number || ' ' || state FROM jobs ORDER BY id")
 }
 
 func TestCmdQueueAdd(t *testing.T) {

@@ -1,11 +1,11 @@
 package app
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -21,19 +21,14 @@ import (
 	"github.com/chwatch/chwatch/db"
 	"github.com/chwatch/chwatch/housekeep"
 	"github.com/chwatch/chwatch/ingest"
-	"github.com/chwatch/chwatch/queue"
+	"github.com/chwatch/chwatch/ops"
 	"github.com/chwatch/chwatch/sim"
-	"github.com/chwatch/chwatch/status"
 	"github.com/chwatch/chwatch/stream"
 	"github.com/urfave/cli/v2"
 )
 
 // memoryLimit is the Go heap's soft limit in run unless GOMEMLIMIT is set.
 const memoryLimit = 14 << 20
-
-// heartbeatEvery is how often run refreshes service_state; status.stale_after
-// must stay well above it.
-const heartbeatEvery = 5 * time.Second
 
 func (e *env) runCommand() *cli.Command {
 	return &cli.Command{
@@ -45,8 +40,10 @@ API key (api.key, CHWATCH_API_KEY) its REST workers (api.workers) fetch the
 officers of companies in strike-off and run status checks and gap sweeps,
 within the shared request budget (api.rate_limit per api.rate_window). Stops
 gracefully on SIGINT or SIGTERM: the batch in flight commits, the REST jobs in
-hand go back to the queue, then exit 0. With --sim it starts the built-in
-simulator (stream and REST) in-process and needs no keys.
+hand go back to the queue, then exit 0; a batch that cannot commit within 5s (a
+full disk) is left for the next start (the cursor did not move) and the exit is
+1. With --sim it starts the built-in simulator (stream and REST) in-process and
+needs no keys.
 
 One run per database: while another chwatch process holds the database (a run,
 or a schema change) it waits up to 10 s, then exits 1 naming that pid.`,
@@ -96,7 +93,11 @@ or a schema change) it waits up to 10 s, then exits 1 naming that pid.`,
 					lockWait:    e.lockWait,
 				})
 			}
-			return runService(c.Context, cfg, log, runOptions{resetCursor: c.Bool("reset-cursor"), startFrom: c.Int64("start-timepoint"), lockWait: e.lockWait})
+			from := c.Int64("start-timepoint")
+			if from < 0 || from == math.MaxInt64 {
+				return usageErr("run: --start-timepoint %d: want a timepoint of the stream (a positive number; they are in the tens of millions), or leave it out to start live", from)
+			}
+			return runService(c.Context, cfg, log, runOptions{resetCursor: c.Bool("reset-cursor"), startFrom: from, lockWait: e.lockWait})
 		},
 	}
 }
@@ -129,146 +130,77 @@ type runOptions struct {
 	startFrom   int64             // first timepoint to ask for without a cursor (0: live)
 	lockWait    time.Duration     // how long to wait for the instance lock (0: defaultLockWait)
 	onListen    func(addr string) // told the HTTP address once it listens (tests)
-	beatEvery   time.Duration     // heartbeat interval (tests; default heartbeatEvery)
+	onOpen      func(d *db.DB)    // told the database once it is open and migrated (tests)
+	beatEvery   time.Duration     // heartbeat interval (tests; default ops.DefaultEvery)
 	alertEvery  time.Duration     // alert rate-limit window per kind (tests; default alert.DefaultEvery)
+	stopTimeout time.Duration     // how long a stop waits on failing commits (tests; default ingest.DefaultStopTimeout)
 	restBackoff time.Duration     // a failed REST job's first backoff (tests; default the queue's)
 }
 
-// runService is `chwatch run` once the configuration is known.
+// runService is `chwatch run` once the configuration is known: the parts
+// of the service, started in order and stopped in reverse.
 func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt runOptions) error {
-	wait := lockBound(opt.lockWait)
-	lock, err := db.Lock(ctx, cfg.Database.Path, wait, func(holder string) {
-		log.Warn("another chwatch process holds the database: waiting for it", "pid", holder, "up_to", wait.String())
-	})
+	d, unlock, err := openForRun(ctx, cfg, log, opt.lockWait)
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
-	fixed, err := db.TightenModes(cfg.Database.Path)
-	for _, f := range fixed {
-		log.Warn("database file was readable by other users (as `litestream restore` leaves it): mode set to 0660", "file", f.Path, "was", fmt.Sprintf("%04o", f.Was))
-	}
-	if err != nil {
-		return err
-	}
-	d, err := db.Open(ctx, cfg.Database.Path, dbOptions(cfg)...)
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	defer d.Close()
-	if _, err := migrateUp(ctx, d, logWriter{log}); err != nil {
-		return err
+	if opt.onOpen != nil {
+		opt.onOpen(d)
 	}
-	cur, err := ingest.LoadCursor(ctx, d.W)
+	streamID := cmp.Or(opt.cursorURL, cfg.Stream.URL)
+	cur, err := resumeCursor(ctx, d, streamID, opt.resetCursor, log)
 	if err != nil {
 		return err
 	}
-	streamID := cfg.Stream.URL
-	if opt.cursorURL != "" {
-		streamID = opt.cursorURL
-	}
-	if cur.Timepoint > 0 && cur.URL != streamID {
-		if !opt.resetCursor {
-			return withCode(ExitUsage, fmt.Errorf("the cursor (timepoint %d) belongs to stream %s, not %s: a timepoint means nothing on another stream; use the right --db, or pass --reset-cursor to start live on the new one", cur.Timepoint, cur.URL, streamID))
-		}
-		if err := ingest.ResetCursor(ctx, d); err != nil {
-			return err
-		}
-		log.Warn("cursor reset: starting live", "old_url", cur.URL, "old_timepoint", cur.Timepoint)
-		cur = ingest.Cursor{}
-	}
 
-	alertMetrics := metrics.NewSet()
+	alertMetrics, streamMetrics, ingestMetrics, opsMetrics := metrics.NewSet(), metrics.NewSet(), metrics.NewSet(), metrics.NewSet()
 	alerts := alert.New(alert.Config{URL: cfg.Alert.WebhookURL, Logger: log, Metrics: alertMetrics, Every: opt.alertEvery})
-	streamMetrics, ingestMetrics := metrics.NewSet(), metrics.NewSet()
-	client, err := stream.New(stream.Config{
-		URL: cfg.Stream.URL, Key: cfg.Stream.Key, IdleTimeout: cfg.Stream.IdleTimeout.Duration,
-		BackoffMin: cfg.Stream.BackoffMin.Duration, BackoffMax: cfg.Stream.BackoffMax.Duration,
-		RateLimitedWait: cfg.Stream.RateLimitedWait.Duration, UnauthorizedWait: cfg.Stream.UnauthorizedWait.Duration,
-		MaxLineBytes: cfg.Stream.MaxLineBytes, Logger: log, Metrics: streamMetrics,
-	})
-	if err != nil {
-		return withCode(ExitUsage, err)
-	}
-	applier := &company.Applier{
-		Policy:   company.Policy{ConfirmExit: cfg.ConfirmExit(), KeepOfficers: cfg.StrikeOff.OnExit == "keep", OfficersOnFirstSight: true},
-		MaxDepth: int64(cfg.Queue.MaxDepth),
-	}
-	proc := ingest.New(d, ingest.Config{
-		BatchMaxEvents: cfg.Stream.BatchMaxEvents, BatchMaxWait: cfg.Stream.BatchMaxWait.Duration,
-		Applier: applier, StreamURL: streamID, OnGap: cfg.Stream.OnGap,
-		Logger: log.With("component", "ingest"), Metrics: ingestMetrics,
-	})
-	hk := housekeep.New(d, housekeep.Config{
-		EventPayload: cfg.Retention.EventPayload.Duration, Events: cfg.Retention.Events.Duration,
-		JobsDone: cfg.Retention.JobsDone.Duration, Logger: log.With("component", "housekeep"),
-		ExternalCheckpoints: cfg.Database.Checkpoints == "external",
-	})
-	rest, err := startREST(ctx, cfg, d, applier, alerts, log, opt.restBackoff)
+	client, err := newStreamClient(cfg, log, streamMetrics)
 	if err != nil {
 		return err
 	}
-	defer rest.Stop()
-	queueMetrics := metrics.NewSet()
-	hb := &heartbeat{d: d, client: client, proc: proc, log: log, streamURL: cfg.Stream.URL, queueMetrics: queueMetrics, every: opt.beatEvery, rest: rest,
-		watch: &watch{alerts: alerts, downWarn: cfg.Status.DownWarn.Duration, downCrit: cfg.Status.DownCrit.Duration, onGap: cfg.Stream.OnGap, log: log}}
-	if err := hb.beat(ctx, time.Now()); err != nil {
-		return fmt.Errorf("write service_state: %w", err)
+	applier := newApplier(cfg)
+	proc := newProcessor(d, cfg, applier, streamID, opt.stopTimeout, log, ingestMetrics)
+	hk := newHousekeeper(d, cfg, log)
+	// What runs beside the stream until the stop, what parts beyond the
+	// stream and the database tell ops, and what /metrics serves: the
+	// REST workers add theirs.
+	beside := []func(context.Context){alerts.Run, hk.Run}
+	var parts []ops.Part
+	sets := []*metrics.Set{streamMetrics, ingestMetrics, opsMetrics, alertMetrics}
+	if rest, err := newREST(ctx, cfg, d, applier, alerts, log, opt.restBackoff); err != nil {
+		return err
+	} else if rest != nil {
+		beside, parts, sets = append(beside, rest.run), append(parts, rest.part()), append(sets, rest.m)
 	}
 
-	var srv *http.Server
-	if cfg.HTTP.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
-		if err != nil {
-			return withCode(ExitUsage, fmt.Errorf("http.listen %s: %w (choose a free address, or set it empty to disable)", cfg.HTTP.Listen, err))
-		}
-		srv = &http.Server{Handler: handler(hb, append([]*metrics.Set{streamMetrics, ingestMetrics, queueMetrics, alertMetrics}, rest.metricSets()...)...), ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
-		log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
-		if opt.onListen != nil {
-			opt.onListen(ln.Addr().String())
-		}
+	v, _ := version()
+	beat := ops.New(ops.Config{
+		DB: d, Stream: client, Ingest: proc, StreamURL: cfg.Stream.URL, Version: v, Parts: parts,
+		Alerts: alerts, DownWarn: cfg.Status.DownWarn.Duration, DownCrit: cfg.Status.DownCrit.Duration, OnGap: cfg.Stream.OnGap,
+		Every: opt.beatEvery, Logger: log, Metrics: opsMetrics,
+	})
+	if err := beat.Beat(ctx); err != nil {
+		return err
 	}
+	stopHTTP, err := serveHTTP(cfg.HTTP.Listen, ops.Handler(beat, sets...), log, opt.onListen)
+	if err != nil {
+		return err
+	}
+	stopBeside := runBeside(ctx, append(beside, beat.Run)...)
 
-	// A small hand-over buffer: the batch itself holds up to
-	// batch_max_events, and memory is the budget on a Raspberry Pi.
-	items := make(chan stream.Item, 256)
-	var wg sync.WaitGroup
-	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
-	wg.Add(3)
-	go func() { defer wg.Done(); alerts.Run(bgCtx) }()
-	go func() { defer wg.Done(); hk.Run(bgCtx) }()
-	go func() { defer wg.Done(); hb.run(bgCtx) }()
-
-	from := opt.startFrom
-	if cur.Timepoint > 0 {
-		from = cur.Timepoint + 1
-	}
-	log.Info("chwatch run started", "db", d.Path, "stream", cfg.Stream.URL, "cursor", cur.Timepoint, "start_at", startAt(from), "pid", os.Getpid())
-	if cfg.Database.Checkpoints == "external" {
-		log.Info("database.checkpoints = external: chwatch runs no WAL checkpoint; Litestream must be replicating this database, or the WAL grows")
-	}
-	clientDone := make(chan struct{})
-	go func() {
-		defer close(clientDone)
-		defer close(items)
-		client.Run(ctx, from, cur.PublishedAt, items)
-	}()
-	// The processor drains everything the client handed over, even after
-	// the signal: the batch in flight commits.
-	procErr := proc.Run(context.WithoutCancel(ctx), items)
-	<-clientDone
-	rest.Stop()
-	if srv != nil {
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		srv.Shutdown(shutdownCtx)
-		cancel()
-	}
-	stopBg()
-	wg.Wait()
-	if err := hb.stopped(context.Background()); err != nil {
+	procErr := ingestStream(ctx, cfg, d, client, proc, stream.Start{Cursor: cur.Timepoint, From: opt.startFrom, LastPublished: cur.PublishedAt}, log)
+	// Every step of the stop is bounded, so it takes well under systemd's
+	// patience.
+	stopHTTP()
+	stopBeside()
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), time.Second)
+	if err := beat.Stopped(stopCtx); err != nil {
 		log.Warn("could not record the stop in service_state", "err", err)
 	}
+	cancelStop()
 	if procErr != nil {
 		return procErr
 	}
@@ -276,186 +208,162 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	return nil
 }
 
-func startAt(from int64) string {
-	if from == 0 {
+// openForRun takes the instance lock, then opens and migrates the
+// database; unlock releases the lock.
+func openForRun(ctx context.Context, cfg *config.Config, log *slog.Logger, lockWait time.Duration) (d *db.DB, unlock func(), err error) {
+	wait := lockBound(lockWait)
+	lock, err := db.Lock(ctx, cfg.Database.Path, wait, func(holder string) {
+		log.Warn("another chwatch process holds the database: waiting for it", "pid", holder, "up_to", wait.String())
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			lock.Unlock()
+		}
+	}()
+	fixed, err := db.TightenModes(cfg.Database.Path)
+	for _, f := range fixed {
+		log.Warn("database file was readable by other users (as `litestream restore` leaves it): mode set to 0660", "file", f.Path, "was", fmt.Sprintf("%04o", f.Was))
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err = db.Open(ctx, cfg.Database.Path, dbOptions(cfg)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := migrateUp(ctx, d, logWriter{log}); err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return d, func() { lock.Unlock() }, nil
+}
+
+// resumeCursor reads the cursor, refusing one of another stream unless
+// reset says to forget it.
+func resumeCursor(ctx context.Context, d *db.DB, streamID string, reset bool, log *slog.Logger) (ingest.Cursor, error) {
+	cur, err := ingest.LoadCursor(ctx, d.W)
+	if err != nil {
+		return cur, err
+	}
+	if cur.Timepoint == 0 || cur.URL == streamID {
+		return cur, nil
+	}
+	if !reset {
+		return cur, withCode(ExitUsage, fmt.Errorf("the cursor (timepoint %d) belongs to stream %s, not %s: a timepoint means nothing on another stream; use the right --db, or pass --reset-cursor to start live on the new one", cur.Timepoint, cur.URL, streamID))
+	}
+	if err := ingest.ResetCursor(ctx, d); err != nil {
+		return cur, err
+	}
+	log.Warn("cursor reset: starting live", "old_url", cur.URL, "old_timepoint", cur.Timepoint)
+	return ingest.Cursor{}, nil
+}
+
+func newStreamClient(cfg *config.Config, log *slog.Logger, m *metrics.Set) (*stream.Client, error) {
+	client, err := stream.New(stream.Config{
+		URL: cfg.Stream.URL, Key: cfg.Stream.Key, IdleTimeout: cfg.Stream.IdleTimeout.Duration, LineTimeout: cfg.Stream.LineTimeout.Duration,
+		BackoffMin: cfg.Stream.BackoffMin.Duration, BackoffMax: cfg.Stream.BackoffMax.Duration,
+		RateLimitedWait: cfg.Stream.RateLimitedWait.Duration, UnauthorizedWait: cfg.Stream.UnauthorizedWait.Duration,
+		MaxLineBytes: cfg.Stream.MaxLineBytes, Logger: log, Metrics: m,
+	})
+	if err != nil {
+		return nil, withCode(ExitUsage, err)
+	}
+	return client, nil
+}
+
+// newApplier is the company rule as cfg sets it, for the stream and the
+// REST workers alike.
+func newApplier(cfg *config.Config) *company.Applier {
+	return &company.Applier{
+		Policy:   company.Policy{ConfirmExit: cfg.ConfirmExit(), KeepOfficers: cfg.StrikeOff.OnExit == "keep", OfficersOnFirstSight: true},
+		MaxDepth: int64(cfg.Queue.MaxDepth),
+	}
+}
+
+func newProcessor(d *db.DB, cfg *config.Config, applier *company.Applier, streamID string, stopTimeout time.Duration, log *slog.Logger, m *metrics.Set) *ingest.Processor {
+	return ingest.New(d, ingest.Config{
+		BatchMaxEvents: cfg.Stream.BatchMaxEvents, BatchMaxWait: cfg.Stream.BatchMaxWait.Duration,
+		Applier: applier, StreamURL: streamID, OnGap: cfg.Stream.OnGap, StopTimeout: stopTimeout,
+		Logger: log.With("component", "ingest"), Metrics: m,
+	})
+}
+
+func newHousekeeper(d *db.DB, cfg *config.Config, log *slog.Logger) *housekeep.Housekeeper {
+	return housekeep.New(d, housekeep.Config{
+		EventPayload: cfg.Retention.EventPayload.Duration, Events: cfg.Retention.Events.Duration,
+		JobsDone: cfg.Retention.JobsDone.Duration, Logger: log.With("component", "housekeep"),
+		ExternalCheckpoints: cfg.Database.Checkpoints == "external",
+	})
+}
+
+// serveHTTP serves h on listen (nothing when it is empty) until stop.
+func serveHTTP(listen string, h http.Handler, log *slog.Logger, onListen func(string)) (stop func(), err error) {
+	if listen == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, withCode(ExitUsage, fmt.Errorf("http.listen %s: %w (choose a free address, or set it empty to disable)", listen, err))
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+	if onListen != nil {
+		onListen(ln.Addr().String())
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}
+
+// runBeside runs each of run in its own goroutine until stop. They outlive
+// ctx: the stop's last batch commits first, and they see it.
+func runBeside(ctx context.Context, run ...func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for _, r := range run {
+		wg.Go(func() { r(ctx) })
+	}
+	return func() { cancel(); wg.Wait() }
+}
+
+// ingestStream streams from start into the processor until ctx is done,
+// and returns once the processor drained everything the client handed
+// over: the batch in flight commits, unless it cannot within the stop
+// timeout (a full disk).
+func ingestStream(ctx context.Context, cfg *config.Config, d *db.DB, client *stream.Client, proc *ingest.Processor, start stream.Start, log *slog.Logger) error {
+	log.Info("chwatch run started", "db", d.Path, "stream", cfg.Stream.URL, "cursor", start.Cursor, "start_at", startAt(start), "pid", os.Getpid())
+	if cfg.Database.Checkpoints == "external" {
+		log.Info("database.checkpoints = external: chwatch runs no WAL checkpoint; Litestream must be replicating this database, or the WAL grows")
+	}
+	// A small hand-over buffer: the batch itself holds up to
+	// batch_max_events, and memory is the budget on a Raspberry Pi.
+	items := make(chan stream.Item, 256)
+	clientDone := make(chan struct{})
+	go func() {
+		defer close(clientDone)
+		defer close(items)
+		client.Run(ctx, start, items)
+	}()
+	err := proc.Run(ctx, items)
+	<-clientDone
+	return err
+}
+
+func startAt(start stream.Start) string {
+	next, ok := start.Resume()
+	switch {
+	case !ok:
+		return "live (the cursor cannot be resumed from: a gap is recorded)"
+	case next == 0:
 		return "live"
 	}
-	return strconv.FormatInt(from, 10)
-}
-
-// heartbeat publishes the service's state to service_state and answers /healthz.
-type heartbeat struct {
-	d         *db.DB
-	client    *stream.Client
-	proc      *ingest.Processor
-	watch     *watch
-	log       *slog.Logger
-	streamURL string
-	started   time.Time
-	// queueMetrics holds chwatch_queue_depth, refreshed with the progress
-	// line.
-	queueMetrics *metrics.Set
-	every        time.Duration // default heartbeatEvery
-	rest         *rest         // the REST side; nil without an API key
-
-	mu        sync.Mutex
-	lastState string
-	since     time.Time
-}
-
-func (h *heartbeat) streamState(now time.Time) (state string, since time.Time, errText string) {
-	s := h.client.State()
-	switch {
-	case s.Connected:
-		state = "connected"
-	case s.Unauthorized:
-		state = "unauthorized"
-	case !s.NextTry.IsZero() && s.NextTry.After(now):
-		state = "backoff"
-	default:
-		state = "connecting"
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	up := state == "connected"
-	wasUp := h.lastState == "connected"
-	if h.lastState == "" || up != wasUp {
-		h.since = now
-		if up && !s.Since.IsZero() {
-			h.since = s.Since
-		}
-	}
-	h.lastState = state
-	return state, h.since, s.LastError
-}
-
-func (h *heartbeat) service(now time.Time) status.Service {
-	if h.started.IsZero() {
-		h.started = now
-	}
-	v, _ := version()
-	state, since, errText := h.streamState(now)
-	ps := h.proc.State()
-	cs := h.client.State()
-	svc := status.Service{
-		PID: os.Getpid(), Version: v, StartedAt: h.started, HeartbeatAt: now,
-		StreamState: state, StreamSince: since, StreamError: errText, StreamURL: h.streamURL,
-		Reconnects: cs.Reconnects, LagSeconds: ps.Lag.Seconds(), LastEventAt: ps.LastEventAt,
-		BreakerState: "closed", APIBudget: -1, DiskFull: ps.DiskFull, LastError: ps.LastError,
-	}
-	h.rest.fill(&svc)
-	return svc
-}
-
-func (h *heartbeat) beat(ctx context.Context, now time.Time) error {
-	svc := h.service(now)
-	h.watch.check(ctx, h.d, now, svc)
-	kv := svc.KV()
-	return h.d.WriteTx(ctx, func(tx db.Tx) error { return db.SetState(ctx, tx, db.FormatTime(now), kv) })
-}
-
-// progressEvery is how often run logs a one-line summary of its work.
-const progressEvery = 30 * time.Second
-
-func (h *heartbeat) run(ctx context.Context) {
-	every := h.every
-	if every <= 0 {
-		every = heartbeatEvery
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	lastLog, lastEvents := time.Now(), int64(0)
-	h.refreshQueueDepth(ctx)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			if err := h.beat(ctx, now); err != nil && !errors.Is(err, context.Canceled) {
-				h.log.Warn("heartbeat not written", "err", err)
-			}
-			if now.Sub(lastLog) >= progressEvery {
-				ps := h.proc.State()
-				state, _, _ := h.streamState(now)
-				n := ps.Events - lastEvents
-				h.log.Info("progress", "stream", state, "timepoint", ps.Timepoint, "events", n,
-					"per_second", int(float64(n)/now.Sub(lastLog).Seconds()), "lag", ps.Lag.Round(time.Millisecond).String())
-				lastLog, lastEvents = now, ps.Events
-				h.refreshQueueDepth(ctx)
-			}
-		}
-	}
-}
-
-// refreshQueueDepth sets chwatch_queue_depth{kind,state} from the job counters.
-func (h *heartbeat) refreshQueueDepth(ctx context.Context) {
-	depths, err := queue.Depths(ctx, h.d.R)
-	if err != nil {
-		h.log.Warn("queue depth not read", "err", err)
-		return
-	}
-	for _, kind := range queue.Kinds() {
-		for _, state := range queue.States() {
-			h.queueMetrics.GetOrCreateGauge(fmt.Sprintf(`chwatch_queue_depth{kind=%q,state=%q}`, kind, state), nil).Set(float64(depths.Count(kind, state)))
-		}
-	}
-	h.watch.deadJobs(depths.Sum(queue.StateDead))
-}
-
-func (h *heartbeat) stopped(ctx context.Context) error {
-	now := time.Now()
-	svc := h.service(now)
-	svc.StoppedAt, svc.StreamState = now, "stopped"
-	kv := svc.KV()
-	return h.d.WriteTx(ctx, func(tx db.Tx) error { return db.SetState(ctx, tx, db.FormatTime(now), kv) })
-}
-
-// health is /healthz: 200 while the stream is connected or reconnecting
-// within its backoff and the database is writable; 503 otherwise.
-func (h *heartbeat) health() (int, map[string]any) {
-	now := time.Now()
-	state, since, errText := h.streamState(now)
-	ps := h.proc.State()
-	body := map[string]any{"stream": state, "stream_since": since.UTC().Format(time.RFC3339), "database_writable": ps.Writable, "timepoint": ps.Timepoint}
-	var why []string
-	if state == "unauthorized" {
-		why = append(why, "stream answers 401 (bad stream key)")
-	}
-	if !ps.Writable {
-		w := "database not writable"
-		if ps.DiskFull {
-			w = "disk full: the cursor holds until space returns"
-		}
-		why = append(why, w)
-	}
-	if errText != "" {
-		body["stream_error"] = errText
-	}
-	code := http.StatusOK
-	if len(why) > 0 {
-		code = http.StatusServiceUnavailable
-		body["reasons"] = why
-	}
-	body["ok"] = code == http.StatusOK
-	return code, body
-}
-
-func handler(h *heartbeat, sets ...*metrics.Set) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		for _, s := range sets {
-			s.WritePrometheus(w)
-		}
-		metrics.WriteProcessMetrics(w)
-	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		code, body := h.health()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(body)
-	})
-	return mux
+	return strconv.FormatInt(next, 10)
 }
 
 // logWriter turns migrate's progress lines into log records.

@@ -47,6 +47,9 @@ clients using the same key share it, as on Companies House.`,
 			&cli.IntFlag{Name: "api-page-cap", Value: sim.DefaultPageCap, Usage: "largest items_per_page the officers list grants"},
 			&cli.BoolFlag{Name: "api-remaining-header", Usage: "spell the budget header X-Ratelimit-Remaining"},
 			&cli.BoolFlag{Name: "api-overlap-pages", Usage: "officer pages after the first repeat the previous page's last item"},
+			&cli.IntFlag{Name: "absurd-every", Usage: "fault: after every N event lines, a copy of the last with timepoint 2^63-1"},
+			&cli.IntFlag{Name: "trickle-every", Usage: "fault: after every N event lines, send the next one a byte at a time"},
+			&cli.DurationFlag{Name: "trickle-delay", Value: sim.DefaultTrickleDelay, Usage: "fault: pause between the bytes of a trickled line"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg := sim.Config{
@@ -58,6 +61,7 @@ clients using the same key share it, as on Companies House.`,
 					CutEvery: c.Int("cut-every"), StallEvery: c.Int("stall-every"), StallFor: c.Duration("stall-for"),
 					Status5xxEvery: c.Int("5xx-every"), Status429Every: c.Int("429-every"), Status401Every: c.Int("401-every"),
 					NotJSONEvery: c.Int("not-json-every"), OversizeEvery: c.Int("oversize-every"), ReplayEvery: c.Int("replay-every"),
+					AbsurdEvery: c.Int("absurd-every"), TrickleEvery: c.Int("trickle-every"), TrickleDelay: c.Duration("trickle-delay"),
 				},
 				API: sim.APIFaults{
 					Status5xxEvery: c.Int("api-5xx-every"), Status5xxBurst: c.Int("api-5xx-burst"),

@@ -53,16 +53,16 @@ func envInt(name string, def int) int {
 // constant of the budget is scaled with the window (the reset guard is 1s
 // per 5 minutes).
 func TestBudgetUse(t *testing.T) {
-	url := os.Getenv("CHWATCH_BUDGET_BENCH_URL")
+	url := os.Getenv("CHWATCHTEST_BUDGET_BENCH_URL")
 	if url == "" {
-		t.Skip("set CHWATCH_BUDGET_BENCH_URL (scripts/bench-budget does)")
+		t.Skip("set CHWATCHTEST_BUDGET_BENCH_URL (scripts/bench-budget does)")
 	}
-	limit := envInt("CHWATCH_BUDGET_BENCH_LIMIT", 60)
-	window := time.Duration(envInt("CHWATCH_BUDGET_BENCH_WINDOW_SECONDS", 10)) * time.Second
-	windows := envInt("CHWATCH_BUDGET_BENCH_WINDOWS", 12)
-	instances := envInt("CHWATCH_BUDGET_BENCH_INSTANCES", 1)
-	workers := envInt("CHWATCH_BUDGET_BENCH_WORKERS", 2)
-	companies := envInt("CHWATCH_BUDGET_BENCH_COMPANIES", 2000)
+	limit := envInt("CHWATCHTEST_BUDGET_BENCH_LIMIT", 60)
+	window := time.Duration(envInt("CHWATCHTEST_BUDGET_BENCH_WINDOW_SECONDS", 10)) * time.Second
+	windows := envInt("CHWATCHTEST_BUDGET_BENCH_WINDOWS", 12)
+	instances := envInt("CHWATCHTEST_BUDGET_BENCH_INSTANCES", 1)
+	workers := envInt("CHWATCHTEST_BUDGET_BENCH_WORKERS", 2)
+	companies := envInt("CHWATCHTEST_BUDGET_BENCH_COMPANIES", 2000)
 	guard := time.Duration(float64(budget.DefaultResetGuard) * window.Seconds() / budget.DefaultWindow.Seconds())
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(windows+2)*window)

@@ -1,7 +1,6 @@
 package bulk
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -107,37 +106,30 @@ var categoryTable = []struct{ text, apiType string }{
 type statusValue struct{ status, detail string }
 
 var (
-	statusByKey   = map[string]statusValue{}
-	categoryByKey = map[string]string{}
-	countryByKey  = map[string]string{}
+	statusByKey = index("status", statusTable, func(s struct{ text, status, detail string }) (string, statusValue) {
+		return s.text, statusValue{s.status, s.detail}
+	})
+	categoryByKey = index("category", categoryTable, func(c struct{ text, apiType string }) (string, string) { return c.text, c.apiType })
+	countryByKey  = index("country", countryTable, func(c struct{ text, jurisdiction string }) (string, string) { return c.text, c.jurisdiction })
 )
 
-func init() {
+// index keys a table's values by the normKey of their texts. A text too
+// long for a key, or two texts with one key, is a mistake in the table.
+func index[R, V any](what string, table []R, entry func(R) (string, V)) map[string]V {
+	by := make(map[string]V, len(table))
 	var buf [maxKey]byte
-	for _, s := range statusTable {
-		k, ok := normKey(buf[:0], s.text)
+	for _, r := range table {
+		text, v := entry(r)
+		k, ok := normKey(buf[:0], text)
 		if !ok {
-			panic("bulk: status text too long: " + s.text)
+			panic("bulk: " + what + " text too long: " + text)
 		}
-		if _, dup := statusByKey[string(k)]; dup {
-			panic("bulk: duplicate status text: " + s.text)
+		if _, dup := by[string(k)]; dup {
+			panic("bulk: duplicate " + what + " text: " + text)
 		}
-		statusByKey[string(k)] = statusValue{s.status, s.detail}
+		by[string(k)] = v
 	}
-	for _, c := range categoryTable {
-		k, ok := normKey(buf[:0], c.text)
-		if !ok {
-			panic("bulk: category text too long: " + c.text)
-		}
-		if _, dup := categoryByKey[string(k)]; dup {
-			panic("bulk: duplicate category text: " + c.text)
-		}
-		categoryByKey[string(k)] = c.apiType
-	}
-	for _, c := range countryTable {
-		k, _ := normKey(buf[:0], c.text)
-		countryByKey[string(k)] = c.jurisdiction
-	}
+	return by
 }
 
 // maxKey bounds the texts normKey normalises on the stack; longer texts are
@@ -235,22 +227,6 @@ func MapSIC(text string) (code string, ok bool) {
 func isNoSIC(text string) bool {
 	t := strings.TrimSpace(text)
 	return t == "" || strings.EqualFold(t, "None Supplied")
-}
-
-// ParseDate converts a bulk date, DD/MM/YYYY, to ISO YYYY-MM-DD. The date must
-// exist (31/02/2020 is an error). A blank string gives "" and no error.
-func ParseDate(s string) (iso string, err error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", nil
-	}
-	y, m, d, ok := parseDMY(s)
-	if !ok {
-		return "", fmt.Errorf("bad date %q: want a real date as DD/MM/YYYY", s)
-	}
-	var b [10]byte
-	putISO(b[:], y, m, d)
-	return string(b[:]), nil
 }
 
 // parseDMY parses a trimmed DD/MM/YYYY date and checks it exists.

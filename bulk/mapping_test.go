@@ -1,6 +1,10 @@
 package bulk_test
 
 import (
+	"encoding/csv"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,7 +128,26 @@ func TestMapSIC(t *testing.T) {
 	}
 }
 
-func TestParseDate(t *testing.T) {
+// withIncorporation is a bulk file of one sample row with IncorporationDate
+// date.
+func withIncorporation(tb testing.TB, date string) string {
+	tb.Helper()
+	rows, err := csv.NewReader(strings.NewReader(sampleRows(tb, 1))).ReadAll()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	col := slices.IndexFunc(rows[0], func(h string) bool { return strings.TrimSpace(h) == "IncorporationDate" })
+	rows[1][col] = date
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	w.UseCRLF = true
+	w.WriteAll(rows)
+	return b.String()
+}
+
+// A bulk date, DD/MM/YYYY, is read as ISO YYYY-MM-DD; one that does not
+// exist (31/02/2020) makes its row a bad row.
+func TestReadDates(t *testing.T) {
 	tests := []struct {
 		in, want string
 		bad      bool
@@ -150,9 +173,15 @@ func TestParseDate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			is := is.New(t)
-			got, err := bulk.ParseDate(tt.in)
-			is.Equal(got, tt.want)
-			is.Equal(err != nil, tt.bad)
+			got := readAll(t, mustReader(t, strings.NewReader(withIncorporation(t, tt.in))))
+			is.Equal(len(got), 1)
+			if tt.bad {
+				is.True(got[0].Error != nil)
+				is.Equal(got[0].Error.Reason, fmt.Sprintf("bad IncorporationDate %q", strings.TrimSpace(tt.in)))
+				return
+			}
+			is.True(got[0].Error == nil)
+			is.Equal(got[0].Record.DateOfCreation, tt.want)
 		})
 	}
 }

@@ -5,8 +5,8 @@
 // parts) usually delivered zipped. Open returns the CSV stream inside a .csv or
 // .zip without unpacking it; NewReader checks the header and Next returns one
 // Record per row, mapped to the API's enums (see MapStatus, MapCategory,
-// MapSIC, MapJurisdiction and ParseDate). The package never touches a
-// database.
+// MapSIC and MapJurisdiction) and its dates to ISO. The package never
+// touches a database.
 package bulk
 
 import (

@@ -184,10 +184,10 @@ func ReplaceOfficersTx(ctx context.Context, tx db.Querier, seq *db.Seq, number s
 		chunk := keep[start:min(start+officersPerInsert, len(keep))]
 		args = args[:0]
 		for _, o := range chunk {
-			args = append(args, number, o.ID, o.Name, null(o.Role), null(o.AppointedOn), null(o.ResignedOn),
-				null(o.Nationality), null(o.Occupation), null(o.CountryOfResidence), nullInt(int64(o.BirthMonth)),
-				nullInt(int64(o.BirthYear)), null(o.AddressLine1), null(o.AddressLine2), null(o.Locality), null(o.Region),
-				null(o.PostalCode), null(o.Country), null(string(o.Raw)), ts, seq.Next())
+			args = append(args, number, o.ID, o.Name, db.NullString(o.Role), db.NullString(o.AppointedOn), db.NullString(o.ResignedOn),
+				db.NullString(o.Nationality), db.NullString(o.Occupation), db.NullString(o.CountryOfResidence), db.NullInt(int64(o.BirthMonth)),
+				db.NullInt(int64(o.BirthYear)), db.NullString(o.AddressLine1), db.NullString(o.AddressLine2), db.NullString(o.Locality), db.NullString(o.Region),
+				db.NullString(o.PostalCode), db.NullString(o.Country), db.NullString(string(o.Raw)), ts, seq.Next())
 		}
 		row := "(" + strings.Repeat("?,", officerValues-1) + "?)"
 		q := "INSERT INTO officers (" + officerColumns + ") VALUES " + strings.Repeat(row+",", len(chunk)-1) + row + `

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -19,29 +18,22 @@ const (
 	CounterStrikeOff = "strike_off"
 )
 
+// Day counter names (db.DayCounter) this package keeps, by the UTC day of
+// detected_at: the day's entries, its first sightings apart (SPEC: a first
+// sight is no entry that day), and its exits.
+const (
+	DayEntered   = EnteredStrikeOff
+	DayFirstSeen = EnteredStrikeOff + "_first_seen"
+	DayLeft      = LeftStrikeOff
+)
+
 const columns = `company_number, company_name, company_status, company_status_detail, company_type,
 	jurisdiction, date_of_creation, date_of_cessation, sic_codes, address_line_1, address_line_2,
 	locality, region, postal_code, country, etag, source, source_time, source_timepoint,
 	strike_off_since, status_check_pending, missing_from_bulk, bulk_as_of, deleted_at, first_seen_at`
 
-var (
-	insertCompany = `INSERT INTO companies (` + columns + `, updated_at, change_seq)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
-	updateCompany = `UPDATE companies SET (` + columns + `, updated_at, change_seq)
-		= (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) WHERE rowid = ?`
-)
-
-// Load reads the stored company, or nil when chwatch has never seen it.
-func Load(ctx context.Context, q db.Querier, number string) (*Record, error) {
-	r, err := scanRecord(q.QueryRowContext(ctx, "SELECT rowid, "+columns+" FROM companies WHERE company_number = ?", number))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load company %s: %w", number, err)
-	}
-	return r, nil
-}
+const updateCompany = `UPDATE companies SET (` + columns + `, updated_at, change_seq)
+	= (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) WHERE rowid = ?`
 
 // LoadMany reads the stored companies among numbers in one query: a batch
 // of events reads its companies at once instead of one query each.
@@ -106,19 +98,21 @@ type Applier struct {
 	MaxDepth int64 // queue.max_depth
 }
 
-// Apply runs the transition rule for in and stores its decision in tx:
-// the company row, the status_changes row, the jobs, the counters. seq
-// hands out change_seq values; now is the detection time.
+// Apply runs the transition rule for one version and stores its decision
+// in tx: the company row, the status_changes row, the jobs, the counters.
+// seq hands out change_seq values; now is the detection time. It is a
+// batch of one: many versions in one transaction go through Begin.
 func (a *Applier) Apply(ctx context.Context, tx db.Querier, seq *db.Seq, in Version, now time.Time) (Decision, error) {
-	stored, err := Load(ctx, tx, in.Number)
+	b := a.Begin(tx, seq)
+	d, err := b.Apply(ctx, in, now)
 	if err != nil {
-		return Decision{}, err
+		return d, err
 	}
-	return a.apply(ctx, tx, seq, stored, in, now, nil)
+	return d, b.Flush(ctx)
 }
 
-// apply runs the rule and stores the decision; with a batch, new companies
-// are buffered for a multi-row insert instead of inserted one by one.
+// apply runs the rule and stores the decision: a new company is buffered in
+// b for a multi-row insert, a known one updated in place.
 func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored *Record, in Version, now time.Time, b *Batch) (Decision, error) {
 	d := Decide(stored, in, a.Policy)
 	if d.Write == nil {
@@ -129,33 +123,24 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 		w.FirstSeenAt = now
 	}
 	ts := db.FormatTime(now)
-	args := []any{w.Number, w.Name, w.Status, null(w.Detail), null(w.Type), null(w.Jurisdiction),
-		null(w.DateOfCreation), null(w.DateOfCessation), null(strings.Join(w.SICCodes, ",")),
-		null(w.AddressLine1), null(w.AddressLine2), null(w.Locality), null(w.Region), null(w.PostalCode), null(w.Country),
-		null(w.Etag), string(w.Source), db.FormatTime(w.SourceTime), nullInt(w.Timepoint),
-		nullTime(w.StrikeOffSince), w.StatusCheckPending, null(w.MissingFromBulk), null(w.BulkAsOf), nullTime(w.DeletedAt),
+	args := []any{w.Number, w.Name, w.Status, db.NullString(w.Detail), db.NullString(w.Type), db.NullString(w.Jurisdiction),
+		db.NullString(w.DateOfCreation), db.NullString(w.DateOfCessation), db.NullString(strings.Join(w.SICCodes, ",")),
+		db.NullString(w.AddressLine1), db.NullString(w.AddressLine2), db.NullString(w.Locality), db.NullString(w.Region), db.NullString(w.PostalCode), db.NullString(w.Country),
+		db.NullString(w.Etag), string(w.Source), db.FormatTime(w.SourceTime), db.NullInt(w.Timepoint),
+		db.NullTime(w.StrikeOffSince), w.StatusCheckPending, db.NullString(w.MissingFromBulk), db.NullString(w.BulkAsOf), db.NullTime(w.DeletedAt),
 		db.FormatTime(w.FirstSeenAt), ts, seq.Next()}
-	var err error
-	switch {
-	case b != nil && (stored == nil || b.buffered(w.Number)):
+	if stored == nil || b.buffered(w.Number) {
 		if stored == nil {
 			seq.Count(CounterCompanies, 1)
 		}
 		b.buffer(w.Number, args)
-	case stored == nil:
-		var res sql.Result
-		if res, err = tx.ExecContext(ctx, insertCompany, args...); err == nil {
-			w.rowid, err = res.LastInsertId()
-		}
-		seq.Count(CounterCompanies, 1)
-	default:
+	} else {
 		// The row was just read: update it in place by rowid rather than
 		// search the primary key again through an upsert.
 		w.rowid = stored.rowid
-		_, err = tx.ExecContext(ctx, updateCompany, append(args, stored.rowid)...)
-	}
-	if err != nil {
-		return d, fmt.Errorf("store company %s: %w", in.Number, err)
+		if _, err := tx.ExecContext(ctx, updateCompany, append(args, stored.rowid)...); err != nil {
+			return d, fmt.Errorf("store company %s: %w", in.Number, err)
+		}
 	}
 	if d.Change != "" {
 		if err := a.recordChange(ctx, tx, seq, stored, w, d, in, ts); err != nil {
@@ -171,21 +156,27 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 func (a *Applier) recordChange(ctx context.Context, tx db.Querier, seq *db.Seq, stored, w *Record, d Decision, in Version, ts string) error {
 	var oldStatus, oldDetail sql.NullString
 	if stored != nil {
-		oldStatus, oldDetail = null(stored.Status), null(stored.Detail)
+		oldStatus, oldDetail = db.NullString(stored.Status), db.NullString(stored.Detail)
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO status_changes
 		(company_number, change, old_status, old_detail, new_status, new_detail, source, first_seen, timepoint, source_time, detected_at, change_seq)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
-		w.Number, d.Change, oldStatus, oldDetail, null(w.Status), null(w.Detail), string(in.Source), d.FirstSeen,
-		nullInt(in.Timepoint), db.FormatTime(in.SourceTime), ts, seq.Next())
+		w.Number, d.Change, oldStatus, oldDetail, db.NullString(w.Status), db.NullString(w.Detail), string(in.Source), d.FirstSeen,
+		db.NullInt(in.Timepoint), db.FormatTime(in.SourceTime), ts, seq.Next())
 	if err != nil {
 		return fmt.Errorf("record %s for %s: %w", d.Change, w.Number, err)
 	}
-	switch d.Change {
-	case EnteredStrikeOff:
+	day := ts[:len(time.DateOnly)] // ts is db.FormatTime: UTC
+	switch {
+	case d.Change == EnteredStrikeOff && d.FirstSeen:
 		seq.Count(CounterStrikeOff, 1)
-	case LeftStrikeOff:
+		seq.Count(db.DayCounter(day, DayFirstSeen), 1)
+	case d.Change == EnteredStrikeOff:
+		seq.Count(CounterStrikeOff, 1)
+		seq.Count(db.DayCounter(day, DayEntered), 1)
+	case d.Change == LeftStrikeOff:
 		seq.Count(CounterStrikeOff, -1)
+		seq.Count(db.DayCounter(day, DayLeft), 1)
 	}
 	return nil
 }
@@ -214,15 +205,4 @@ func (a *Applier) queueWork(ctx context.Context, tx db.Querier, d *Decision, num
 		}
 	}
 	return nil
-}
-
-func null(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
-
-func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
-
-func nullTime(t time.Time) sql.NullString {
-	if t.IsZero() {
-		return sql.NullString{}
-	}
-	return sql.NullString{String: db.FormatTime(t), Valid: true}
 }

@@ -71,40 +71,27 @@ func count(tb testing.TB, d *db.DB, query string, args ...any) int64 {
 	return n
 }
 
-func strings(tb testing.TB, d *db.DB, query string, args ...any) []string {
+// load reads one company as a batch does (nil when never seen).
+func load(tb testing.TB, d *db.DB, number string) *company.Record {
 	tb.Helper()
-	rows, err := d.W.Query(query, args...)
+	found, err := company.LoadMany(context.Background(), d.W, []string{number})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	return out
+	return found[number]
 }
 
 // checkStrikeOff asserts that the view, the counters and InStrikeOff agree.
 func checkStrikeOff(tb testing.TB, d *db.DB) {
 	tb.Helper()
 	is := is.New(tb)
-	ctx := context.Background()
 	view := map[string]bool{}
-	for _, n := range strings(tb, d, "SELECT company_number FROM strike_off_companies") {
+	for _, n := range dbtest.Strings(tb, d.W, "SELECT company_number FROM strike_off_companies") {
 		view[n] = true
 	}
-	numbers := strings(tb, d, "SELECT company_number FROM companies")
+	numbers := dbtest.Strings(tb, d.W, "SELECT company_number FROM companies")
 	for _, n := range numbers {
-		r, err := company.Load(ctx, d.W, n)
-		is.NoErr(err)
+		r := load(tb, d, n)
 		is.Equal(r.InStrikeOff(), view[n])                    // the view says what InStrikeOff says
 		is.Equal(r.InStrikeOff(), !r.StrikeOffSince.IsZero()) // strike_off_since iff in strike-off
 	}
@@ -140,7 +127,7 @@ func TestApplyCountersFollowEntriesAndExits(t *testing.T) {
 		is.Equal(c[company.CounterStrikeOff], s.strikeOff) // strike_off after s.name
 		checkStrikeOff(t, d)
 	}
-	is.Equal(strings(t, d, "SELECT company_number FROM strike_off_companies"), []string{"00000001"})
+	is.Equal(dbtest.Strings(t, d.W, "SELECT company_number FROM strike_off_companies"), []string{"00000001"})
 }
 
 func TestApplyStatusChangeRows(t *testing.T) {
@@ -388,7 +375,6 @@ func TestApplyOfficersRefusedPastMaxDepth(t *testing.T) {
 func TestApplyHybridThenAPIAnswer(t *testing.T) {
 	is := is.New(t)
 	d := dbtest.Open(t)
-	ctx := context.Background()
 	a := &company.Applier{Policy: company.Policy{ConfirmExit: "api"}}
 	apply(t, d, a, co("SC571653", active, strikeOff, "e1", at(0), 100))
 	addOfficer(t, d, "SC571653", "abc")
@@ -397,8 +383,7 @@ func TestApplyHybridThenAPIAnswer(t *testing.T) {
 	hybrid.Name = "ACME HOLDINGS LTD"
 	dec := apply(t, d, a, hybrid)
 	is.Equal(dec[0].Outcome, company.Applied)
-	r, err := company.Load(ctx, d.W, "SC571653")
-	is.NoErr(err)
+	r := load(t, d, "SC571653")
 	is.Equal(r.Name, "ACME HOLDINGS LTD")
 	is.Equal(r.Detail, strikeOff) // the status stays
 	is.True(r.StatusCheckPending)
@@ -410,8 +395,7 @@ func TestApplyHybridThenAPIAnswer(t *testing.T) {
 
 	dec = apply(t, d, a, apiAnswer(active, "", "e2", at(10)))
 	is.Equal(dec[0].Change, company.LeftStrikeOff)
-	r, err = company.Load(ctx, d.W, "SC571653")
-	is.NoErr(err)
+	r = load(t, d, "SC571653")
 	is.True(!r.StatusCheckPending)
 	is.Equal(r.Source, company.API)
 	is.Equal(r.Detail, "")
@@ -420,18 +404,16 @@ func TestApplyHybridThenAPIAnswer(t *testing.T) {
 	checkStrikeOff(t, d)
 }
 
-// What Apply stores, Load reads back as the same record.
+// What Apply stores, LoadMany reads back as the same record.
 func TestApplyLoadRoundTrip(t *testing.T) {
 	is := is.New(t)
 	d := dbtest.Open(t)
-	ctx := context.Background()
 	in := co("SC571653", active, strikeOff, "e1", at(0), 100)
 	in.AddressLine2 = "Second Floor"
 	in.Region = "Lanarkshire"
 	in.DateOfCessation = ""
 	apply(t, d, &company.Applier{}, in)
-	r, err := company.Load(ctx, d.W, "SC571653")
-	is.NoErr(err)
+	r := load(t, d, "SC571653")
 	is.Equal(r.Version, company.Version{
 		Number: "SC571653", Name: "ACME LTD", Status: active, Detail: strikeOff, Type: "ltd", Jurisdiction: "scotland",
 		DateOfCreation: "2017-07-11", SICCodes: []string{"56290", "70229"}, AddressLine1: "1 High Street",
@@ -442,7 +424,5 @@ func TestApplyLoadRoundTrip(t *testing.T) {
 	is.Equal(r.FirstSeenAt, detected)
 	is.True(r.DeletedAt.IsZero())
 
-	missing, err := company.Load(ctx, d.W, "00000000")
-	is.NoErr(err)
-	is.True(missing == nil) // never seen
+	is.True(load(t, d, "00000000") == nil) // never seen
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
@@ -49,6 +50,7 @@ type Config struct {
 		URL              string   `toml:"url"`
 		Key              string   `toml:"key" secret:"true"`
 		IdleTimeout      Duration `toml:"idle_timeout"`
+		LineTimeout      Duration `toml:"line_timeout"`
 		BackoffMin       Duration `toml:"backoff_min"`
 		BackoffMax       Duration `toml:"backoff_max"`
 		RateLimitedWait  Duration `toml:"rate_limited_wait"`
@@ -108,6 +110,9 @@ type Config struct {
 	File string `toml:"-"`
 	// Warnings are problems worth telling the operator that do not stop chwatch.
 	Warnings []string `toml:"-"`
+	// UnknownEnv names the CHWATCH_* variables that are no key (sorted):
+	// `config check` refuses them (CheckEnv), other commands warn.
+	UnknownEnv []string `toml:"-"`
 }
 
 // Default returns the defaults: the one place they are written down.
@@ -117,6 +122,7 @@ func Default() Config {
 	c.Database.Checkpoints = "auto"
 	c.Stream.URL = "https://stream.companieshouse.gov.uk"
 	c.Stream.IdleTimeout = dur(90 * time.Second)
+	c.Stream.LineTimeout = dur(60 * time.Second)
 	c.Stream.BackoffMin = dur(time.Second)
 	c.Stream.BackoffMax = dur(5 * time.Minute)
 	c.Stream.RateLimitedWait = dur(60 * time.Second)
@@ -220,10 +226,19 @@ func Load(src Sources) (*Config, error) {
 		name := EnvName(k)
 		if v, ok := env[name]; ok {
 			if err := c.Set(k, v); err != nil {
-				return nil, &Error{Key: name, Problem: err.(*Error).Problem, Fix: err.(*Error).Fix}
+				// Fixed in the environment: name the variable.
+				var ce *Error
+				if !errors.As(err, &ce) {
+					return nil, fmt.Errorf("%s: %w", name, err)
+				}
+				return nil, &Error{Key: name, Problem: ce.Problem, Fix: ce.Fix}
 			}
 			fromEnv[k] = true
 		}
+	}
+	c.UnknownEnv = unknownEnv(env, keys)
+	for _, name := range c.UnknownEnv {
+		c.Warnings = append(c.Warnings, unknownEnvError(name, keys).Error())
 	}
 	for k, v := range src.Flags {
 		if err := c.Set(k, v); err != nil {
@@ -239,7 +254,121 @@ func Load(src Sources) (*Config, error) {
 		}
 		return nil, err
 	}
+	for _, f := range floors {
+		if d := c.duration(f.Key); d < f.Min {
+			name := f.Key
+			if fromEnv[f.Key] {
+				name = EnvName(f.Key) + " (" + f.Key + ")"
+			}
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s %s is below its production floor of %s: %s (fine in a test)", name, d, f.Min, f.Why))
+		}
+	}
 	return &c, nil
+}
+
+// envConfig is the one variable in chwatch's namespace that is no key.
+const envConfig = "CHWATCH_CONFIG"
+
+// unknownEnv lists the CHWATCH_* variables in env that name no key.
+func unknownEnv(env map[string]string, keys []string) []string {
+	known := map[string]bool{envConfig: true}
+	for _, k := range keys {
+		known[EnvName(k)] = true
+	}
+	var out []string
+	for name := range env {
+		if strings.HasPrefix(name, "CHWATCH_") && !known[name] {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func unknownEnvError(name string, keys []string) *Error {
+	fix := "every key section.name is CHWATCH_SECTION_NAME (see `chwatch config show`); unset it"
+	best, bestD := "", 4 // a typo is a few edits away
+	for _, k := range keys {
+		if d := editDistance(name, EnvName(k)); d < bestD {
+			best, bestD = EnvName(k), d
+		}
+	}
+	if best != "" {
+		fix = "did you mean " + best + "? " + fix
+	}
+	return &Error{Key: name, Problem: "environment variable names no chwatch key", Fix: fix}
+}
+
+// CheckEnv refuses what Load only warned about: a CHWATCH_* variable that
+// names no key. `config check` calls it.
+func (c *Config) CheckEnv() error {
+	if len(c.UnknownEnv) == 0 {
+		return nil
+	}
+	e := unknownEnvError(c.UnknownEnv[0], Keys())
+	if len(c.UnknownEnv) > 1 {
+		e.Fix += "; unknown: " + strings.Join(c.UnknownEnv, ", ")
+	}
+	return e
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// Floor is the least value of a duration key that makes sense in
+// production. Below it chwatch warns and carries on: tests and demos shrink
+// waits on purpose.
+type Floor struct {
+	Key string
+	Min time.Duration
+	Why string
+}
+
+var floors = []Floor{
+	{"stream.idle_timeout", 45 * time.Second, "heartbeats arrive every 30s, so a quiet, healthy stream would be cut"},
+	{"stream.line_timeout", 10 * time.Second, "a large event on a slow link would be cut and fetched again, over and over"},
+	{"stream.backoff_min", time.Second, "reconnects after a failure would come faster than Companies House expects"},
+	{"stream.backoff_max", 30 * time.Second, "an outage of hours would be retried many times a minute"},
+	{"stream.rate_limited_wait", 30 * time.Second, "a 429 asks for patience; retrying sooner keeps the key rate-limited"},
+	{"stream.unauthorized_wait", time.Minute, "a revoked key would be retried in a tight loop"},
+	{"api.timeout", 5 * time.Second, "slow but healthy REST answers would count as failures"},
+	{"breaker.open_for", 10 * time.Second, "a failing API would be probed again almost at once"},
+	{"status.stale_after", 15 * time.Second, "the service writes its heartbeat every 5s, so status would flap"},
+	{"status.down_warn", time.Minute, "every routine reconnect would warn"},
+	{"retention.events", 168 * time.Hour, "the stream replays up to about 7 days, and an event row is what makes a replayed timepoint a duplicate"},
+}
+
+// Floors lists the production floors, for documentation and tests.
+func Floors() []Floor { return append([]Floor(nil), floors...) }
+
+// duration returns the duration key's value (0 for any other key).
+func (c *Config) duration(key string) time.Duration {
+	for _, f := range c.fields() {
+		if f.key == key {
+			if d, ok := f.v.Interface().(Duration); ok {
+				return d.Duration
+			}
+		}
+	}
+	return 0
 }
 
 func (c *Config) loadFile(file string, explicit bool) error {
@@ -374,8 +503,15 @@ func (c *Config) Set(key, value string) error {
 // Validate checks every value and returns the first problem found.
 func (c *Config) Validate() error {
 	for _, f := range c.fields() {
-		if d, ok := f.v.Interface().(Duration); ok && d.Duration <= 0 {
+		d, ok := f.v.Interface().(Duration)
+		switch {
+		case !ok:
+		case d.Duration <= 0:
 			return &Error{Key: f.key, Problem: fmt.Sprintf("%s is not a positive duration", d.Duration), Fix: "give a positive Go duration such as 30s"}
+		case d.Duration < time.Millisecond:
+			// Nothing chwatch times is that short: a unit slip ("1ns"
+			// for "1s") would spin.
+			return &Error{Key: f.key, Problem: fmt.Sprintf("%s is under 1ms", d.Duration), Fix: "give a Go duration of at least 1ms, such as 30s (mind the unit)"}
 		}
 	}
 	positive := map[string]int{
@@ -432,6 +568,9 @@ func (c *Config) Validate() error {
 	if c.Database.Path == "" {
 		return &Error{Key: "database.path", Problem: "empty", Fix: "name the SQLite file, e.g. /var/lib/chwatch/chwatch.db"}
 	}
+	if err := checkListen(c.HTTP.Listen); err != nil {
+		return err
+	}
 	for _, k := range []struct{ key, val string }{{"stream.url", c.Stream.URL}, {"api.url", c.API.URL}, {"alert.webhook_url", c.Alert.WebhookURL}} {
 		if k.val == "" && k.key == "alert.webhook_url" {
 			continue
@@ -447,6 +586,32 @@ func (c *Config) Validate() error {
 		if u.User != nil && k.key != "alert.webhook_url" {
 			return &Error{Key: k.key, Problem: "the URL holds credentials", Fix: "put the key in " + EnvName(strings.Split(k.key, ".")[0]+".key") + " instead"}
 		}
+	}
+	return nil
+}
+
+// checkListen checks http.listen the way net.Listen will read it, so that
+// `config check` catches what `run` would refuse.
+func checkListen(addr string) error {
+	if addr == "" {
+		return nil // disabled
+	}
+	const fix = `give host:port such as 127.0.0.1:9464 (":0" picks a free port), or "" to disable`
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		why := err.Error()
+		if errors.As(err, &ae) {
+			why = ae.Err
+		}
+		return &Error{Key: "http.listen", Problem: fmt.Sprintf("%q is not an address: %s", addr, why), Fix: fix}
+	}
+	if n, err := strconv.Atoi(port); err == nil {
+		if n < 0 || n > 65535 {
+			return &Error{Key: "http.listen", Problem: fmt.Sprintf("%q: port %d is out of range", addr, n), Fix: fix}
+		}
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		return &Error{Key: "http.listen", Problem: fmt.Sprintf("%q: port %q is neither a number nor a known service", addr, port), Fix: fix}
 	}
 	return nil
 }

@@ -225,6 +225,11 @@ func TestBadInput(t *testing.T) {
 		{name: "EmptyDatabasePath", flags: map[string]string{"database.path": ""}, want: []string{"database.path", "empty"}},
 		{name: "MaxLineBytesTooSmall", flags: map[string]string{"stream.max_line_bytes": "100"}, want: []string{"stream.max_line_bytes", "65536"}},
 		{name: "RateLimitAboveGrant", flags: map[string]string{"api.rate_limit": "5000"}, want: []string{"api.rate_limit", "1200"}},
+		{name: "ListenNotAnAddress", flags: map[string]string{"http.listen": "notanaddr"}, want: []string{"http.listen", `"notanaddr"`, "127.0.0.1:9464"}},
+		{name: "ListenBadPort", flags: map[string]string{"http.listen": "127.0.0.1:99999"}, want: []string{"http.listen", "port", "127.0.0.1:9464"}},
+		{name: "EnvListenNotAnAddress", env: []string{"CHWATCH_HTTP_LISTEN=notanaddr"}, want: []string{"CHWATCH_HTTP_LISTEN", `"notanaddr"`}},
+		{name: "DurationUnderAMillisecond", flags: map[string]string{"stream.idle_timeout": "1ns"}, want: []string{"stream.idle_timeout", "1ns", "1ms"}},
+		{name: "EnvDurationUnderAMillisecond", env: []string{"CHWATCH_STREAM_LINE_TIMEOUT=500us"}, want: []string{"CHWATCH_STREAM_LINE_TIMEOUT", "500µs", "1ms"}},
 		{
 			name: "WebhookNotAURL", env: []string{"CHWATCH_ALERT_WEBHOOK_URL=hooks.example/services/T0K3N-webhook-secret"},
 			want: []string{"CHWATCH_ALERT_WEBHOOK_URL", "not an http(s) URL"}, not: []string{"T0K3N-webhook-secret"},
@@ -379,4 +384,85 @@ func TestDurationText(t *testing.T) {
 	err = d.UnmarshalText([]byte("90"))
 	is.True(err != nil) // a bare number has no unit
 	is.True(strings.Contains(err.Error(), "90s"))
+}
+
+// An environment variable in chwatch's namespace that names no key is a
+// typo until proven otherwise: Load names it (with the key it resembles) in
+// UnknownEnv and in a warning. CHWATCH_CONFIG is the one variable that is
+// not a key; CHWATCHTEST_ variables are outside the namespace.
+func TestUnknownEnvironmentVariable(t *testing.T) {
+	is := is.New(t)
+	c, err := load("", []string{"CHWATCH_STREAM_IDEL_TIMEOUT=60s", "CHWATCH_BOGUS=1", "CHWATCH_CONFIG=", "CHWATCHTEST_CRASH_SEED=4", "CHWATCH_API_KEY=k"}, nil)
+	is.NoErr(err)
+	is.Equal(c.UnknownEnv, []string{"CHWATCH_BOGUS", "CHWATCH_STREAM_IDEL_TIMEOUT"})
+	all := strings.Join(c.Warnings, "\n")
+	is.True(strings.Contains(all, "CHWATCH_STREAM_IDEL_TIMEOUT"))
+	is.True(strings.Contains(all, "did you mean CHWATCH_STREAM_IDLE_TIMEOUT"))
+	is.True(strings.Contains(all, "CHWATCH_BOGUS"))
+	is.Equal(c.Stream.IdleTimeout.Duration, 90*time.Second) // the typo set nothing
+	err = c.CheckEnv()
+	var ce *config.Error
+	is.True(errors.As(err, &ce))
+	is.Equal(ce.Key, "CHWATCH_BOGUS")
+	is.True(strings.Contains(err.Error(), "CHWATCH_STREAM_IDEL_TIMEOUT"))
+
+	c, err = load("", []string{"CHWATCH_STREAM_IDLE_TIMEOUT=60s", "CHWATCH_CONFIG="}, nil)
+	is.NoErr(err)
+	is.Equal(len(c.UnknownEnv), 0)
+	is.NoErr(c.CheckEnv())
+}
+
+// Values below a production floor load (tests use them on purpose) but are
+// warned about, naming the key (or the variable that set it), the floor and
+// why. The defaults are all above their floors.
+func TestProductionFloors(t *testing.T) {
+	is := is.New(t)
+	c, err := load("", nil, nil)
+	is.NoErr(err)
+	is.Equal(len(c.Warnings), 0) // the defaults are production values
+
+	c, err = load("", []string{"CHWATCH_STREAM_IDLE_TIMEOUT=300ms"}, map[string]string{"stream.backoff_min": "5ms"})
+	is.NoErr(err)
+	all := strings.Join(c.Warnings, "\n")
+	for _, want := range []string{"CHWATCH_STREAM_IDLE_TIMEOUT", "300ms", "45s", "heartbeat", "stream.backoff_min", "5ms", "1s"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings %q lack %q", all, want)
+		}
+	}
+	is.Equal(c.Stream.IdleTimeout.Duration, 300*time.Millisecond) // warned, not refused
+	for _, f := range config.Floors() {
+		d := config.Default()
+		v, ok := values(t, &d)[f.Key]
+		is.True(ok) // every floor is a key
+		dur, err := time.ParseDuration(v)
+		is.NoErr(err)
+		if dur < f.Min {
+			t.Errorf("%s: default %s is below its floor %s", f.Key, dur, f.Min)
+		}
+	}
+}
+
+// The README's table of production floors lists every floor with its value.
+func TestREADMEListsFloors(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) == 6 {
+			rows[strings.TrimSpace(cells[1])] = strings.Trim(strings.TrimSpace(cells[3]), "`")
+		}
+	}
+	for _, f := range config.Floors() {
+		got, ok := rows[f.Key]
+		if !ok {
+			t.Errorf("README.md has no floor row for %s", f.Key)
+			continue
+		}
+		if d, err := time.ParseDuration(got); err != nil || d != f.Min {
+			t.Errorf("README.md gives %s a floor of %q, the code %s", f.Key, got, f.Min)
+		}
+	}
 }

@@ -8,6 +8,7 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -15,7 +16,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -80,8 +80,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err := checkLinks(path, path); err != nil {
 		return nil, err
 	}
-	if err := checkDir(path); err != nil {
-		return nil, err
+	if err := CheckDir(path, "set database.path"); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	fresh, err := createFile(path)
 	if err != nil {
@@ -169,22 +169,28 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
-// checkDir turns the directory problems SQLite reports as "unable to open
-// database file" into messages that say what to fix.
-func checkDir(path string) error {
+// CheckDir says what keeps a file from being created at path, naming its
+// directory: it does not exist, is not a directory, or this user may not
+// write in it (SQLite creates the -wal and -shm beside the database, where
+// it reports no more than "unable to open database file"; an export writes
+// a temporary file there and renames it). elsewhere is the other way out,
+// such as "set database.path", or "".
+func CheckDir(path, elsewhere string) error {
 	dir := filepath.Dir(path)
+	or := ""
+	if elsewhere != "" {
+		or = ", or " + elsewhere
+	}
 	st, err := os.Stat(dir)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("open database %s: directory %s does not exist (create it, or set database.path)", path, dir)
-		}
-		return fmt.Errorf("open database %s: %w", path, err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("open database %s: %s is not a directory (set database.path)", path, dir)
-	}
-	if !writable(dir) {
-		return fmt.Errorf("open database %s: directory %s is not writable by this user (SQLite needs to create the -wal and -shm files beside the database; fix its owner or mode)", path, dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("directory %s does not exist (create it%s)", dir, or)
+	case err != nil:
+		return err
+	case !st.IsDir():
+		return fmt.Errorf("%s is not a directory (%s)", dir, cmp.Or(elsewhere, "give another path"))
+	case !writable(dir):
+		return fmt.Errorf("directory %s is not writable by this user (files are created in it beside %s: fix its owner or mode%s)", dir, filepath.Base(path), or)
 	}
 	return nil
 }
@@ -228,7 +234,7 @@ func checkFile(path string, st os.FileInfo) error {
 }
 
 // checkLinks is checkFile for the real path of a database that may not
-// exist yet. It comes before checkDir, whose messages are about the
+// exist yet. It comes before CheckDir, whose messages are about the
 // directory a file would be created in.
 func checkLinks(path, real string) error {
 	st, err := os.Stat(real)
@@ -264,19 +270,6 @@ func realPath(path string) (string, error) {
 		return "", fmt.Errorf("resolve database path %s: %w", path, err)
 	}
 	return filepath.Join(dir, filepath.Base(abs)), nil
-}
-
-func explain(err error) error {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "readonly"), strings.Contains(msg, "read-only"):
-		return fmt.Errorf("%w (the file or its directory is read-only for this user)", err)
-	case strings.Contains(msg, "not a database"):
-		return fmt.Errorf("%w (this file is not a SQLite database: check database.path)", err)
-	case strings.Contains(msg, "unable to open"):
-		return fmt.Errorf("%w (check that the file and its -wal/-shm are readable and writable by this user or its group)", err)
-	}
-	return err
 }
 
 // TimeFormat is how every time is stored: ISO 8601, UTC, whole seconds.

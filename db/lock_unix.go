@@ -49,8 +49,8 @@ func Lock(ctx context.Context, path string, wait time.Duration, waiting func(hol
 	if err := checkLinks(path, real); err != nil {
 		return nil, err
 	}
-	if err := checkDir(real); err != nil {
-		return nil, err
+	if err := CheckDir(real, "set database.path"); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	name := real + ".lock"
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, FileMode)

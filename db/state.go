@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
+	"time"
 )
 
 // Querier is what both *sql.DB and *sql.Tx offer.
@@ -28,7 +30,39 @@ func AddCounter(ctx context.Context, q Querier, name string, delta int64) error 
 
 // Counters reads every running total.
 func Counters(ctx context.Context, q Querier) (map[string]int64, error) {
-	rows, err := q.QueryContext(ctx, "SELECT name, value FROM counters")
+	return scanCounters(ctx, q, "", "SELECT name, value FROM counters")
+}
+
+// CountersNamed reads the running totals of names; a name never counted is
+// absent. Each is a primary-key lookup, whatever the table holds.
+func CountersNamed(ctx context.Context, q Querier, names ...string) (map[string]int64, error) {
+	out := map[string]int64{}
+	if len(names) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(names))
+	for i, n := range names {
+		args[i] = n
+	}
+	return scanCounters(ctx, q, "", "SELECT name, value FROM counters WHERE name IN (?"+strings.Repeat(", ?", len(names)-1)+")", args...)
+}
+
+// CountersPrefix reads the running totals whose names start with prefix
+// (ASCII), keyed by the rest of the name: one range of the primary key.
+func CountersPrefix(ctx context.Context, q Querier, prefix string) (map[string]int64, error) {
+	return scanCounters(ctx, q, prefix, "SELECT name, value FROM counters WHERE name >= ? AND name < ?", prefix, prefixEnd(prefix))
+}
+
+// prefixEnd is the first string past every string starting with p.
+func prefixEnd(p string) string {
+	if p == "" {
+		return "\x7f"
+	}
+	return p[:len(p)-1] + string(rune(p[len(p)-1]+1))
+}
+
+func scanCounters(ctx context.Context, q Querier, prefix, query string, args ...any) (map[string]int64, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read counters: %w", err)
 	}
@@ -40,9 +74,40 @@ func Counters(ctx context.Context, q Querier) (map[string]int64, error) {
 		if err := rows.Scan(&k, &v); err != nil {
 			return nil, fmt.Errorf("read counters: %w", err)
 		}
-		out[k] = v
+		out[strings.TrimPrefix(k, prefix)] = v
 	}
 	return out, rows.Err()
+}
+
+// Day counters hold a total for one UTC day, kept beside the running
+// totals in the same transactions as the rows they count, so "today" needs
+// no scan of a big table. Their names, "day.2026-11-28.events_applied",
+// sort by day: a day's are one range, and the days past retention one
+// range delete.
+const dayPrefix = "day."
+
+// Day is t's UTC date, as day counters name it (YYYY-MM-DD).
+func Day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// DayCounter is the name of the counter holding name's total for day
+// (YYYY-MM-DD).
+func DayCounter(day, name string) string { return dayPrefix + day + "." + name }
+
+// DayCounters reads day's totals, keyed by name.
+func DayCounters(ctx context.Context, q Querier, day string) (map[string]int64, error) {
+	return CountersPrefix(ctx, q, DayCounter(day, ""))
+}
+
+// DeleteDayCountersTx deletes up to limit day counters of the days before
+// before's day, for retention.
+func DeleteDayCountersTx(ctx context.Context, tx Querier, before time.Time, limit int) (int64, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM counters WHERE name IN
+		(SELECT name FROM counters WHERE name >= ? AND name < ? LIMIT ?)`, dayPrefix, dayPrefix+Day(before), limit)
+	if err != nil {
+		return 0, fmt.Errorf("delete day counters: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
 }
 
 // Seq hands out change_seq values inside one write transaction. Because every

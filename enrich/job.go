@@ -84,7 +84,8 @@ func (w *Workers) officers(ctx context.Context, j queue.Job) string {
 	if !api.ValidNumber(j.Company) {
 		return w.bury(ctx, j, badNumber(j))
 	}
-	rec, err := company.Load(ctx, w.cfg.DB.R, j.Company)
+	recs, err := company.LoadMany(ctx, w.cfg.DB.R, []string{j.Company})
+	rec := recs[j.Company]
 	if err != nil {
 		if ctx.Err() != nil {
 			return Stopped

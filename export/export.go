@@ -68,8 +68,8 @@ func Columns(k Kind) []string {
 
 // Options select the rows of an export and how cells are written.
 type Options struct {
-	// Since keeps the rows whose time column (see SinceColumn) is at or
-	// after it; the zero time keeps every row.
+	// Since keeps the rows whose time column (each kind's, in queries.go)
+	// is at or after it; the zero time keeps every row.
 	Since time.Time
 	// Incremental keeps only the rows whose change_seq is above After, in
 	// change_seq order.
@@ -90,9 +90,6 @@ type Result struct {
 	// the next --state mark.
 	Mark int64
 }
-
-// SinceColumn names the column --since compares for kind.
-func SinceColumn(k Kind) string { return queries[k].since }
 
 // Write writes kind as CSV (a header row, then one row per record) to w. All
 // reads happen in one read transaction on r, so a writer committing
@@ -159,11 +156,10 @@ func Write(ctx context.Context, r *sql.DB, w io.Writer, kind Kind, opt Options) 
 			return res, fmt.Errorf("export %s: read row %d: %w", kind, res.Rows+1, err)
 		}
 		for i := range vals {
-			s := vals[i].String
-			if !opt.Raw && risky(s) {
-				s = "'" + s
+			rec[i] = vals[i].String
+			if !opt.Raw {
+				rec[i] = neutralise(rec[i])
 			}
-			rec[i] = s
 		}
 		if err := cw.Write(rec); err != nil {
 			return res, fmt.Errorf("export %s: write: %w", kind, err)
@@ -210,22 +206,14 @@ func lowMemory(ctx context.Context, conn *sql.Conn) (restore func(), err error) 
 	return restore, nil
 }
 
-// risky reports whether a spreadsheet would take the cell for a formula.
-func risky(s string) bool {
+// neutralise returns s as a cell no spreadsheet runs as a formula: one
+// starting with =, +, -, @, a tab or a carriage return gets a leading '.
+func neutralise(s string) string {
 	if s == "" {
-		return false
+		return s
 	}
 	switch s[0] {
 	case '=', '+', '-', '@', '\t', '\r':
-		return true
-	}
-	return false
-}
-
-// Neutralise returns s as Write writes it without Raw: a cell a spreadsheet
-// would run as a formula gets a leading '.
-func Neutralise(s string) string {
-	if risky(s) {
 		return "'" + s
 	}
 	return s

@@ -271,15 +271,6 @@ func TestNeutralise(t *testing.T) {
 		recs, _ := export_(t, d, export.Companies, export.Options{Raw: true})
 		is.Equal(cell(t, recs, "00000001", "address_line_1"), "=SUM(1)")
 	})
-	t.Run("EveryLeadingCharacter", func(t *testing.T) {
-		is := is.New(t)
-		for _, s := range []string{"=1", "+1", "-1", "@A", "\tx", "\rx"} {
-			is.Equal(export.Neutralise(s), "'"+s)
-		}
-		for _, s := range []string{"", "ACME", " =1", "'=1", "1-2"} {
-			is.Equal(export.Neutralise(s), s)
-		}
-	})
 }
 
 func TestSinceIsInclusive(t *testing.T) {

@@ -36,8 +36,8 @@ func WriteFile(path string, mode os.FileMode, fn func(io.Writer) error) (err err
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
-	if err := checkDir(path); err != nil {
-		return err
+	if err := db.CheckDir(path, ""); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -71,29 +71,16 @@ func WriteFile(path string, mode os.FileMode, fn func(io.Writer) error) (err err
 	return nil
 }
 
-// checkDir says clearly when the directory of path is missing.
-func checkDir(path string) error {
-	dir := filepath.Dir(path)
-	st, err := os.Stat(dir)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("write %s: directory %s does not exist (create it first)", path, dir)
-		}
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("write %s: %s is not a directory", path, dir)
-	}
-	return nil
-}
-
 // CheckStatePath fails early when the state file could not be written
 // later, so that an export is not run for nothing.
 func CheckStatePath(path string) error {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return fmt.Errorf("state file %s: it is a directory (give a file name)", path)
 	}
-	return checkDir(path)
+	if err := db.CheckDir(path, ""); err != nil {
+		return fmt.Errorf("state file %s: %w", path, err)
+	}
+	return nil
 }
 
 // ReadMark reads the change_seq mark in the state file at path. A missing

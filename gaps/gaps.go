@@ -6,7 +6,6 @@ package gaps
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -38,7 +37,7 @@ const Import = "import"
 // that learnt of it) and returns its ID.
 func RecordTx(ctx context.Context, tx db.Querier, stream string, fromTP, toTP int64, fromTime, toTime, detected time.Time, reason string) (int64, error) {
 	res, err := tx.ExecContext(ctx, `INSERT INTO stream_gaps (stream, from_timepoint, to_timepoint, from_time, to_time, detected_at, reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, stream, fromTP, toTP, nullTime(fromTime), nullTime(toTime), db.FormatTime(detected), reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, stream, fromTP, toTP, db.NullTime(fromTime), db.NullTime(toTime), db.FormatTime(detected), reason)
 	if err != nil {
 		return 0, fmt.Errorf("record gap: %w", err)
 	}
@@ -123,11 +122,4 @@ func list(ctx context.Context, q db.Querier, tail string) ([]Gap, error) {
 		out = append(out, g)
 	}
 	return out, rows.Err()
-}
-
-func nullTime(t time.Time) sql.NullString {
-	if t.IsZero() {
-		return sql.NullString{}
-	}
-	return sql.NullString{String: db.FormatTime(t), Valid: true}
 }

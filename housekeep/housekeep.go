@@ -3,7 +3,7 @@
 // transactions that never stall ingestion, reclaims the space with an
 // incremental vacuum, and checkpoints the WAL unless another program
 // (Litestream) owns checkpoints. It owns no table: the deletions are
-// ingest's and queue's, run at its pace.
+// ingest's, queue's and db's (day counters), run at its pace.
 package housekeep
 
 import (
@@ -86,7 +86,7 @@ func (h *Housekeeper) Run(ctx context.Context) {
 
 // Retain deletes what is past retention, a batch per transaction, then
 // vacuums incrementally. It returns the rows deleted. The statements are
-// their tables' owners' (ingest, queue); the pace is this package's.
+// their tables' owners' (ingest, queue, db); the pace is this package's.
 func (h *Housekeeper) Retain(ctx context.Context) (int64, error) {
 	now := h.cfg.Now()
 	steps := []struct {
@@ -97,6 +97,9 @@ func (h *Housekeeper) Retain(ctx context.Context) (int64, error) {
 		{"event payloads", ingest.DeletePayloadsTx, now.Add(-h.cfg.EventPayload)},
 		{"events", ingest.DeleteEventsTx, now.Add(-h.cfg.Events)},
 		{"finished jobs", queue.DeleteDoneTx, now.Add(-h.cfg.JobsDone)},
+		// Day counters (today's events, entries and exits) live as long
+		// as the event rows.
+		{"day counters", db.DeleteDayCountersTx, now.Add(-h.cfg.Events)},
 	}
 	var total int64
 	for _, s := range steps {

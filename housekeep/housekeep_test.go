@@ -40,7 +40,14 @@ func TestRetention(t *testing.T) {
 				return err
 			}
 		}
-		return nil
+		// Day counters for the last five days, and a running total.
+		for i := range 5 {
+			day := db.Day(now.Add(-time.Duration(i) * 24 * time.Hour))
+			if err := db.AddCounter(ctx, tx, db.DayCounter(day, "events_applied"), int64(i+1)); err != nil {
+				return err
+			}
+		}
+		return db.AddCounter(ctx, tx, "events_applied", 3000)
 	}))
 	h := housekeep.New(d, housekeep.Config{EventPayload: 24 * time.Hour, Events: 48 * time.Hour, JobsDone: 10 * time.Hour,
 		BatchRows: 100, Now: func() time.Time { return now }})
@@ -57,6 +64,13 @@ func TestRetention(t *testing.T) {
 	is.Equal(count("SELECT count(*) FROM jobs WHERE state = 'done'"), 10*60/3) // finished jobs past 10h gone
 	is.Equal(count("SELECT count(*) FROM jobs WHERE state != 'done'"), 2000)   // queued and dead jobs are never retained away
 	is.Equal(count("SELECT count(*) FROM stream_events WHERE received_at >= '2026-11-27T00:00:00Z'"), 48*60)
+	c, err := db.Counters(ctx, d.R)
+	is.NoErr(err)
+	is.Equal(c, map[string]int64{ // day counters as old as the events kept: the 27th, 28th and 29th
+		"day.2026-11-29.events_applied": 1, "day.2026-11-28.events_applied": 2, "day.2026-11-27.events_applied": 3,
+		"events_applied": 3000, "jobs.officers.queued": 1000, "jobs.officers.dead": 1000, "jobs.officers.done": 10 * 60 / 3,
+		"jobs_pending": 1000,
+	})
 	var free int
 	is.NoErr(d.W.QueryRow("PRAGMA freelist_count").Scan(&free))
 	t.Logf("freelist after incremental vacuum: %d pages", free)

@@ -174,11 +174,11 @@ func stream(t *testing.T, d *db.DB, v company.Version) {
 
 func load(t *testing.T, d *db.DB, number string) *company.Record {
 	t.Helper()
-	r, err := company.Load(context.Background(), d.W, number)
+	found, err := company.LoadMany(context.Background(), d.W, []string{number})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
+	return found[number]
 }
 
 func scalar[T any](t *testing.T, d *db.DB, query string, args ...any) T {

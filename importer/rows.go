@@ -264,117 +264,169 @@ const saveProgress = `UPDATE imports SET rows_read = ?, rows_applied = ?, rows_b
 // chunk.
 func (im *importer) rowTx(ctx context.Context, f file, st *state, pending []item, eof bool, chunks chan chunk, size int64) (rest []item, lastChunk, tooMany bool, err error) {
 	dctx := context.WithoutCancel(ctx) // a started transaction commits
-	now := im.opts.Now()
-	ts := db.FormatTime(now)
-	asOf := im.opts.AsOf.UTC().Truncate(24 * time.Hour)
-	s := im.s
-	local := *st
-	var tally tally
-	var bad []*bulk.RowError
-
-	tx, err := im.d.W.BeginTx(dctx, nil)
-	if err != nil {
-		return pending, eof, false, fmt.Errorf("begin import transaction: %w", err)
-	}
-	defer tx.Rollback()
-	start := time.Now()
-	if im.changedByOthers(dctx, tx) {
-		im.shared = true
-	}
-	q := db.NewStmtCache(tx)
-	seq, err := db.BeginSeq(dctx, q)
+	t, err := im.beginRows(dctx, st)
 	if err != nil {
 		return pending, eof, false, err
 	}
+	defer t.tx.Rollback()
 	// The companies of the rows at hand, read a chunk at a time: one query
 	// instead of one per row.
-	batch := im.applier.Begin(q, seq)
-	if err := preload(dctx, batch, pending); err != nil {
+	if err := preload(dctx, t.batch, pending); err != nil {
 		return pending, eof, false, err
 	}
-	n := 0
-	for {
+	pending, eof, err = t.applyRows(ctx, dctx, pending, eof, chunks)
+	if err != nil {
+		return pending, eof, false, err
+	}
+	done := eof && len(pending) == 0 && !t.tooMany
+	if err := t.commit(dctx, f, st, done); err != nil {
+		return pending, eof, false, err
+	}
+	im.dataVersion = im.readDataVersion(dctx)
+	im.report(f, st, t, done, size)
+	return pending, eof, t.tooMany, nil
+}
+
+// rowTxn is one row transaction: what it writes through, and what its rows
+// did, kept apart from the file's state until it commits.
+type rowTxn struct {
+	im    *importer
+	tx    *sql.Tx
+	q     *db.StmtCache
+	seq   *db.Seq
+	batch *company.Batch
+	start time.Time
+	now   time.Time
+	ts    string
+	asOf  time.Time
+
+	local   state // the file's state as of the rows applied
+	tally   tally
+	bad     []*bulk.RowError
+	tooMany bool // more than --max-errors bad rows
+}
+
+func (im *importer) beginRows(ctx context.Context, st *state) (*rowTxn, error) {
+	now := im.opts.Now()
+	t := &rowTxn{im: im, now: now, ts: db.FormatTime(now), asOf: im.opts.AsOf.UTC().Truncate(24 * time.Hour), local: *st}
+	var err error
+	if t.tx, err = im.d.W.BeginTx(ctx, nil); err != nil {
+		return nil, fmt.Errorf("begin import transaction: %w", err)
+	}
+	t.start = time.Now()
+	if im.changedByOthers(ctx, t.tx) {
+		im.shared = true
+	}
+	t.q = db.NewStmtCache(t.tx)
+	if t.seq, err = db.BeginSeq(ctx, t.q); err != nil {
+		t.tx.Rollback()
+		return nil, err
+	}
+	t.batch = im.applier.Begin(t.q, t.seq)
+	return t, nil
+}
+
+// applyRows applies pending rows, taking more from chunks only when they
+// are ready (never waiting for the reader while holding the lock), until
+// none are ready, the time budget is spent or ctx is done, or there are
+// too many bad rows.
+func (t *rowTxn) applyRows(ctx, dctx context.Context, pending []item, eof bool, chunks chan chunk) ([]item, bool, error) {
+	for n := 0; ; {
 		if len(pending) == 0 {
 			if eof {
-				break
+				return pending, eof, nil
 			}
-			// Take more rows only when they are ready: never wait for
-			// the reader while holding the lock.
-			select {
-			case c := <-chunks:
-				if c.err != nil && len(c.items) == 0 {
-					chunks <- c
-					goto commit
-				}
-				pending, eof = c.items, c.eof
-				if err := preload(dctx, batch, pending); err != nil {
-					return pending, eof, false, err
-				}
-				if c.err != nil {
-					chunks <- chunk{err: c.err}
-				}
-			default:
-				goto commit
+			c, ok := ready(chunks)
+			if !ok {
+				return pending, eof, nil
+			}
+			pending, eof = c.items, c.eof
+			if err := preload(dctx, t.batch, pending); err != nil {
+				return pending, eof, err
 			}
 			continue
 		}
-		if n > 0 && n%32 == 0 && (time.Since(start) >= im.opts.TxBudget || ctx.Err() != nil) {
-			break
+		if n > 0 && n%32 == 0 && (time.Since(t.start) >= t.im.opts.TxBudget || ctx.Err() != nil) {
+			return pending, eof, nil
 		}
 		it := &pending[0]
 		pending = pending[1:]
 		n++
-		local.offset, local.line = it.offset, it.line
+		t.local.offset, t.local.line = it.offset, it.line
 		if it.bad != nil {
-			local.bad++
-			bad = append(bad, it.bad)
-			if im.opts.MaxErrors >= 0 && local.bad > im.opts.MaxErrors {
-				tooMany = true
-				break
+			t.local.bad++
+			t.bad = append(t.bad, it.bad)
+			if t.im.opts.MaxErrors >= 0 && t.local.bad > t.im.opts.MaxErrors {
+				t.tooMany = true
+				return pending, eof, nil
 			}
 			continue
 		}
-		local.rowsRead++
-		if err := im.applyRow(dctx, q, seq, batch, &it.rec, asOf, now, ts, &tally); err != nil {
-			return pending, eof, false, err
+		t.local.rowsRead++
+		if err := t.im.applyRow(dctx, t.q, t.seq, t.batch, &it.rec, t.asOf, t.now, t.ts, &t.tally); err != nil {
+			return pending, eof, err
 		}
 	}
-commit:
-	local.applied = st.applied + tally.applied
-	completed := sql.NullString{}
-	if eof && len(pending) == 0 && !tooMany {
-		completed = sql.NullString{String: ts, Valid: true}
-	}
-	if err := batch.Flush(dctx); err != nil {
-		return pending, eof, false, err
-	}
-	if err := seq.Save(dctx, q); err != nil {
-		return pending, eof, false, err
-	}
-	if _, err := q.ExecContext(dctx, saveProgress, local.rowsRead, local.applied, local.bad, local.offset, local.line, completed, st.id); err != nil {
-		return pending, eof, false, fmt.Errorf("record import progress of %s: %w", f.path, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return pending, eof, false, fmt.Errorf("commit import of %s: %w", f.path, err)
-	}
-	im.dataVersion = im.readDataVersion(dctx)
+}
 
-	// Committed: only now count and report.
-	s.add(&tally, local.rowsRead-st.rowsRead)
-	for _, re := range bad {
-		s.badRow(f.path, re)
+// ready takes the reader's next chunk when it is ready. A read error goes
+// back into chunks, for the round after the rows before it.
+func ready(chunks chan chunk) (chunk, bool) {
+	select {
+	case c := <-chunks:
+		if c.err != nil && len(c.items) == 0 {
+			chunks <- c
+			return chunk{}, false
+		}
+		if c.err != nil {
+			chunks <- chunk{err: c.err}
+		}
+		return c, true
+	default:
+		return chunk{}, false
+	}
+}
+
+// commit writes the transaction's companies, counters and the file's
+// progress (completed when done), and commits.
+func (t *rowTxn) commit(ctx context.Context, f file, st *state, done bool) error {
+	t.local.applied = st.applied + t.tally.applied
+	t.local.completed = done
+	completed := sql.NullString{}
+	if done {
+		completed = sql.NullString{String: t.ts, Valid: true}
+	}
+	if err := t.batch.Flush(ctx); err != nil {
+		return err
+	}
+	if err := t.seq.Save(ctx, t.q); err != nil {
+		return err
+	}
+	if _, err := t.q.ExecContext(ctx, saveProgress, t.local.rowsRead, t.local.applied, t.local.bad, t.local.offset, t.local.line, completed, st.id); err != nil {
+		return fmt.Errorf("record import progress of %s: %w", f.path, err)
+	}
+	if err := t.tx.Commit(); err != nil {
+		return fmt.Errorf("commit import of %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// report counts and reports what a committed transaction did, and moves
+// the file's state on.
+func (im *importer) report(f file, st *state, t *rowTxn, done bool, size int64) {
+	im.s.add(&t.tally, t.local.rowsRead-st.rowsRead)
+	for _, re := range t.bad {
+		im.s.badRow(f.path, re)
 		if im.opts.Errors != nil {
 			w := csv.NewWriter(im.opts.Errors)
 			w.Write([]string{f.path, strconv.FormatInt(re.Line, 10), re.Reason, re.Raw})
 			w.Flush()
 		}
 	}
-	*st = local
-	st.completed = completed.Valid
+	*st = t.local
 	if im.opts.Progress != nil {
-		im.opts.Progress(Progress{File: f.path, Rows: s.RowsRead + s.Bad, Bytes: st.offset, TotalBytes: size})
+		im.opts.Progress(Progress{File: f.path, Rows: im.s.RowsRead + im.s.Bad, Bytes: st.offset, TotalBytes: size})
 	}
-	return pending, eof, tooMany, nil
 }
 
 // changedByOthers reports whether another connection committed since this

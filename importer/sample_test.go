@@ -9,13 +9,13 @@ import (
 )
 
 // TestWriteSampleFile writes a sample bulk file for scripts/bench-import:
-// CHWATCH_SAMPLE_OUT=FILE CHWATCH_SAMPLE_ROWS=N go test ./importer -run TestWriteSampleFile
+// CHWATCHTEST_SAMPLE_OUT=FILE CHWATCHTEST_SAMPLE_ROWS=N go test ./importer -run TestWriteSampleFile
 func TestWriteSampleFile(t *testing.T) {
-	out := os.Getenv("CHWATCH_SAMPLE_OUT")
+	out := os.Getenv("CHWATCHTEST_SAMPLE_OUT")
 	if out == "" {
-		t.Skip("set CHWATCH_SAMPLE_OUT (and CHWATCH_SAMPLE_ROWS) to write a sample bulk file")
+		t.Skip("set CHWATCHTEST_SAMPLE_OUT (and CHWATCHTEST_SAMPLE_ROWS) to write a sample bulk file")
 	}
-	rows, err := strconv.Atoi(os.Getenv("CHWATCH_SAMPLE_ROWS"))
+	rows, err := strconv.Atoi(os.Getenv("CHWATCHTEST_SAMPLE_ROWS"))
 	if err != nil || rows < 1 {
 		rows = 1_000_000
 	}

@@ -14,20 +14,20 @@ import (
 )
 
 // TestRawBaseline is scripts/bench-e2e's baseline, skipped unless
-// CHWATCH_BASELINE_URL names a running `chwatch sim`. It reads the same
+// CHWATCHTEST_BASELINE_URL names a running `chwatch sim`. It reads the same
 // events chwatch run reads, the same way (the stream client, over
 // loopback), and inserts the same rows with minimal work: the event, its
 // payload and the company with every column, one prepared single-row INSERT
 // each, 5000 per transaction, into a database opened as chwatch opens it.
 // It prints events/s for the script to compare with chwatch run.
 func TestRawBaseline(t *testing.T) {
-	url := os.Getenv("CHWATCH_BASELINE_URL")
+	url := os.Getenv("CHWATCHTEST_BASELINE_URL")
 	if url == "" {
-		t.Skip("CHWATCH_BASELINE_URL not set: run by scripts/bench-e2e")
+		t.Skip("CHWATCHTEST_BASELINE_URL not set: run by scripts/bench-e2e")
 	}
-	n, _ := strconv.Atoi(os.Getenv("CHWATCH_BASELINE_EVENTS"))
-	from, _ := strconv.ParseInt(os.Getenv("CHWATCH_BASELINE_FROM"), 10, 64)
-	dir := os.Getenv("CHWATCH_BASELINE_DIR")
+	n, _ := strconv.Atoi(os.Getenv("CHWATCHTEST_BASELINE_EVENTS"))
+	from, _ := strconv.ParseInt(os.Getenv("CHWATCHTEST_BASELINE_FROM"), 10, 64)
+	dir := os.Getenv("CHWATCHTEST_BASELINE_DIR")
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -47,7 +47,7 @@ func TestRawBaseline(t *testing.T) {
 	}
 	out := make(chan stream.Item, 256)
 	start := time.Now()
-	go c.Run(ctx, from, time.Time{}, out)
+	go c.Run(ctx, stream.Start{From: from}, out)
 	done := 0
 	batch := make([]stream.Item, 0, 5000)
 	for done < n {

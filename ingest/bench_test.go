@@ -34,7 +34,7 @@ func collect(b *testing.B, n, companies int) []stream.Item {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := make(chan stream.Item, 1024)
-	go c.Run(ctx, sim.DefaultFirstTimepoint, time.Time{}, out)
+	go c.Run(ctx, stream.Start{From: sim.DefaultFirstTimepoint}, out)
 	items := make([]stream.Item, 0, n)
 	for len(items) < n {
 		it := <-out
@@ -49,7 +49,7 @@ func collect(b *testing.B, n, companies int) []stream.Item {
 // raw SQLite baseline that inserts the same rows (event row, payload,
 // company upsert) with prepared statements and no rule, in the same run.
 func BenchmarkApply(b *testing.B) {
-	n, companies := envInt("CHWATCH_BENCH_EVENTS", 50000), envInt("CHWATCH_BENCH_COMPANIES", 20000)
+	n, companies := envInt("CHWATCHTEST_BENCH_EVENTS", 50000), envInt("CHWATCHTEST_BENCH_COMPANIES", 20000)
 	items := collect(b, n, companies)
 	var ours, raw time.Duration
 	for range b.N {

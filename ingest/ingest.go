@@ -30,7 +30,9 @@ import (
 // StreamName is the only stream chwatch consumes.
 const StreamName = "companies"
 
-// Counter names this package keeps in the counters table.
+// Counter names this package keeps in the counters table: running totals,
+// and the same names as day counters (db.DayCounter) by the UTC day the
+// lines arrived.
 const (
 	CounterEventsPrefix = "events_" // + an outcome: events recorded with it
 	CounterRejects      = "rejects" // lines that were not events
@@ -42,6 +44,16 @@ const preloadChunk = 200
 // DefaultBatchMaxBytes bounds a batch's lines: about 1,500 typical events,
 // and memory stays within a Raspberry Pi's budget even when events are large.
 const DefaultBatchMaxBytes = 2 << 20
+
+// DefaultStopTimeout is how long a stop waits for the batches in flight to
+// commit. systemd's stop must not have to SIGKILL: the whole stop of `run`
+// stays under 10 s.
+const DefaultStopTimeout = 5 * time.Second
+
+// ErrUncommitted is returned by Run when it stopped with a batch it could
+// not commit within the stop timeout. Nothing is lost: the cursor did not
+// move past the batch, so the next start fetches it again.
+var ErrUncommitted = errors.New("batch left uncommitted")
 
 // Config is what the processor needs.
 type Config struct {
@@ -55,10 +67,11 @@ type Config struct {
 	OnGap         string // "sweep" | "bulk"
 	Now           func() time.Time
 	After         func(time.Duration) <-chan time.Time // injectable batch timer
-	Logger        *slog.Logger
-	Metrics       *metrics.Set
-	// Alert is told about gaps after they are committed (may be nil).
-	Alert func(kind, msg string)
+	// StopTimeout bounds the commits after ctx is done (default
+	// DefaultStopTimeout).
+	StopTimeout time.Duration
+	Logger      *slog.Logger
+	Metrics     *metrics.Set
 }
 
 // Processor applies items from the stream client.
@@ -80,6 +93,9 @@ type Processor struct {
 	// commit; -1 until read. A timepoint above it cannot be
 	// in the table, so its primary-key check is skipped.
 	recorded int64
+	// afterGap is set once a gap committed and until an event after it
+	// moves the cursor (they may fall in different batches).
+	afterGap bool
 
 	mu    sync.Mutex
 	state State
@@ -116,6 +132,9 @@ func New(d *db.DB, cfg Config) *Processor {
 	}
 	if cfg.BatchMaxBytes <= 0 {
 		cfg.BatchMaxBytes = DefaultBatchMaxBytes
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = DefaultStopTimeout
 	}
 	p := &Processor{db: d, cfg: cfg, log: cfg.Logger, recorded: -1, events: map[string]*metrics.Counter{}, transitions: map[string]*metrics.Counter{}}
 	m := cfg.Metrics
@@ -187,11 +206,17 @@ func ResetCursor(ctx context.Context, d *db.DB) error {
 	})
 }
 
-// Run applies items from in until in is closed or ctx is done. On ctx done it
-// commits the batch in flight first. Commits that fail (a full disk) are
-// retried with the same batch: the client blocks meanwhile, so nothing is
-// lost, and the cursor holds.
+// Run applies items from in until in is closed. Commits that fail (a full
+// disk) are retried with the same batch: the client blocks meanwhile, so
+// nothing is lost, and the cursor holds. Once ctx is done (a stop), Run
+// still commits what it was handed until in is closed, but for no longer
+// than the stop timeout: a batch that cannot commit by then is left for the
+// next start and Run returns an error wrapping ErrUncommitted.
 func (p *Processor) Run(ctx context.Context, in <-chan stream.Item) error {
+	// grace is ctx without its cancellation, ending StopTimeout after it.
+	grace, endGrace := context.WithCancel(context.WithoutCancel(ctx))
+	defer endGrace()
+	defer context.AfterFunc(ctx, func() { time.AfterFunc(p.cfg.StopTimeout, endGrace) })()
 	batch := make([]stream.Item, 0, p.cfg.BatchMaxEvents)
 	for {
 		batch = batch[:0]
@@ -202,8 +227,8 @@ func (p *Processor) Run(ctx context.Context, in <-chan stream.Item) error {
 			if !ok {
 				return nil
 			}
-		case <-ctx.Done():
-			return nil
+		case <-grace.Done():
+			return nil // nothing in hand; the client never closed in
 		}
 		batch = append(batch, first)
 		size := itemBytes(first)
@@ -233,7 +258,7 @@ func (p *Processor) Run(ctx context.Context, in <-chan stream.Item) error {
 			batch = append(batch, it)
 			size += itemBytes(it)
 		}
-		if err := p.commitRetrying(ctx, batch); err != nil {
+		if err := p.commitRetrying(ctx, grace, batch); err != nil {
 			return err
 		}
 		clear(batch) // drop the lines now, not when the slots are reused
@@ -251,126 +276,169 @@ func itemBytes(it stream.Item) int {
 	return 512
 }
 
-// commitRetrying commits batch, retrying on failure until it succeeds. It
-// gives up only when the process is stopping, and then the batch was never
-// committed: the cursor did not move and the next start replays it.
-func (p *Processor) commitRetrying(ctx context.Context, batch []stream.Item) error {
+// commitRetrying commits batch, retrying on failure until it succeeds. The
+// commits run under grace, not ctx: a batch in flight commits on a stop.
+// A stop retries at once, then gives up when grace ends; the batch was never
+// committed then, so the cursor did not move and the next start replays it.
+func (p *Processor) commitRetrying(ctx, grace context.Context, batch []stream.Item) error {
 	wait := 100 * time.Millisecond
+	stopping := ctx.Done()
+	var last error // why commits failed, not the stop that cut the last try short
 	for {
-		// The commit itself is not cancelled by ctx: a batch in flight
-		// commits on shutdown.
-		err := p.Commit(context.WithoutCancel(ctx), batch)
+		err := p.Commit(grace, batch)
 		if err == nil {
 			return nil
 		}
-		p.commitFails.Inc()
-		full := isFull(err)
-		p.mu.Lock()
-		p.state.Writable, p.state.DiskFull, p.state.LastError = false, full, err.Error()
-		p.mu.Unlock()
+		if grace.Err() == nil || last == nil {
+			last = err
+			p.commitFails.Inc()
+			full := db.IsFull(err)
+			p.mu.Lock()
+			p.state.Writable, p.state.DiskFull, p.state.LastError = false, full, err.Error()
+			p.mu.Unlock()
+		}
+		if grace.Err() != nil {
+			p.log.Error("stopping with a batch that could not commit; the cursor did not move, the next start fetches it again", "items", len(batch), "err", last)
+			return fmt.Errorf("stop after %s: %w: %d items could not commit (%v); the cursor did not move past them, so the next start fetches them again", p.cfg.StopTimeout, ErrUncommitted, len(batch), last)
+		}
+		full := db.IsFull(err)
 		p.log.Error("commit batch failed; holding the cursor and retrying", "events", len(batch), "disk_full", full, "err", err, "retry_in", wait)
 		select {
-		case <-ctx.Done():
-			return fmt.Errorf("apply batch of %d items: %w", len(batch), err)
+		case <-grace.Done():
+		case <-stopping:
+			stopping, wait = nil, 0 // a stop: one more try now, then the usual waits within grace
 		case <-p.cfg.After(wait):
 		}
-		wait = min(wait*2, 30*time.Second)
+		wait = min(max(wait*2, 100*time.Millisecond), 30*time.Second)
 	}
 }
 
-func isFull(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "database or disk is full") || strings.Contains(s, "SQLITE_FULL") || strings.Contains(s, "(13)")
-}
-
-// Commit applies one batch in one transaction.
+// Commit applies one batch in one transaction, then publishes what it did
+// (metrics, the state /healthz and the heartbeat read, the gaps' log
+// lines): nothing is published for a batch that did not commit.
 func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 	start := time.Now()
 	now := p.cfg.Now()
-	var (
-		res   batchResult
-		gaps  []*stream.Gap
-		state = p.State()
-	)
-	err := p.db.WriteTx(ctx, func(sqlTx db.Tx) error {
-		tx := db.NewStmtCache(sqlTx)
-		seq, err := db.BeginSeq(ctx, tx)
-		if err != nil {
-			return err
-		}
-		res = batchResult{outcomes: map[string]int64{}, changes: map[string]int64{}, recorded: p.recorded}
-		if res.recorded < 0 {
-			var hi sql.NullInt64
-			err := tx.QueryRowContext(ctx, "SELECT max(timepoint) FROM stream_events WHERE stream = ?", StreamName).Scan(&hi)
-			if err != nil {
-				return fmt.Errorf("read the highest timepoint: %w", err)
-			}
-			res.recorded = hi.Int64
-		}
-		res.companies = p.cfg.Applier.Begin(tx, seq)
-		for i, it := range batch {
-			if i%preloadChunk == 0 {
-				// Read the next chunk's companies just before applying
-				// them, while their pages are still in the small cache.
-				var numbers []string
-				for _, next := range batch[i:min(i+preloadChunk, len(batch))] {
-					if next.Event != nil && next.Event.ResourceID != "" {
-						numbers = append(numbers, next.Event.ResourceID)
-					}
-				}
-				if err := res.companies.Preload(ctx, numbers); err != nil {
-					return err
-				}
-			}
-			switch {
-			case it.Event != nil:
-				if err := p.applyEvent(ctx, tx, it.Event, now, &res); err != nil {
-					return err
-				}
-			case it.Reject != nil:
-				if err := p.reject(ctx, tx, it.Reject, now, &res); err != nil {
-					return err
-				}
-			case it.Gap != nil:
-				// The sweep reads companies: write the new ones first.
-				if err := res.companies.Flush(ctx); err != nil {
-					return err
-				}
-				if err := p.recordGap(ctx, tx, it.Gap, now); err != nil {
-					return err
-				}
-				gaps = append(gaps, it.Gap)
-			}
-		}
-		if err := res.companies.Flush(ctx); err != nil {
-			return err
-		}
-		if err := res.flush(ctx, tx); err != nil {
-			return err
-		}
-		for o, n := range res.outcomes {
-			seq.Count(CounterEventsPrefix+o, n)
-		}
-		seq.Count(CounterRejects, res.rejects)
-		if err := seq.Save(ctx, tx); err != nil {
-			return err
-		}
-		if res.maxTP > 0 {
-			_, err := tx.ExecContext(ctx, `INSERT INTO stream_cursor (stream, timepoint, url, published_at, updated_at) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (stream) DO UPDATE SET timepoint = excluded.timepoint, url = excluded.url,
-				published_at = coalesce(excluded.published_at, published_at), updated_at = excluded.updated_at
-				WHERE excluded.timepoint > stream_cursor.timepoint`,
-				StreamName, res.maxTP, p.cfg.StreamURL, nullTime(res.maxPub), db.FormatTime(now))
-			if err != nil {
-				return fmt.Errorf("move cursor to %d: %w", res.maxTP, err)
-			}
-		}
-		return nil
+	var res *batchResult
+	err := p.db.WriteTx(ctx, func(tx db.Tx) error {
+		var err error
+		res, err = p.apply(ctx, db.NewStmtCache(tx), batch, now)
+		return err
 	})
 	if err != nil {
 		return err
 	}
+	p.publish(res, start)
+	return nil
+}
+
+// apply records and applies batch in tx, counts it and moves the cursor.
+func (p *Processor) apply(ctx context.Context, tx db.Querier, batch []stream.Item, now time.Time) (*batchResult, error) {
+	seq, err := db.BeginSeq(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	res := &batchResult{outcomes: map[string]int64{}, changes: map[string]int64{}, recorded: p.recorded}
+	if res.recorded < 0 {
+		var hi sql.NullInt64
+		err := tx.QueryRowContext(ctx, "SELECT max(timepoint) FROM stream_events WHERE stream = ?", StreamName).Scan(&hi)
+		if err != nil {
+			return nil, fmt.Errorf("read the highest timepoint: %w", err)
+		}
+		res.recorded = hi.Int64
+	}
+	res.companies = p.cfg.Applier.Begin(tx, seq)
+	if err := p.applyItems(ctx, tx, batch, now, res); err != nil {
+		return nil, err
+	}
+	if err := res.companies.Flush(ctx); err != nil {
+		return nil, err
+	}
+	if err := res.flush(ctx, tx); err != nil {
+		return nil, err
+	}
+	for o, n := range res.outcomes {
+		seq.Count(CounterEventsPrefix+o, n)
+	}
+	seq.Count(CounterRejects, res.rejects)
+	for k, n := range res.daily {
+		seq.Count(db.DayCounter(k[0], k[1]), n)
+	}
+	if err := seq.Save(ctx, tx); err != nil {
+		return nil, err
+	}
+	return res, p.moveCursor(ctx, tx, res, now)
+}
+
+// applyItems applies each item of batch in turn, reading each chunk's
+// companies with one query just before applying them, while their pages
+// are still in the small cache.
+func (p *Processor) applyItems(ctx context.Context, tx db.Querier, batch []stream.Item, now time.Time, res *batchResult) error {
+	for i, it := range batch {
+		if i%preloadChunk == 0 {
+			var numbers []string
+			for _, next := range batch[i:min(i+preloadChunk, len(batch))] {
+				if next.Event != nil && next.Event.ResourceID != "" {
+					numbers = append(numbers, next.Event.ResourceID)
+				}
+			}
+			if err := res.companies.Preload(ctx, numbers); err != nil {
+				return err
+			}
+		}
+		switch {
+		case it.Event != nil:
+			if err := p.applyEvent(ctx, tx, it.Event, now, res); err != nil {
+				return err
+			}
+		case it.Reject != nil:
+			if err := p.reject(ctx, tx, it.Reject, now, res); err != nil {
+				return err
+			}
+		case it.Gap != nil:
+			res.gap()
+			// The sweep reads companies: write the new ones first.
+			if err := res.companies.Flush(ctx); err != nil {
+				return err
+			}
+			if err := p.recordGap(ctx, tx, it.Gap, now); err != nil {
+				return err
+			}
+			res.gaps = append(res.gaps, it.Gap)
+		}
+	}
+	return nil
+}
+
+// moveCursor moves the cursor to the batch's cursorTP. The cursor only
+// moves forward, except to the first events after a gap: the stream went on
+// from there, even when that is below a cursor no resume could follow (set
+// by a corrupt timepoint before they were rejected).
+func (p *Processor) moveCursor(ctx context.Context, tx db.Querier, res *batchResult, now time.Time) error {
+	if res.cursorTP <= 0 {
+		return nil
+	}
+	res.reset = res.afterGap || (p.afterGap && !res.gapped)
+	_, err := tx.ExecContext(ctx, `INSERT INTO stream_cursor (stream, timepoint, url, published_at, updated_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (stream) DO UPDATE SET timepoint = excluded.timepoint, url = excluded.url,
+		published_at = coalesce(excluded.published_at, published_at), updated_at = excluded.updated_at
+		WHERE excluded.timepoint > stream_cursor.timepoint OR ?`,
+		StreamName, res.cursorTP, p.cfg.StreamURL, db.NullTime(res.cursorPub), db.FormatTime(now), res.reset)
+	if err != nil {
+		return fmt.Errorf("move cursor to %d: %w", res.cursorTP, err)
+	}
+	return nil
+}
+
+// publish tells metrics, the state and the log what a committed batch did.
+func (p *Processor) publish(res *batchResult, start time.Time) {
 	p.recorded = max(res.recorded, res.maxTP)
+	switch {
+	case res.gapped && !res.afterGap:
+		p.afterGap = true // the gap's first event is in the next batch
+	case res.cursorTP > 0:
+		p.afterGap = false
+	}
 	p.batches.Inc()
 	p.batchTime.UpdateDuration(start)
 	if !res.firstRecv.IsZero() {
@@ -391,8 +459,8 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 	for _, n := range res.outcomes {
 		p.state.Events += n
 	}
-	if res.maxTP > state.Timepoint {
-		p.state.Timepoint, p.state.PublishedAt = res.maxTP, res.maxPub
+	if res.cursorTP > p.state.Timepoint || (res.cursorTP > 0 && res.reset) {
+		p.state.Timepoint, p.state.PublishedAt = res.cursorTP, res.cursorPub
 	}
 	if !res.lastRecv.IsZero() {
 		p.state.LastEventAt = res.lastRecv
@@ -400,14 +468,11 @@ func (p *Processor) Commit(ctx context.Context, batch []stream.Item) error {
 	}
 	p.state.Writable, p.state.DiskFull, p.state.LastError = true, false, ""
 	p.mu.Unlock()
-	for _, g := range gaps {
-		msg := fmt.Sprintf("stream gap: timepoints %d to %d could not be replayed (%s); on_gap=%s", g.FromTimepoint, g.ToTimepoint, g.Reason, p.cfg.OnGap)
-		p.log.Warn(msg)
-		if p.cfg.Alert != nil {
-			p.cfg.Alert("gap", msg)
-		}
+	// The alert comes from the open gap itself (package ops), raised until
+	// it is resolved.
+	for _, g := range res.gaps {
+		p.log.Warn(fmt.Sprintf("stream gap: timepoints %d to %d could not be replayed (%s); on_gap=%s", g.FromTimepoint, g.ToTimepoint, g.Reason, p.cfg.OnGap))
 	}
-	return nil
 }
 
 type batchResult struct {
@@ -420,11 +485,40 @@ type batchResult struct {
 	changes    map[string]int64
 	duplicates int64
 	rejects    int64
-	maxTP      int64
-	maxPub     time.Time
-	firstRecv  time.Time // arrival of the batch's first event
-	lastRecv   time.Time
-	lastLag    time.Duration
+	maxTP      int64 // the highest timepoint recorded in this batch
+	// cursorTP is where the batch moves the cursor: its highest timepoint,
+	// or after a gap the highest one after it. afterGap says an event
+	// followed the batch's gap.
+	cursorTP  int64
+	cursorPub time.Time
+	gapped    bool
+	afterGap  bool
+	reset     bool          // the cursor may move down: see moveCursor
+	gaps      []*stream.Gap // recorded, logged once committed
+	firstRecv time.Time     // arrival of the batch's first event
+	lastRecv  time.Time
+	lastLag   time.Duration
+	// daily counts the batch's events by outcome and its rejects, by
+	// the UTC day they arrived: {day, counter name} (db.DayCounter).
+	daily    map[[2]string]int64
+	day      string    // the day of dayStart
+	dayStart time.Time // the UTC midnight starting day
+}
+
+// countDay adds one to name's day counter for the day of t (now when t is
+// zero).
+func (r *batchResult) countDay(t, now time.Time, name string) {
+	if t.IsZero() {
+		t = now
+	}
+	if r.day == "" || t.Before(r.dayStart) || !t.Before(r.dayStart.Add(24*time.Hour)) {
+		r.dayStart = t.UTC().Truncate(24 * time.Hour)
+		r.day = db.Day(r.dayStart)
+	}
+	if r.daily == nil {
+		r.daily = map[[2]string]int64{}
+	}
+	r.daily[[2]string{r.day, name}]++
 }
 
 // flush inserts the batch's event rows and payloads, many rows per
@@ -459,15 +553,25 @@ func insertRows(ctx context.Context, tx db.Querier, insert string, cols int, val
 }
 
 func (r *batchResult) saw(tp int64, pub, recv time.Time) {
-	if tp > r.maxTP {
-		r.maxTP, r.maxPub = tp, pub
+	r.maxTP = max(r.maxTP, tp)
+	if tp > r.cursorTP {
+		r.cursorTP, r.cursorPub = tp, pub
 	}
+	r.afterGap = r.gapped
+
 	if !recv.IsZero() && !pub.IsZero() {
 		r.lastRecv, r.lastLag = recv, recv.Sub(pub)
 	}
 	if r.firstRecv.IsZero() {
 		r.firstRecv = recv
 	}
+}
+
+// gap starts the cursor afresh: the events after it are where the stream
+// went on.
+func (r *batchResult) gap() {
+	r.gapped, r.afterGap = true, false
+	r.cursorTP, r.cursorPub = 0, time.Time{}
 }
 
 // applyEvent records one event and applies it. A timepoint already in
@@ -517,7 +621,7 @@ func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, ev *stream.Ev
 		outcome = "invalid"
 		p.log.Warn("invalid event recorded and skipped", "timepoint", ev.Timepoint, "reason", reason)
 	}
-	res.events = append(res.events, StreamName, ev.Timepoint, nullStr(ev.ResourceID), nullStr(ev.Type), nullTime(ev.PublishedAt), db.FormatTime(ev.ReceivedAt), outcome, nullStr(reason))
+	res.events = append(res.events, StreamName, ev.Timepoint, db.NullString(ev.ResourceID), db.NullString(ev.Type), db.NullTime(ev.PublishedAt), db.FormatTime(ev.ReceivedAt), outcome, db.NullString(reason))
 	if len(ev.Raw) > 0 {
 		// Raw is never written after decoding: share its bytes rather
 		// than copy a few kilobytes per event (the driver copies them
@@ -529,6 +633,7 @@ func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, ev *stream.Ev
 	}
 	res.seen[ev.Timepoint] = true
 	res.outcomes[outcome]++
+	res.countDay(ev.ReceivedAt, now, CounterEventsPrefix+outcome)
 	res.saw(ev.Timepoint, ev.PublishedAt, ev.ReceivedAt)
 	p.checkZone(ev)
 	return nil
@@ -563,13 +668,18 @@ func toVersion(ev *stream.Event) (company.Version, error) {
 // queued, so a change carried only by an oversized line is not lost.
 func (p *Processor) reject(ctx context.Context, tx db.Querier, r *stream.Reject, now time.Time, res *batchResult) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO stream_rejects (stream, received_at, reason, bytes, excerpt, timepoint) VALUES (?, ?, ?, ?, ?, ?)`,
-		StreamName, db.FormatTime(r.ReceivedAt), r.Reason, r.Bytes, r.Excerpt, nullInt(r.Timepoint))
+		StreamName, db.FormatTime(r.ReceivedAt), r.Reason, r.Bytes, r.Excerpt, db.NullInt(r.Timepoint))
 	if err != nil {
 		return fmt.Errorf("record rejected line: %w", err)
 	}
 	res.rejects++
+	res.countDay(r.ReceivedAt, now, CounterRejects)
 	number := resourceID(r.Excerpt)
-	p.log.Warn("rejected stream line", "reason", r.Reason, "bytes", r.Bytes, "timepoint", r.Timepoint, "company", number)
+	attrs := []any{"reason", r.Reason, "bytes", r.Bytes, "timepoint", r.Timepoint, "company", number}
+	if r.After > 0 {
+		attrs = append(attrs, "after_timepoint", r.After)
+	}
+	p.log.Warn("rejected stream line", attrs...)
 	if number != "" {
 		if _, err := queue.EnqueueTx(ctx, tx, queue.StatusCheck, number, now, 0); err != nil {
 			return err
@@ -624,15 +734,4 @@ func (p *Processor) checkZone(ev *stream.Event) {
 	if d > 55*time.Minute && d < 65*time.Minute {
 		p.log.Warn("published_at is about an hour from the receive time: is it UK local time rather than UTC?", "timepoint", ev.Timepoint, "published_at", ev.PublishedAt, "received_at", ev.ReceivedAt)
 	}
-}
-
-func nullStr(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
-
-func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
-
-func nullTime(t time.Time) sql.NullString {
-	if t.IsZero() {
-		return sql.NullString{}
-	}
-	return sql.NullString{String: db.FormatTime(t), Valid: true}
 }

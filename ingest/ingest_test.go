@@ -3,7 +3,10 @@ package ingest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -43,11 +46,27 @@ func newProc(d *db.DB, after func(time.Duration) <-chan time.Time, maxEvents int
 
 // event builds a changed event for company n at timepoint tp.
 func event(tp int64, n, name, status, detail string, pub time.Time) stream.Item {
+	return eventWith(tp, n, name, status, detail, pub, nil)
+}
+
+// largeEvent is an event whose profile fills pages of its own (a company
+// with a long history of names): storing it needs new pages, which a full
+// disk refuses.
+func largeEvent(tp int64, n, name string, pub time.Time) stream.Item {
+	var names []map[string]any
+	for i := range 200 {
+		names = append(names, map[string]any{"name": fmt.Sprintf("%s FORMERLY NUMBER %d", name, i), "effective_from": "2001-01-01", "ceased_on": "2002-01-01"})
+	}
+	return eventWith(tp, n, name, "active", "", pub, map[string]any{"previous_company_names": names})
+}
+
+func eventWith(tp int64, n, name, status, detail string, pub time.Time, extra map[string]any) stream.Item {
 	data := map[string]any{"company_number": n, "company_name": name, "company_status": status,
 		"etag": fmt.Sprintf("etag-%s-%d", n, tp), "type": "ltd", "registered_office_address": map[string]any{"postal_code": "AB1 2CD"}}
 	if detail != "" {
 		data["company_status_detail"] = detail
 	}
+	maps.Copy(data, extra)
 	raw, _ := json.Marshal(map[string]any{"resource_kind": "company-profile", "resource_id": n, "data": data,
 		"event": map[string]any{"timepoint": tp, "published_at": pub.Format("2006-01-02T15:04:05"), "type": "changed"}})
 	it, err := stream.Decode(raw, pub.Add(time.Second))
@@ -175,21 +194,17 @@ func TestGapQueuesSweep(t *testing.T) {
 	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(5000))
 }
 
-// A commit that fails (here: the database file made read-only under the
-// writer, as a full disk would) holds the batch and the cursor, reports the
-// state, and the same batch commits once writing works again.
+// A commit that fails on a full disk holds the batch and the cursor,
+// reports the state, and the same batch commits once there is room again.
 func TestFailedCommitHoldsCursor(t *testing.T) {
 	is := is.New(t)
 	d := dbtest.Open(t)
 	p := newProc(d, time.After, 100)
 	ctx := context.Background()
 	is.NoErr(p.Commit(ctx, []stream.Item{event(10, "SC000001", "A LTD", "active", "", t0)}))
-	// Block writes with a trigger that raises: the closest portable stand-in
-	// for SQLITE_FULL, and what matters is the processor's reaction.
-	_, err := d.W.Exec(`CREATE TRIGGER block BEFORE INSERT ON stream_events BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
-	is.NoErr(err)
+	release := dbtest.Fill(t, d)
 	in := make(chan stream.Item, 1)
-	in <- event(11, "SC000002", "B LTD", "active", "", t0)
+	in <- largeEvent(11, "SC000002", "B LTD", t0)
 	close(in)
 	done := make(chan error)
 	runCtx, cancel := context.WithCancel(ctx)
@@ -203,9 +218,127 @@ func TestFailedCommitHoldsCursor(t *testing.T) {
 	is.True(!st.Writable)
 	is.True(st.DiskFull)
 	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(10)) // the cursor holds
-	_, err = d.W.Exec("DROP TRIGGER block")
-	is.NoErr(err)
+	release()
 	is.NoErr(<-done)
 	is.True(p.State().Writable)
 	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(11))
+}
+
+// After a gap the cursor follows the stream even below where it was: a
+// cursor a corrupt timepoint left at 2^63-1 cannot be resumed from, and
+// would otherwise never move again. The gap and its first event may fall in
+// different batches. Past them the cursor only moves forward again.
+func TestGapResetsUnresumableCursor(t *testing.T) {
+	is := is.New(t)
+	d := dbtest.Open(t)
+	p := newProc(d, time.After, 100)
+	ctx := context.Background()
+	_, err := d.W.Exec(`INSERT INTO stream_cursor (stream, timepoint, url, updated_at) VALUES ('companies', ?, 'https://stream.example', '2026-11-20T10:00:00Z')`, int64(math.MaxInt64))
+	is.NoErr(err)
+	gap := stream.Item{Gap: &stream.Gap{FromTimepoint: math.MaxInt64, ToTimepoint: 5000, Reason: "cursor cannot be resumed from"}}
+	is.NoErr(p.Commit(ctx, []stream.Item{gap}))
+	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(math.MaxInt64)) // no event yet
+	is.NoErr(p.Commit(ctx, []stream.Item{event(5000, "SC000001", "A LTD", "active", "", t0)}))
+	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(5000))
+	is.Equal(p.State().Timepoint, int64(5000))
+	is.NoErr(p.Commit(ctx, []stream.Item{event(4000, "SC000002", "B LTD", "active", "", t0)}))
+	is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(5000))
+}
+
+// A stop while commits fail retries at once and keeps trying for the stop
+// timeout: when writing works again within it, the batch in flight commits
+// and Run returns nil. When it does not, Run returns ErrUncommitted within
+// the timeout and the cursor holds.
+func TestStopWhileCommitsFail(t *testing.T) {
+	for _, recovers := range []bool{true, false} {
+		timeout := 300 * time.Millisecond
+		if recovers {
+			timeout = 10 * time.Second // ample: space returns well within it
+		}
+		t.Run(fmt.Sprintf("Recovers=%v", recovers), func(t *testing.T) {
+			is := is.New(t)
+			d := dbtest.Open(t)
+			p := ingest.New(d, ingest.Config{
+				BatchMaxEvents: 100, BatchMaxWait: 20 * time.Millisecond, StopTimeout: timeout,
+				Applier:   &company.Applier{Policy: company.Policy{ConfirmExit: "stream"}},
+				StreamURL: "https://stream.example", OnGap: "sweep", Now: func() time.Time { return t0 },
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			is.NoErr(p.Commit(ctx, []stream.Item{event(10, "SC000001", "A LTD", "active", "", t0)}))
+			release := dbtest.Fill(t, d)
+			in := make(chan stream.Item, 1)
+			in <- largeEvent(11, "SC000002", "B LTD", t0)
+			done := make(chan error, 1)
+			go func() { done <- p.Run(ctx, in) }()
+			deadline := time.Now().Add(10 * time.Second)
+			for p.State().Writable && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			is.True(p.State().DiskFull)
+			began := time.Now()
+			cancel()
+			close(in) // as the client does on a stop
+			if recovers {
+				release()
+			}
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("Run did not return after the stop")
+			}
+			if recovers {
+				is.NoErr(err)
+				is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(11))
+				return
+			}
+			is.True(errors.Is(err, ingest.ErrUncommitted))
+			is.True(strings.Contains(err.Error(), "database or disk is full")) // why, not the stop
+			is.True(time.Since(began) < 5*time.Second)
+			is.True(p.State().DiskFull)
+			is.Equal(count(t, d, "SELECT timepoint FROM stream_cursor"), int64(10)) // the cursor holds
+		})
+	}
+}
+
+// Events and rejects are counted by the UTC day they arrived, in the
+// batch's transaction, and the counts agree with the rows; entries and
+// exits are counted by the day they were detected, first sightings apart.
+func TestDayCounters(t *testing.T) {
+	is := is.New(t)
+	d := dbtest.Open(t)
+	p := newProc(d, time.After, 100)
+	ctx := context.Background()
+	late := time.Date(2026, 11, 27, 23, 59, 58, 0, time.UTC) // received 23:59:59 on the 27th
+	first := event(10, "SC000001", "A LTD", "active", "", late)
+	strike := event(11, "SC000002", "B LTD", "active", company.StrikeOffDetail, late.Add(2*time.Second)) // received the 28th: a first sight
+	enter := event(12, "SC000001", "A LTD", "active", company.StrikeOffDetail, t0)
+	leave := event(13, "SC000002", "B LTD", "dissolved", "", t0)
+	stale := event(14, "SC000001", "OLD LTD", "active", "", late) // received late: the 27th
+	rej := stream.Item{Reject: &stream.Reject{Reason: "not_json", Bytes: 3, ReceivedAt: t0, Excerpt: []byte("{{{")}}
+	is.NoErr(p.Commit(ctx, []stream.Item{first, strike, enter, rej}))
+	is.NoErr(p.Commit(ctx, []stream.Item{leave, stale, first})) // first: a duplicate, not counted
+
+	day27, err := db.DayCounters(ctx, d.R, "2026-11-27")
+	is.NoErr(err)
+	is.Equal(day27, map[string]int64{"events_applied": 1, "events_stale": 1})
+	day28, err := db.DayCounters(ctx, d.R, "2026-11-28")
+	is.NoErr(err)
+	is.Equal(day28, map[string]int64{ // detection is t0, the 28th, for every transition
+		"events_applied": 3, "rejects": 1,
+		company.DayEntered: 1, company.DayFirstSeen: 1, company.DayLeft: 1,
+	})
+	// The same counts from the rows.
+	for _, day := range []string{"2026-11-27", "2026-11-28"} {
+		counts, err := db.DayCounters(ctx, d.R, day)
+		is.NoErr(err)
+		var events int64
+		for k, n := range counts {
+			if strings.HasPrefix(k, ingest.CounterEventsPrefix) {
+				events += n
+			}
+		}
+		is.Equal(events, count(t, d, "SELECT count(*) FROM stream_events WHERE received_at >= ? AND received_at < date(?, '+1 day')", day, day))
+	}
 }

@@ -13,17 +13,17 @@ import (
 )
 
 // BenchmarkClaimComplete measures a worker's claim plus complete with 1,000
-// officer jobs queued (the baseline) and with CHWATCH_BENCH_JOBS (default
+// officer jobs queued (the baseline) and with CHWATCHTEST_BENCH_JOBS (default
 // 1,000,000) queued, in the same run. large/small close to 1 means the
 // latency is flat: a claim walks jobs_claim to its first due row and a
 // completion is a primary-key update, whatever the backlog. Each finished
 // job is replaced (untimed), so the depth holds.
 func BenchmarkClaimComplete(b *testing.B) {
 	large := 1_000_000
-	if s := os.Getenv("CHWATCH_BENCH_JOBS"); s != "" {
+	if s := os.Getenv("CHWATCHTEST_BENCH_JOBS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1000 {
-			b.Fatalf("CHWATCH_BENCH_JOBS=%q: want a number of at least 1000", s)
+			b.Fatalf("CHWATCHTEST_BENCH_JOBS=%q: want a number of at least 1000", s)
 		}
 		large = n
 	}

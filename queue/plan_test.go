@@ -11,29 +11,6 @@ import (
 	"github.com/matryer/is"
 )
 
-// plan returns EXPLAIN QUERY PLAN's detail lines of query, one per step.
-func plan(tb testing.TB, d *db.DB, query string, args ...any) string {
-	tb.Helper()
-	rows, err := d.R.Query("EXPLAIN QUERY PLAN "+query, args...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer rows.Close()
-	var lines []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			tb.Fatal(err)
-		}
-		lines = append(lines, detail)
-	}
-	if err := rows.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	return strings.Join(lines, "\n")
-}
-
 // Every statement the queue runs on a hot path is served by the index made
 // for it: no scan of jobs, no sort. Without sqlite_stat1 the planner knows
 // nothing of the row counts, so this is what it does on a fresh database
@@ -75,7 +52,7 @@ func TestPlans(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
-			p := plan(t, d, tt.query, tt.args...)
+			p := dbtest.Plan(t, d, tt.query, tt.args...)
 			t.Log(p)
 			is.True(strings.Contains(p, "INDEX "+tt.index)) // served by its index
 			is.True(!strings.Contains(p, "TEMP B-TREE"))    // in index order, without a sort

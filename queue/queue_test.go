@@ -195,29 +195,6 @@ func TestDepths(t *testing.T) {
 	})
 }
 
-// queryPlan returns EXPLAIN QUERY PLAN's detail lines, one per step.
-func queryPlan(tb testing.TB, d *db.DB, query string, args ...any) string {
-	tb.Helper()
-	rows, err := d.R.Query("EXPLAIN QUERY PLAN "+query, args...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer rows.Close()
-	var lines []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			tb.Fatal(err)
-		}
-		lines = append(lines, detail)
-	}
-	if err := rows.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	return strings.Join(lines, "\n")
-}
-
 // The claim statement walks jobs_claim in ORDER BY order: no sort, no scan.
 func TestClaimUsesIndex(t *testing.T) {
 	is := is.New(t)
@@ -230,7 +207,7 @@ func TestClaimUsesIndex(t *testing.T) {
 			setState(t, d, kind, "00000001", "done")
 		}
 	}
-	plan := queryPlan(t, d, queue.ClaimSQL, db.FormatTime(now.Add(time.Minute)), "token", db.FormatTime(now), "")
+	plan := dbtest.Plan(t, d, queue.ClaimSQL, db.FormatTime(now.Add(time.Minute)), "token", db.FormatTime(now), "")
 	t.Log(plan)
 	// The plan of the statement Claim runs: jobs_claim, partial on state =
 	// 'queued' and ordered (priority, run_after, id), serves both the WHERE

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"bytes"
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -271,6 +273,27 @@ func appendString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+// absurdLine is line (an event line from appendLine) with the largest
+// timepoint and an unknown event type: the corrupt line Faults.AbsurdEvery
+// injects.
+func absurdLine(line []byte) []byte {
+	i := bytes.LastIndex(line, []byte(`"event":{"timepoint":`))
+	if i < 0 {
+		return line
+	}
+	head := i + len(`"event":{"timepoint":`)
+	j := head
+	for j < len(line) && line[j] >= '0' && line[j] <= '9' {
+		j++
+	}
+	out := make([]byte, 0, len(line)+32)
+	out = append(out, line[:head]...)
+	out = strconv.AppendInt(out, math.MaxInt64, 10)
+	rest := bytes.Replace(line[j:], []byte(`"type":"changed"`), []byte(`"type":"sim_absurd"`), 1)
+	rest = bytes.Replace(rest, []byte(`"type":"deleted"`), []byte(`"type":"sim_absurd"`), 1)
+	return append(out, rest...)
 }
 
 // garbage lines injected by Faults.NotJSONEvery: none is JSON, none holds a timepoint.

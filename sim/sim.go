@@ -66,6 +66,9 @@ type Faults struct {
 	OversizeEvery  int           // after the Nth, 2Nth... event line, the next event is first sent as an oversized line (see OversizeBytes), then normally
 	OversizeBytes  int           // length of an oversized line including its "\n" (default 5 MiB)
 	ReplayEvery    int           // after the Nth, 2Nth... event line, that same line is sent again (a duplicate timepoint)
+	AbsurdEvery    int           // after the Nth, 2Nth... event line, a copy of it with timepoint 2^63-1 and an unknown event type is sent
+	TrickleEvery   int           // after the Nth, 2Nth... event line, the next one is sent a byte at a time, TrickleDelay apart
+	TrickleDelay   time.Duration // default 1s
 }
 
 // APIFaults injects failures into the REST API and shapes its answers. The
@@ -107,6 +110,7 @@ const (
 	DefaultOversizeBytes  = 5 << 20
 	DefaultSlowFor        = time.Minute
 	DefaultPageCap        = 100
+	DefaultTrickleDelay   = time.Second
 	maxCompanies          = 1_000_000
 	maxStrikeOffShare     = 0.35
 	maxConnection         = 24 * time.Hour
@@ -258,6 +262,7 @@ func (c *Config) fill() error {
 		"CutEvery": f.CutEvery, "StallEvery": f.StallEvery, "Status5xxEvery": f.Status5xxEvery,
 		"Status429Every": f.Status429Every, "Status401Every": f.Status401Every, "NotJSONEvery": f.NotJSONEvery,
 		"OversizeEvery": f.OversizeEvery, "ReplayEvery": f.ReplayEvery, "OversizeBytes": f.OversizeBytes,
+		"AbsurdEvery": f.AbsurdEvery, "TrickleEvery": f.TrickleEvery,
 	} {
 		if v < 0 {
 			return fmt.Errorf("sim: Faults.%s must be >= 0 (0 = off), got %d", name, v)
@@ -289,6 +294,9 @@ func (c *Config) fill() error {
 	}
 	if a.PageCap == 0 {
 		a.PageCap = DefaultPageCap
+	}
+	if f.TrickleDelay == 0 {
+		f.TrickleDelay = DefaultTrickleDelay
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -118,7 +119,7 @@ func (c *streamConn) run(r *http.Request) {
 	hb := time.NewTicker(s.cfg.Heartbeat)
 	defer hb.Stop()
 	var recs []rec
-	oversizePending := false
+	oversizePending, tricklePending := false, false
 	for {
 		s.mu.Lock()
 		idx := c.next - s.cfg.FirstTimepoint
@@ -178,6 +179,15 @@ func (c *streamConn) run(r *http.Request) {
 			default:
 			}
 			c.buf = s.appendLine(c.buf[:0], idx, rc, 0)
+			if tricklePending {
+				tricklePending = false
+				if !c.trickle(ctx, c.buf, f.TrickleDelay) {
+					return
+				}
+				c.lines++
+				c.next++
+				continue
+			}
 			c.lines++
 			c.next++
 			if every(f.CutEvery, c.lines) {
@@ -191,11 +201,17 @@ func (c *streamConn) run(r *http.Request) {
 			if every(f.ReplayEvery, c.lines) && !c.write(c.buf) {
 				return
 			}
+			if every(f.AbsurdEvery, c.lines) && !c.write(absurdLine(c.buf)) {
+				return
+			}
 			if every(f.NotJSONEvery, c.lines) && !c.write([]byte(garbage[(c.lines/int64(f.NotJSONEvery)-1)%int64(len(garbage))])) {
 				return
 			}
 			if every(f.OversizeEvery, c.lines) {
 				oversizePending = true
+			}
+			if every(f.TrickleEvery, c.lines) {
+				tricklePending = true
 			}
 			// Flush at the live edge and before a stall; during catch-up the
 			// response buffer fills and goes out by itself.
@@ -225,6 +241,28 @@ func (c *streamConn) run(r *http.Request) {
 			}
 		}
 	}
+}
+
+// trickle sends line a byte at a time, delay apart, flushing each: a
+// connection that never goes idle yet delivers almost nothing.
+func (c *streamConn) trickle(ctx context.Context, line []byte, delay time.Duration) bool {
+	if c.rc.Flush() != nil {
+		return false
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	for i := range line {
+		if !c.write(line[i:i+1]) || c.rc.Flush() != nil {
+			return false
+		}
+		t.Reset(delay)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
 }
 
 func (c *streamConn) write(b []byte) bool {

@@ -3,199 +3,197 @@ package status
 import (
 	"context"
 	"fmt"
-	"strconv"
+	"math"
+	"strings"
 	"time"
 
-	apibudget "github.com/chwatch/chwatch/budget"
+	"github.com/chwatch/chwatch/budget"
 	"github.com/chwatch/chwatch/db"
 	"github.com/chwatch/chwatch/queue"
 )
 
-// RESTService is what a running chwatch publishes about its REST side, in
-// service_state beside the rest of Service (its JSON keys sit in
-// "service").
-type RESTService struct {
-	RESTWorkers    int       `json:"rest_workers"`               // REST workers running; 0 when none (no API key, or stopped)
-	APIState       string    `json:"api_state,omitempty"`        // ok | unauthorized | forbidden | paused; "" without REST workers
-	APIPausedUntil time.Time `json:"api_paused_until,omitzero"`  // while REST work is paused (a 429, 401 or 403)
-	APIPauseReason string    `json:"api_pause_reason,omitempty"` // rate_limited | unauthorized | forbidden | exhausted
-	APIBudgetLimit int64     `json:"api_budget_limit,omitempty"` // requests per window, as the server last said
-	APIBudgetReset time.Time `json:"api_budget_reset,omitzero"`  // when the current window resets
-	APIRateLimited int64     `json:"api_rate_limited"`           // 429s ever met on this database
-	APILastError   string    `json:"api_last_error,omitempty"`   // the last failed REST call or unwritten answer; never a secret
-	APILastErrorAt time.Time `json:"api_last_error_at,omitzero"` // when
-	BreakerSince   time.Time `json:"breaker_since,omitzero"`     // when BreakerState began (zero: closed since start)
+// REST is the REST side of the screen: the jobs the workers drain, the
+// shared budget they spend, the breaker in front of them. Everything here
+// comes from counters (jobs by kind and state), one index lookup per kind
+// (the oldest queued job), the api_budget row and service_state.
+type REST struct {
+	// WorkersRunning: the running service has REST workers (it reports a
+	// budget in service_state, or its budget row was written since it
+	// started).
+	WorkersRunning bool `json:"workers_running"`
+	// Jobs are the jobs by kind and state (queue.Depths).
+	Jobs queue.Depth `json:"jobs"`
+	// OldestQueued is when the oldest queued job of each kind was
+	// created; kinds with nothing queued are absent.
+	OldestQueued           map[queue.Kind]string  `json:"oldest_queued"`
+	OldestQueuedAgeSeconds map[queue.Kind]float64 `json:"oldest_queued_age_seconds"`
+	// Budget is the shared REST budget as the database holds it; nil
+	// before any REST request.
+	Budget *Budget `json:"budget"`
+	// Breaker is the breaker's state as the service last reported it
+	// (closed | half-open | open); "" without REST workers.
+	Breaker string `json:"breaker_state"`
+	// Drain estimates how long the queued and running jobs take; nil
+	// when none wait.
+	Drain *Drain `json:"drain"`
 }
 
-func (s RESTService) kv(m map[string]string) {
+// Budget is the api_budget row (budget.Read). Times are as stored, on the
+// writing process's clock.
+type Budget struct {
+	Limit          int     `json:"limit"`
+	WindowSeconds  float64 `json:"window_seconds"`
+	Remain         int     `json:"remain"`
+	WindowEnd      string  `json:"window_end,omitempty"`
+	PausedUntil    string  `json:"paused_until,omitempty"`
+	PauseReason    string  `json:"pause_reason,omitempty"` // rate_limited | unauthorized | forbidden
+	Refused        string  `json:"refused,omitempty"`      // unauthorized | forbidden: the last answer was a 401 or 403
+	Shared         bool    `json:"shared"`                 // another program spends the same key
+	Requests       int64   `json:"requests"`
+	RateLimited    int64   `json:"rate_limited"`
+	LastStatus     int     `json:"last_status"`
+	LastResponseAt string  `json:"last_response_at,omitempty"`
+	UpdatedAt      string  `json:"updated_at"`
+}
+
+// Drain is the backlog's estimated drain time: requests / limit * window,
+// the pace of a budget spent whole on them, where requests are the jobs at
+// the measured requests a job of their kind (an officer list can take
+// several pages; one a job until a kind is measured). It is an estimate:
+// failures are retried, and another program on the same key slows it.
+type Drain struct {
+	Jobs     int64 `json:"jobs"`     // queued and running, every kind
+	Requests int64 `json:"requests"` // the requests they need, at RequestsPerJob
+	// RequestsPerJob is the measured average of each kind finished so far
+	// (queue.Costs); absent kinds count one request a job.
+	RequestsPerJob map[queue.Kind]float64 `json:"requests_per_job,omitempty"`
+	PerWindow     int     `json:"per_window"`
+	WindowSeconds float64 `json:"window_seconds"`
+	Seconds       float64 `json:"seconds"`
+	// LimitFrom says where the pace comes from: "api_budget" (the server's
+	// word as last stored) or "config" (api.rate_limit / api.rate_window).
+	LimitFrom string `json:"limit_from"`
+}
+
+// readREST: the jobs' oldest ages, the budget row, the breaker, the drain
+// estimate. readQueue has already read the counts.
+func (r *Report) readREST(ctx context.Context, s source) error {
+	oldest, err := queue.Oldest(ctx, s.tx)
+	if err != nil {
+		return err
+	}
+	r.REST.OldestQueued, r.REST.OldestQueuedAgeSeconds = map[queue.Kind]string{}, map[queue.Kind]float64{}
+	for k, t := range oldest {
+		r.REST.OldestQueued[k] = db.FormatTime(t)
+		r.REST.OldestQueuedAgeSeconds[k] = s.now.Sub(t).Seconds()
+	}
+	b, ok, err := budget.Read(ctx, s.tx)
+	if err != nil {
+		return err
+	}
+	if ok {
+		r.REST.Budget = budgetFacts(b)
+	}
+	svc := r.Service
+	freshRow := ok && !svc.StartedAt.IsZero() && !b.UpdatedAt.Before(svc.StartedAt)
+	r.REST.WorkersRunning = svc.APIBudget >= 0 || freshRow
+	if r.REST.WorkersRunning {
+		r.REST.Breaker = svc.BreakerState
+		if r.REST.Breaker == "" {
+			r.REST.Breaker = "closed"
+		}
+	}
+	costs, err := queue.Costs(ctx, s.tx)
+	if err != nil {
+		return err
+	}
+	r.REST.Drain = drain(r.REST.Jobs, costs, r.REST.Budget, s.th)
+	return nil
+}
+
+func budgetFacts(b budget.State) *Budget {
 	t := func(x time.Time) string {
 		if x.IsZero() {
 			return ""
 		}
-		return x.UTC().Format(time.RFC3339Nano)
+		return db.FormatTime(x)
 	}
-	m["rest_workers"] = strconv.Itoa(s.RESTWorkers)
-	m["api_state"] = s.APIState
-	m["api_paused_until"] = t(s.APIPausedUntil)
-	m["api_pause_reason"] = s.APIPauseReason
-	m["api_budget_limit"] = strconv.FormatInt(s.APIBudgetLimit, 10)
-	m["api_budget_reset"] = t(s.APIBudgetReset)
-	m["api_rate_limited"] = strconv.FormatInt(s.APIRateLimited, 10)
-	m["api_last_error"] = s.APILastError
-	m["api_last_error_at"] = t(s.APILastErrorAt)
-	m["breaker_since"] = t(s.BreakerSince)
-}
-
-func parseREST(kv map[string]string) RESTService {
-	t := func(k string) time.Time { x, _ := time.Parse(time.RFC3339Nano, kv[k]); return x }
-	i := func(k string) int64 { n, _ := strconv.ParseInt(kv[k], 10, 64); return n }
-	return RESTService{
-		RESTWorkers: int(i("rest_workers")), APIState: kv["api_state"], APIPausedUntil: t("api_paused_until"),
-		APIPauseReason: kv["api_pause_reason"], APIBudgetLimit: i("api_budget_limit"), APIBudgetReset: t("api_budget_reset"),
-		APIRateLimited: i("api_rate_limited"), APILastError: kv["api_last_error"], APILastErrorAt: t("api_last_error_at"),
-		BreakerSince: t("breaker_since"),
+	return &Budget{
+		Limit: b.Limit, WindowSeconds: b.Window.Seconds(), Remain: b.Remain, WindowEnd: t(b.WindowEnd),
+		PausedUntil: t(b.PausedUntil), PauseReason: b.PauseReason, Refused: b.Refused, Shared: b.Shared,
+		Requests: b.Requests, RateLimited: b.RateLimited, LastStatus: b.LastStatus, LastResponseAt: t(b.LastResponseAt),
+		UpdatedAt: t(b.UpdatedAt),
 	}
 }
 
-// OldestJob is the oldest queued job of a kind.
-type OldestJob struct {
-	CreatedAt  string  `json:"created_at"`
-	AgeSeconds float64 `json:"age_seconds"`
-}
-
-// Budget is the shared REST budget as api_budget holds it.
-type Budget struct {
-	Limit         int     `json:"limit"`
-	WindowSeconds float64 `json:"window_seconds"`
-	Remain        int     `json:"remain"`
-	ResetsAt      string  `json:"resets_at,omitempty"` // when the current window resets; empty when unknown or past
-	PausedUntil   string  `json:"paused_until,omitempty"`
-	PauseReason   string  `json:"pause_reason,omitempty"`
-	Shared        bool    `json:"shared"` // another program spends the same key
-	Requests      int64   `json:"requests"`
-	RateLimited   int64   `json:"rate_limited"` // 429s, ever
-	UpdatedAt     string  `json:"updated_at"`
-}
-
-// Backlog is how long the pending REST jobs take at the budget's pace.
-type Backlog struct {
-	Jobs     int64 `json:"jobs"`     // queued and running jobs the workers run
-	Requests int64 `json:"requests"` // the requests they need, at RequestsPerJob
-	// RequestsPerJob is the measured average per kind (an officer list
-	// can take several pages); 1 until a job of the kind is measured.
-	RequestsPerJob map[string]float64 `json:"requests_per_job"`
-	Seconds        float64            `json:"seconds"` // Requests at Limit per Window
-	Limit          int                `json:"limit"`
-	WindowSeconds  float64            `json:"window_seconds"`
-	Text           string             `json:"text"` // "about 2d 8h at 600 requests per 5m0s"
-}
-
-// REST is the REST side of the report.
-type REST struct {
-	Budget  *Budget `json:"budget,omitempty"` // nil before any REST request on this database
-	Backlog Backlog `json:"backlog"`
-}
-
-// restKinds are the kinds the REST workers of this version run.
-var restKinds = []queue.Kind{queue.StatusCheck, queue.SweepCheck, queue.Officers}
-
-// gatherREST reads the queue by kind and state, the oldest queued jobs,
-// the budget and the backlog's estimate.
-func (r *Report) gatherREST(ctx context.Context, q db.Querier, th Thresholds, now time.Time) error {
-	depths, err := queue.Depths(ctx, q)
-	if err != nil {
-		return err
+// drain estimates the backlog's drain time at the budget's limit: the
+// stored row's (the server's word) when there is one, the configured one
+// otherwise; each kind's jobs at its measured requests a job.
+func drain(jobs queue.Depth, costs map[queue.Kind]float64, b *Budget, th Thresholds) *Drain {
+	n := jobs.Sum(queue.StateQueued) + jobs.Sum(queue.StateRunning)
+	if n == 0 {
+		return nil
 	}
-	r.Queue.Jobs = map[string]map[string]int64{}
-	for k, states := range depths {
-		r.Queue.Jobs[string(k)] = map[string]int64{}
-		for s, n := range states {
-			r.Queue.Jobs[string(k)][string(s)] = n
-		}
-	}
-	oldest, err := queue.Oldest(ctx, q)
-	if err != nil {
-		return err
-	}
-	r.Queue.Oldest = map[string]OldestJob{}
-	for k, t := range oldest {
-		r.Queue.Oldest[string(k)] = OldestJob{CreatedAt: db.FormatTime(t), AgeSeconds: max(now.Sub(t).Seconds(), 0)}
-	}
-	b, ok, err := apibudget.Read(ctx, q)
-	if err != nil {
-		return err
-	}
-	limit, window := th.RateLimit, th.RateWindow
-	if ok {
-		r.REST.Budget = &Budget{Limit: b.Limit, WindowSeconds: b.Window.Seconds(), Remain: b.Remain, PauseReason: b.PauseReason,
-			Shared: b.Shared, Requests: b.Requests, RateLimited: b.RateLimited, UpdatedAt: db.FormatTime(b.UpdatedAt)}
-		if b.WindowEnd.After(now) {
-			r.REST.Budget.ResetsAt = db.FormatTime(b.WindowEnd)
-		}
-		if b.PausedUntil.After(now) {
-			r.REST.Budget.PausedUntil = db.FormatTime(b.PausedUntil)
-		}
-		limit, window = b.Limit, b.Window
-	}
-	if limit <= 0 || window <= 0 {
-		limit, window = apibudget.DefaultLimit, apibudget.DefaultWindow
-	}
-	costs, err := queue.Costs(ctx, q)
-	if err != nil {
-		return err
-	}
-	bl := Backlog{RequestsPerJob: map[string]float64{}, Limit: limit, WindowSeconds: window.Seconds()}
 	var requests float64
-	for _, k := range restKinds {
-		per := costs[k]
-		if per <= 0 {
+	for _, k := range queue.Kinds() {
+		per, ok := costs[k]
+		if !ok {
 			per = 1
 		}
-		bl.RequestsPerJob[string(k)] = per
-		n := depths.Count(k, queue.StateQueued) + depths.Count(k, queue.StateRunning)
-		bl.Jobs += n
-		requests += float64(n) * per
+		requests += per * float64(jobs.Count(k, queue.StateQueued)+jobs.Count(k, queue.StateRunning))
 	}
-	bl.Requests = int64(requests + 0.5)
-	bl.Seconds = requests * window.Seconds() / float64(limit)
-	bl.Text = "none"
-	if bl.Requests > 0 {
-		bl.Text = fmt.Sprintf("about %s at %d requests per %s", span(time.Duration(bl.Seconds*float64(time.Second))), limit, window)
-		if r.REST.Budget != nil && r.REST.Budget.Shared {
-			bl.Text += ", longer while another program spends the same key"
-		}
+	d := &Drain{Jobs: n, Requests: int64(math.Round(requests)), PerWindow: th.RateLimit, WindowSeconds: th.RateWindow.Seconds(), LimitFrom: "config"}
+	if len(costs) > 0 {
+		d.RequestsPerJob = costs
 	}
-	r.REST.Backlog = bl
-	return nil
+	if d.PerWindow <= 0 || d.WindowSeconds <= 0 {
+		d.PerWindow, d.WindowSeconds = budget.DefaultLimit, budget.DefaultWindow.Seconds()
+	}
+	if b != nil && b.Limit > 0 && b.WindowSeconds > 0 {
+		d.PerWindow, d.WindowSeconds, d.LimitFrom = b.Limit, b.WindowSeconds, "api_budget"
+	}
+	d.Seconds = math.Round(requests / float64(d.PerWindow) * d.WindowSeconds)
+	return d
 }
 
-// decideREST adds the REST side's verdicts.
-func (r *Report) decideREST(add func(Verdict, string)) {
-	s := r.Service
+// judgeREST adds the REST verdicts of a running service: a refused key is
+// CRITICAL (nothing can be fetched until it changes), an open breaker a
+// WARNING (jobs wait, nothing is lost).
+func (r *Report) judgeREST(add func(Verdict, string)) {
 	if !r.Running {
 		return
 	}
-	if s.APIState == "forbidden" {
-		why := "the REST API answers 403: Companies House refuses this machine's address; REST work is paused (api.forbidden_wait)"
-		if !s.APIPausedUntil.IsZero() {
-			why += " until " + db.FormatTime(s.APIPausedUntil)
-		}
-		add(Critical, why+"; do not restart in a loop (see the runbook, \"403 from the API\")")
+	refused := ""
+	if b := r.REST.Budget; b != nil && r.REST.WorkersRunning {
+		refused = b.Refused
 	}
-	if s.RESTWorkers == 0 && r.Queue.StatusChecks > 0 {
+	switch {
+	case r.Service.APIUnauthorized || refused == budget.Unauthorized:
+		add(Critical, "the REST API answers 401: the API key is wrong or revoked (set CHWATCH_API_KEY)")
+	case refused == budget.Forbidden:
+		add(Critical, "the REST API answers 403: Companies House refuses this client or address; REST work waits api.forbidden_wait between tries (do not restart in a loop; check the key is a REST key, then contact Companies House)")
+	}
+	if !r.REST.WorkersRunning && r.Queue.StatusChecks > 0 {
 		add(Warning, fmt.Sprintf("%d status checks wait but no REST workers run: their companies keep their stored status (set CHWATCH_API_KEY and restart chwatch run)", r.Queue.StatusChecks))
+	}
+	if r.Service.BreakerState == "open" {
+		add(Warning, "REST breaker open: API requests are paused, jobs wait in the queue (check that the API is reachable and the last error; a successful probe closes it)")
 	}
 }
 
-// span writes a long duration for people: "2d 7h", "3h 20m", "12m", "40s".
-func span(d time.Duration) string {
-	switch {
-	case d >= 24*time.Hour:
-		return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
-	case d >= time.Hour:
-		return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
-	case d >= time.Minute:
-		return fmt.Sprintf("%dm", int(d.Round(time.Minute).Minutes()))
+// text is the estimate for the screen.
+func (d *Drain) text() string {
+	window := time.Duration(d.WindowSeconds * float64(time.Second))
+	per := "one request a job"
+	if len(d.RequestsPerJob) > 0 {
+		var kinds []string
+		for _, k := range queue.Kinds() {
+			if c, ok := d.RequestsPerJob[k]; ok {
+				kinds = append(kinds, fmt.Sprintf("%s %.2f", k, c))
+			}
+		}
+		per = "requests a job as measured: " + strings.Join(kinds, ", ")
 	}
-	return d.Round(time.Second).String()
+	return fmt.Sprintf("%s at %s per %s (an estimate: %s requests, %s; the whole budget)",
+		span(time.Duration(d.Seconds*float64(time.Second))), count(int64(d.PerWindow)), short(window), count(d.Requests), per)
 }

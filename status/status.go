@@ -1,23 +1,20 @@
-// Package status gathers what `chwatch status` reports from the database
-// alone (it runs as another process, often as another user) and decides the
-// verdict, with monitoring-plugin exit codes.
+// Package status is `chwatch status`, the operator's one screen: it gathers
+// the service's state from the database alone (it runs as another process,
+// often as another user, beside a writing `run`), decides the verdict with
+// monitoring-plugin exit codes, and renders it for a human or as JSON.
+// Everything it reads is a counter, a few rows or an index range bounded by
+// the result, never a count over a big table: it answers in milliseconds on
+// millions of rows (BenchmarkStatus).
 package status
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
-	"github.com/chwatch/chwatch/company"
 	"github.com/chwatch/chwatch/db"
-	"github.com/chwatch/chwatch/gaps"
-	"github.com/chwatch/chwatch/ingest"
-	"github.com/chwatch/chwatch/queue"
 )
 
 // Verdict is a monitoring-plugin state; its value is the exit code.
@@ -49,7 +46,7 @@ type Service struct {
 	StartedAt       time.Time `json:"started_at,omitzero"`
 	HeartbeatAt     time.Time `json:"heartbeat_at,omitzero"`
 	StoppedAt       time.Time `json:"stopped_at,omitzero"`
-	StreamState     string    `json:"stream_state,omitempty"` // connected | connecting | backoff | unauthorized | stopped
+	StreamState     string    `json:"stream_state,omitempty"` // connected | connecting | backoff | unauthorized | stalled | stopped
 	StreamSince     time.Time `json:"stream_since,omitzero"`  // when StreamState began (connected: since; otherwise: down since)
 	StreamError     string    `json:"stream_error,omitempty"`
 	StreamURL       string    `json:"stream_url,omitempty"`
@@ -103,18 +100,23 @@ func ParseService(kv map[string]string) Service {
 		StoppedAt: t("stopped_at"), StreamState: kv["stream_state"], StreamSince: t("stream_since"),
 		StreamError: kv["stream_error"], StreamURL: kv["stream_url"], Reconnects: i("stream_reconnects"),
 		LagSeconds: f, LastEventAt: t("last_event_at"), BreakerState: kv["breaker_state"],
-		APIUnauthorized: kv["api_unauthorized"] == "1", APIBudget: budget(kv["api_budget_remaining"]),
+		APIUnauthorized: kv["api_unauthorized"] == "1", APIBudget: budgetRemaining(kv["api_budget_remaining"]),
 		DiskFull: kv["disk_full"] == "1", LastError: kv["last_error"], Sweep: kv["sweep"],
 	}
 	svc.RESTService = parseREST(kv)
 	return svc
 }
 
-// Thresholds are the status.* keys.
+// Thresholds are the status.* keys, where the free space beside the
+// database comes from, and the configured REST budget.
 type Thresholds struct {
 	StaleAfter, DownWarn, DownCrit time.Duration
-	// RateLimit per RateWindow (api.rate_limit, api.rate_window) paces the
-	// backlog's estimate until the budget's row says what the server allows.
+	// DiskFree returns the bytes an unprivileged user may still write on
+	// the filesystem holding dir; nil asks statfs(2).
+	DiskFree func(dir string) (int64, error)
+	// RateLimit per RateWindow is api.rate_limit / api.rate_window: the
+	// drain estimate's pace until the shared budget has the server's word
+	// (zero: the defaults, 600 per 5m).
 	RateLimit  int
 	RateWindow time.Duration
 }
@@ -139,62 +141,93 @@ type Gap struct {
 	DetectedAt    string `json:"detected_at"`
 }
 
-// Report is everything status shows.
+// Database is the file and the disk it lives on.
+type Database struct {
+	Path          string `json:"path"`
+	Bytes         int64  `json:"bytes"`
+	WALBytes      int64  `json:"wal_bytes"`
+	SchemaVersion int    `json:"schema_version"`
+	FreeBytes     int64  `json:"disk_free_bytes"` // -1 when unknown
+	// DiskFull: nothing can be written beside the database (almost no
+	// bytes free, or the service's commits fail with SQLITE_FULL).
+	DiskFull bool `json:"disk_full"`
+}
+
+// Cursor is where the stream resumes.
+type Cursor struct {
+	Timepoint   int64  `json:"timepoint"`
+	URL         string `json:"url,omitempty"`
+	PublishedAt string `json:"published_at,omitempty"`
+	UpdatedAt   string `json:"updated_at,omitempty"`
+}
+
+// Today is the current UTC day's counts, from day counters kept in the
+// same transactions as the rows.
+type Today struct {
+	Date    string           `json:"date"`    // YYYY-MM-DD, UTC
+	Events  map[string]int64 `json:"events"`  // by outcome, by receive time
+	Rejects int64            `json:"rejects"` // lines that were not events
+	// Entered excludes first sightings (SPEC.md: the day a company first
+	// seen in strike-off entered is unknown); FirstSeen counts them.
+	Entered   int64 `json:"entered_strike_off"`
+	FirstSeen int64 `json:"first_seen_in_strike_off"`
+	Left      int64 `json:"left_strike_off"`
+}
+
+// Queue is the REST work waiting, in short; REST has it by kind.
+type Queue struct {
+	Pending int64 `json:"pending"`
+	Dead    int64 `json:"dead"`
+	// StatusChecks are pending REST status checks (hybrid exits, gap
+	// sweeps, oversized lines): until they run, those companies keep
+	// their stored status.
+	StatusChecks int64 `json:"status_checks_pending"`
+	Refused      int64 `json:"refused"`
+}
+
+// Report is everything status shows. Its JSON keys are a contract
+// (TestJSONKeys): add, never rename.
 type Report struct {
 	Verdict  Verdict  `json:"verdict"`
 	Reasons  []string `json:"reasons"`
 	Now      string   `json:"now"`
-	Database struct {
-		Path          string `json:"path"`
-		Bytes         int64  `json:"bytes"`
-		WALBytes      int64  `json:"wal_bytes"`
-		SchemaVersion int    `json:"schema_version"`
-		FreeBytes     int64  `json:"disk_free_bytes"`
-	} `json:"database"`
-	Service Service `json:"service"`
-	Running bool    `json:"running"`
-	Cursor  struct {
-		Timepoint   int64  `json:"timepoint"`
-		URL         string `json:"url,omitempty"`
-		PublishedAt string `json:"published_at,omitempty"`
-		UpdatedAt   string `json:"updated_at,omitempty"`
-	} `json:"cursor"`
+	Database Database `json:"database"`
+	Service  Service  `json:"service"`
+	Running  bool     `json:"running"`
+	// UptimeSeconds and HeartbeatAgeSeconds are now minus the service's
+	// start and last heartbeat (0 when it never ran).
+	UptimeSeconds       float64          `json:"uptime_seconds"`
+	HeartbeatAgeSeconds float64          `json:"heartbeat_age_seconds"`
+	Cursor              Cursor           `json:"cursor"`
 	LastEventAgeSeconds float64          `json:"last_event_age_seconds"`
-	Events              map[string]int64 `json:"events"`
+	Events              map[string]int64 `json:"events"` // by outcome, since the database began
 	Rejects             int64            `json:"rejects"`
+	Today               Today            `json:"today"`
 	Companies           int64            `json:"companies"`
 	StrikeOff           int64            `json:"strike_off"`
-	EnteredToday        int64            `json:"entered_today"`
-	LeftToday           int64            `json:"left_today"`
+	EnteredToday        int64            `json:"entered_today"` // Today.Entered
+	LeftToday           int64            `json:"left_today"`    // Today.Left
 	Recent              []Transition     `json:"recent_transitions"`
 	Gaps                []Gap            `json:"open_gaps"`
-	Queue               struct {
-		Pending int64 `json:"pending"`
-		Dead    int64 `json:"dead"`
-		// StatusChecks are pending REST status checks (hybrid exits, gap
-		// sweeps, oversized lines): until they run, those companies keep
-		// their stored status.
-		StatusChecks int64 `json:"status_checks_pending"`
-		Refused      int64 `json:"refused"`
-		// Jobs are the jobs by kind and state; Oldest the oldest queued
-		// job of each kind.
-		Jobs   map[string]map[string]int64 `json:"jobs"`
-		Oldest map[string]OldestJob        `json:"oldest_queued"`
-	} `json:"queue"`
-	REST REST `json:"rest"`
+	Queue               Queue            `json:"queue"`
+	REST                REST             `json:"rest"`
+
+	now time.Time // Now, to the nanosecond, for the ages on the screen
+}
+
+// source is what each part of Gather reads: one read transaction, so every
+// part sees the same snapshot, at one now.
+type source struct {
+	tx  *sql.Tx
+	th  Thresholds
+	now time.Time
 }
 
 // Gather reads the report from d (read pool only) at now.
 func Gather(ctx context.Context, d *db.DB, th Thresholds, now time.Time) (*Report, error) {
-	r := &Report{Events: map[string]int64{}, Now: db.FormatTime(now)}
-	r.Database.Path = d.Path
-	if st, err := os.Stat(d.Path); err == nil {
-		r.Database.Bytes = st.Size()
-	}
-	if st, err := os.Stat(d.Path + "-wal"); err == nil {
-		r.Database.WALBytes = st.Size()
-	}
-	r.Database.FreeBytes = freeBytes(d.Path)
+	r := &Report{Events: map[string]int64{}, Now: db.FormatTime(now), now: now}
+	r.Today = Today{Date: db.Day(now), Events: map[string]int64{}}
+	r.readFiles(d.Path, th.DiskFree)
 	tx, err := d.R.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("read database %s: %w", d.Path, err)
@@ -212,165 +245,19 @@ func Gather(ctx context.Context, d *db.DB, th Thresholds, now time.Time) (*Repor
 	if v > db.Latest() {
 		return nil, fmt.Errorf("database %s is at schema version %d, newer than this chwatch knows (%d): %w", d.Path, v, db.Latest(), db.ErrSchemaTooNew)
 	}
-	kv, err := db.State(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	r.Service = ParseService(kv)
-	counters, err := db.Counters(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	for k, n := range counters {
-		if o, ok := strings.CutPrefix(k, ingest.CounterEventsPrefix); ok {
-			r.Events[o] = n
+	src := source{tx: tx, th: th, now: now}
+	for _, read := range []func(context.Context, source) error{
+		r.readService, r.readTotals, r.readCursor, r.readToday, r.readRecent, r.readGaps, r.readQueue, r.readREST,
+	} {
+		if err := read(ctx, src); err != nil {
+			return nil, err
 		}
-	}
-	r.Rejects, r.Companies, r.StrikeOff = counters[ingest.CounterRejects], counters[company.CounterCompanies], counters[company.CounterStrikeOff]
-	r.Queue.Pending, r.Queue.Refused = counters[queue.CounterPending], counters[queue.CounterRefused]
-
-	var url, pub, upd sql.NullString
-	err = tx.QueryRowContext(ctx, "SELECT timepoint, url, published_at, updated_at FROM stream_cursor WHERE stream = 'companies'").
-		Scan(&r.Cursor.Timepoint, &url, &pub, &upd)
-	if err != nil && err != sql.ErrNoRows {
-		return nil, fmt.Errorf("read cursor: %w", err)
-	}
-	r.Cursor.URL, r.Cursor.PublishedAt, r.Cursor.UpdatedAt = url.String, pub.String, upd.String
-	if !r.Service.LastEventAt.IsZero() {
-		r.LastEventAgeSeconds = now.Sub(r.Service.LastEventAt).Seconds()
-	}
-
-	midnight := db.FormatTime(now.UTC().Truncate(24 * time.Hour))
-	err = tx.QueryRowContext(ctx, `SELECT
-		coalesce(sum(change = 'entered_strike_off' AND first_seen = 0), 0),
-		coalesce(sum(change = 'left_strike_off'), 0)
-		FROM status_changes WHERE detected_at >= ?`, midnight).Scan(&r.EnteredToday, &r.LeftToday)
-	if err != nil {
-		return nil, fmt.Errorf("count today's transitions: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT s.company_number, coalesce(c.company_name, ''), s.change, s.first_seen, s.source, s.source_time
-		FROM status_changes s LEFT JOIN companies c USING (company_number)
-		WHERE s.change != 'status_changed' ORDER BY s.id DESC LIMIT 5`)
-	if err != nil {
-		return nil, fmt.Errorf("read recent transitions: %w", err)
-	}
-	for rows.Next() {
-		var t Transition
-		if err := rows.Scan(&t.Company, &t.Name, &t.Change, &t.FirstSeen, &t.Source, &t.SourceTime); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read recent transitions: %w", err)
-		}
-		r.Recent = append(r.Recent, t)
-	}
-	rows.Close()
-	open, err := gaps.OpenGaps(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	for _, g := range open {
-		r.Gaps = append(r.Gaps, Gap{ID: g.ID, FromTimepoint: g.FromTimepoint, ToTimepoint: g.ToTimepoint, FromTime: g.FromTime, ToTime: g.ToTime, DetectedAt: g.DetectedAt})
-	}
-	depths, err := queue.Depths(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	checks := []queue.Kind{queue.StatusCheck, queue.SweepCheck}
-	r.Queue.StatusChecks = depths.Sum(queue.StateQueued, checks...) + depths.Sum(queue.StateRunning, checks...)
-	r.Queue.Dead = depths.Sum(queue.StateDead)
-	if err := r.gatherREST(ctx, tx, th, now); err != nil {
-		return nil, err
 	}
 	r.decide(th, now)
 	return r, nil
 }
 
-// diskLow is the free space under which status warns.
-const diskLow = 512 << 20
-
-// decide applies SPEC.md's verdict table.
-func (r *Report) decide(th Thresholds, now time.Time) {
-	add := func(v Verdict, reason string) {
-		if v > r.Verdict {
-			r.Verdict = v
-		}
-		r.Reasons = append(r.Reasons, reason)
-	}
-	s := r.Service
-	switch {
-	case s.HeartbeatAt.IsZero():
-		add(Warning, "never run: no chwatch run has used this database yet")
-		return
-	case now.Sub(s.HeartbeatAt) > th.StaleAfter || !s.StoppedAt.Before(s.HeartbeatAt):
-		why := fmt.Sprintf("service not running: last heartbeat %s ago", age(now.Sub(s.HeartbeatAt)))
-		if !s.StoppedAt.IsZero() {
-			why += fmt.Sprintf(" (stopped cleanly at %s)", db.FormatTime(s.StoppedAt))
-		}
-		add(Critical, why+": start it (systemctl start chwatch, or chwatch run) and check its log")
-	default:
-		r.Running = true
-	}
-	if r.Running {
-		if s.StreamState == "unauthorized" {
-			add(Critical, "the stream answers 401: the stream key is wrong or revoked (set CHWATCH_STREAM_KEY)")
-		}
-		if s.APIUnauthorized {
-			add(Critical, "the REST API answers 401: the API key is wrong or revoked (set CHWATCH_API_KEY)")
-		}
-		if s.StreamState != "connected" && !s.StreamSince.IsZero() {
-			down := now.Sub(s.StreamSince)
-			why := fmt.Sprintf("stream down for %s", age(down))
-			if s.StreamError != "" {
-				why += ": " + s.StreamError
-			}
-			why += " (check the network and the service log; it keeps reconnecting)"
-			switch {
-			case down > th.DownCrit:
-				add(Critical, why)
-			case down > th.DownWarn:
-				add(Warning, why)
-			}
-		}
-		if s.BreakerState == "open" {
-			add(Warning, "REST breaker open: API requests are paused, jobs wait in the queue (check that the API is reachable and the last error; a successful probe closes it)")
-		}
-		if s.DiskFull {
-			add(Warning, "disk full: the service cannot write; the cursor holds until space returns (free space beside the database)")
-		}
-	}
-	for _, g := range r.Gaps {
-		add(Warning, fmt.Sprintf("unresolved stream gap %d (timepoints %d to %d): import a bulk file dated after it or run `chwatch gaps resolve %d --note TEXT`", g.ID, g.FromTimepoint, g.ToTimepoint, g.ID))
-	}
-	if r.Queue.Dead > 0 {
-		add(Warning, fmt.Sprintf("%d dead jobs (see `chwatch queue status`, retry with `chwatch queue retry`)", r.Queue.Dead))
-	}
-	r.decideREST(add)
-	if r.Database.FreeBytes > 0 && r.Database.FreeBytes < diskLow {
-		add(Warning, fmt.Sprintf("disk nearly full: %d MB free beside the database (free space before the service stops)", r.Database.FreeBytes>>20))
-	}
-}
-
-func age(d time.Duration) string {
-	if d < time.Minute {
-		return d.Round(time.Second).String()
-	}
-	return d.Round(time.Minute).String()
-}
-
-func freeBytes(path string) int64 {
-	var st syscall.Statfs_t
-	dir := path
-	if i := strings.LastIndexByte(path, '/'); i > 0 {
-		dir = path[:i]
-	} else {
-		dir = "."
-	}
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0
-	}
-	return int64(st.Bavail) * int64(st.Bsize)
-}
-
-func budget(s string) int64 {
+func budgetRemaining(s string) int64 {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
 		return -1

@@ -4,23 +4,30 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chwatch/chwatch/budget"
+	"github.com/chwatch/chwatch/company"
 	"github.com/chwatch/chwatch/db"
 	"github.com/chwatch/chwatch/db/dbtest"
-	"github.com/chwatch/chwatch/queue"
+	"github.com/chwatch/chwatch/ingest"
 	"github.com/chwatch/chwatch/status"
+	"github.com/chwatch/chwatch/stream"
 	"github.com/matryer/is"
 )
 
 var now = time.Date(2026, 11, 28, 23, 41, 36, 0, time.UTC)
 
-// th is the default status.* configuration.
-var th = status.Thresholds{StaleAfter: time.Minute, DownWarn: 5 * time.Minute, DownCrit: 30 * time.Minute}
+// th is the default status.* configuration, on a disk with plenty of room.
+var th = status.Thresholds{StaleAfter: time.Minute, DownWarn: 5 * time.Minute, DownCrit: 30 * time.Minute, DiskFree: free(50 << 30)}
+
+// free is a DiskFree reporting n bytes free.
+func free(n int64) func(string) (int64, error) {
+	return func(string) (int64, error) { return n, nil }
+}
 
 // exec runs statements on the writer.
 func exec(tb testing.TB, d *db.DB, query string, args ...any) {
@@ -56,6 +63,7 @@ func TestVerdicts(t *testing.T) {
 		noSvc   bool // write no service_state at all
 		svc     func(*status.Service)
 		setup   func(testing.TB, *db.DB)
+		free    int64 // bytes free beside the database; 0: plenty
 		verdict status.Verdict
 		running bool
 		reasons []string // substrings of the reasons: what is wrong and what to do
@@ -63,7 +71,7 @@ func TestVerdicts(t *testing.T) {
 		{name: "NeverRun", noSvc: true, verdict: status.Warning, reasons: []string{"never run", "chwatch run"}},
 		{
 			name: "HeartbeatStale", svc: func(s *status.Service) { s.HeartbeatAt = ago(2 * time.Minute) },
-			verdict: status.Critical, reasons: []string{"service not running", "2m0s ago", "start"},
+			verdict: status.Critical, reasons: []string{"service not running", "last heartbeat 2m ago", "start"},
 		},
 		{
 			name: "HeartbeatJustFresh", svc: func(s *status.Service) { s.HeartbeatAt = ago(time.Minute) },
@@ -100,11 +108,11 @@ func TestVerdicts(t *testing.T) {
 			name: "StreamDownPastCrit", svc: func(s *status.Service) {
 				s.StreamState, s.StreamSince, s.StreamError = "backoff", ago(31*time.Minute), "dial tcp: connection refused"
 			},
-			verdict: status.Critical, running: true, reasons: []string{"stream down for 31m0s", "connection refused", "check"},
+			verdict: status.Critical, running: true, reasons: []string{"stream down for 31m", "connection refused", "check"},
 		},
 		{
 			name: "StreamDownPastWarn", svc: func(s *status.Service) { s.StreamState, s.StreamSince = "connecting", ago(6*time.Minute) },
-			verdict: status.Warning, running: true, reasons: []string{"stream down for 6m0s", "check"},
+			verdict: status.Warning, running: true, reasons: []string{"stream down for 6m ", "check"},
 		},
 		{
 			name: "StreamDownBriefly", svc: func(s *status.Service) { s.StreamState, s.StreamSince = "backoff", ago(time.Minute) },
@@ -157,26 +165,60 @@ func TestVerdicts(t *testing.T) {
 		},
 		{
 			name: "DiskFull", svc: func(s *status.Service) { s.DiskFull = true },
-			verdict: status.Warning, running: true, reasons: []string{"disk full", "free"},
+			verdict: status.Critical, running: true, reasons: []string{"disk full: the cursor holds until space returns", "free space"},
+		},
+		{
+			// The service has not noticed yet (nothing to commit), but
+			// nothing can be written.
+			name: "NoBytesFree", free: -1,
+			verdict: status.Critical, running: true, reasons: []string{"disk full: the cursor holds until space returns", "0 B free", "free space"},
+		},
+		{
+			// The heartbeat cannot be written on a full disk: its age is
+			// read as that, not as a dead service.
+			name: "DiskFullHeartbeatStale", free: -1, svc: func(s *status.Service) { s.HeartbeatAt, s.DiskFull = ago(10*time.Minute), true },
+			verdict: status.Critical, reasons: []string{"disk full: the cursor holds until space returns", "cannot write its heartbeat", "last one 10m ago", "free space"},
+		},
+		{
+			name: "SpaceBackHeartbeatStale", svc: func(s *status.Service) { s.HeartbeatAt, s.DiskFull = ago(10*time.Minute), true },
+			verdict: status.Critical, reasons: []string{"service not running", "reported a full disk"},
+		},
+		{
+			name: "DiskNearlyFull", free: 100 << 20,
+			verdict: status.Warning, running: true, reasons: []string{"disk nearly full", "100 MB free"},
+		},
+		{
+			name: "StreamStalledPastWarn", svc: func(s *status.Service) {
+				s.StreamState, s.StreamSince, s.StreamError = "stalled", ago(6*time.Minute), "a line took longer than stream.line_timeout (1m0s) to arrive"
+			},
+			verdict: status.Warning, running: true, reasons: []string{"stream stalled for 6m:", "too slowly", "line_timeout"},
+		},
+		{
+			name: "APIRefused401", setup: budgetRow("unauthorized", now.Add(-time.Minute)),
+			verdict: status.Critical, running: true, reasons: []string{"REST API answers 401", "CHWATCH_API_KEY"},
+		},
+		{
+			name: "APIRefused403", setup: budgetRow("forbidden", now.Add(-time.Minute)),
+			verdict: status.Critical, running: true, reasons: []string{"REST API answers 403", "api.forbidden_wait", "do not restart in a loop"},
+		},
+		{
+			// A 403 left by an earlier run: this run's workers have not
+			// written the row yet, so it says nothing about them.
+			name: "APIRefusedBeforeThisRun", setup: budgetRow("forbidden", now.Add(-2*time.Hour)),
+			svc:     func(s *status.Service) { s.APIBudget = -1 },
+			verdict: status.OK, running: true,
+		},
+		{
+			name: "APIRefusedWhileStopped", setup: budgetRow("forbidden", now.Add(-time.Minute)),
+			svc:     func(s *status.Service) { s.HeartbeatAt = ago(time.Hour) },
+			verdict: status.Critical, reasons: []string{"service not running"},
 		},
 		{
 			name: "WorstWins", svc: func(s *status.Service) { s.BreakerState, s.APIUnauthorized = "open", true },
 			verdict: status.Critical, running: true, reasons: []string{"breaker open", "CHWATCH_API_KEY"},
 		},
 		{
-			name: "APIForbidden", svc: func(s *status.Service) {
-				s.RESTWorkers, s.APIState, s.APIPausedUntil, s.APIPauseReason = 2, "forbidden", now.Add(10*time.Minute), "forbidden"
-			},
-			verdict: status.Critical, running: true, reasons: []string{"403", "api.forbidden_wait", "2026-11-28T23:51:36Z", "runbook"},
-		},
-		{
-			name: "APIRateLimited", svc: func(s *status.Service) {
-				s.RESTWorkers, s.APIState, s.APIPausedUntil, s.APIPauseReason = 2, "paused", now.Add(time.Minute), "rate_limited"
-			},
-			verdict: status.OK, running: true,
-		},
-		{
-			name: "StatusChecksWithoutWorkers",
+			name: "StatusChecksWithoutWorkers", svc: func(s *status.Service) { s.APIBudget = -1 },
 			setup: func(tb testing.TB, d *db.DB) {
 				exec(tb, d, `INSERT INTO jobs (kind, priority, company_number, state, run_after, created_at, updated_at)
 					VALUES ('status_check', 0, 'SC571653', 'queued', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z')`)
@@ -184,7 +226,7 @@ func TestVerdicts(t *testing.T) {
 			verdict: status.Warning, running: true, reasons: []string{"1 status checks wait", "no REST workers", "CHWATCH_API_KEY"},
 		},
 		{
-			name: "StatusChecksWithWorkers", svc: func(s *status.Service) { s.RESTWorkers, s.APIState = 2, "ok" },
+			name: "StatusChecksWithWorkers",
 			setup: func(tb testing.TB, d *db.DB) {
 				exec(tb, d, `INSERT INTO jobs (kind, priority, company_number, state, run_after, created_at, updated_at)
 					VALUES ('status_check', 0, 'SC571653', 'queued', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z')`)
@@ -192,7 +234,7 @@ func TestVerdicts(t *testing.T) {
 			verdict: status.OK, running: true,
 		},
 		{
-			name: "OfficersWithoutWorkers", // a stream-only setup is a choice, not a fault
+			name: "OfficersWithoutWorkers", svc: func(s *status.Service) { s.APIBudget = -1 }, // a stream-only setup is a choice, not a fault
 			setup: func(tb testing.TB, d *db.DB) {
 				exec(tb, d, `INSERT INTO jobs (kind, priority, company_number, state, run_after, created_at, updated_at)
 					VALUES ('officers', 20, 'SC571653', 'queued', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z')`)
@@ -215,6 +257,13 @@ func TestVerdicts(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(t, d)
 			}
+			th := th
+			switch {
+			case tt.free < 0:
+				th.DiskFree = free(0)
+			case tt.free > 0:
+				th.DiskFree = free(tt.free)
+			}
 			r, err := status.Gather(context.Background(), d, th, now)
 			is.NoErr(err)
 			is.Equal(r.Verdict, tt.verdict)
@@ -231,6 +280,19 @@ func TestVerdicts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// budgetRow is a setup writing the api_budget row, refused ("" for none)
+// and last written at updated.
+func budgetRow(refused string, updated time.Time) func(testing.TB, *db.DB) {
+	return func(tb testing.TB, d *db.DB) {
+		var r any
+		if refused != "" {
+			r = refused
+		}
+		exec(tb, d, `INSERT INTO api_budget (id, key_id, rate_limit, window_seconds, remain, refused, requests, rate_limited, last_status, last_response_at, writer, updated_at)
+			VALUES (1, 'k', 600, 300, 400, ?, 1234, 2, 403, ?, 'w', ?)`, r, db.FormatTime(updated), db.FormatTime(updated))
 	}
 }
 
@@ -263,6 +325,10 @@ func TestGatherReadsTheDatabase(t *testing.T) {
 	counters := map[string]int64{
 		"companies": 1234, "strike_off": 56, "events_applied": 1000, "events_unchanged": 5,
 		"events_invalid": 2, "rejects": 3, "jobs_pending": 7, "jobs_refused": 2, "change_seq": 99,
+		// Today's (the 28th) and yesterday's day counters.
+		"day.2026-11-28.events_applied": 40, "day.2026-11-28.events_invalid": 1, "day.2026-11-28.rejects": 1,
+		"day.2026-11-28.entered_strike_off": 3, "day.2026-11-28.entered_strike_off_first_seen": 1, "day.2026-11-28.left_strike_off": 2,
+		"day.2026-11-27.events_applied": 900, "day.2026-11-27.entered_strike_off": 50,
 	}
 	is.NoErr(d.WriteTx(ctx, func(tx db.Tx) error {
 		for k, v := range counters {
@@ -325,8 +391,11 @@ func TestGatherReadsTheDatabase(t *testing.T) {
 	is.Equal(r.LastEventAgeSeconds, 2.0)
 	is.Equal(r.Service.PID, 4242)
 	is.Equal(r.Service.LagSeconds, 1.5)
-	is.Equal(r.EnteredToday, int64(3)) // 00000002, 00000006, 00000099; not yesterday's, not first sight
+	is.Equal(r.Today, status.Today{Date: "2026-11-28", Events: map[string]int64{"applied": 40, "invalid": 1}, Rejects: 1, Entered: 3, FirstSeen: 1, Left: 2})
+	is.Equal(r.EnteredToday, int64(3)) // today's, first sightings apart
 	is.Equal(r.LeftToday, int64(2))
+	is.Equal(r.UptimeSeconds, 3600.0)
+	is.Equal(r.HeartbeatAgeSeconds, 5.0)
 	is.Equal(len(r.Recent), 5)
 	var got []string
 	for _, tr := range r.Recent {
@@ -388,7 +457,7 @@ func TestServiceKVRoundTrip(t *testing.T) {
 			want.StartedAt, want.HeartbeatAt, want.StoppedAt, want.StreamSince, want.LastEventAt = got.StartedAt, got.HeartbeatAt, got.StoppedAt, got.StreamSince, got.LastEventAt
 			for _, p := range [][2]*time.Time{{&got.APIPausedUntil, &want.APIPausedUntil}, {&got.APIBudgetReset, &want.APIBudgetReset},
 				{&got.APILastErrorAt, &want.APILastErrorAt}, {&got.BreakerSince, &want.BreakerSince}} {
-				is.True(p[0].Equal(*p[1]))
+				is.True(p[0].Equal(*p[1])) // times survive, to the nanosecond
 				*p[1] = *p[0]
 			}
 			is.Equal(got, want)
@@ -411,51 +480,86 @@ func TestVerdictText(t *testing.T) {
 	is.Equal(int(status.Unknown), 3) // monitoring-plugin exit codes
 }
 
-// The REST section: jobs by kind and state from the counters, the oldest
-// queued job per kind, the budget as api_budget holds it, and the
-// backlog's estimate at the measured requests per job. 400,000 officer
-// fetches at 600 per 5 minutes take about two days (more when lists take
-// more than a page).
-func TestBacklogEstimate(t *testing.T) {
+// The free-space source is asked about the database's directory; when it
+// cannot tell, status says nothing about the disk rather than guess.
+func TestDiskFreeSource(t *testing.T) {
 	is := is.New(t)
 	d := dbtest.Open(t)
 	setService(t, d, running())
-	ctx := context.Background()
-	exec(t, d, `INSERT INTO jobs (kind, priority, company_number, state, run_after, created_at, updated_at)
-		VALUES ('officers', 20, 'SC571653', 'queued', '2026-11-28T00:00:00Z', '2026-11-27T23:41:36Z', '2026-11-28T00:00:00Z')`)
-	// Counters as 400,000 queued fetches would leave them (rows by hand
-	// would take a while).
-	exec(t, d, `UPDATE counters SET value = 400000 WHERE name = 'jobs.officers.queued'`)
+	var asked string
+	th := th
+	th.DiskFree = func(dir string) (int64, error) { asked = dir; return 0, errors.New("statfs: not supported") }
+	r, err := status.Gather(context.Background(), d, th, now)
+	is.NoErr(err)
+	is.Equal(asked, filepath.Dir(d.Path))
+	is.Equal(r.Database.FreeBytes, int64(-1))
+	is.Equal(r.Verdict, status.OK)
+	th.DiskFree = nil // statfs, the default
+	r, err = status.Gather(context.Background(), d, th, now)
+	is.NoErr(err)
+	is.True(r.Database.FreeBytes > 0)
+}
 
+// streamEvent is a changed event for company n at timepoint tp, published
+// at pub and received a second later, as the stream client decodes it.
+func streamEvent(tb testing.TB, tp int64, n, status, detail string, pub time.Time) stream.Item {
+	tb.Helper()
+	data := map[string]any{"company_number": n, "company_name": "COMPANY " + n + " LTD", "company_status": status,
+		"etag": fmt.Sprintf("etag-%s-%d", n, tp), "type": "ltd"}
+	if detail != "" {
+		data["company_status_detail"] = detail
+	}
+	raw, err := json.Marshal(map[string]any{"resource_kind": "company-profile", "resource_id": n, "data": data,
+		"event": map[string]any{"timepoint": tp, "published_at": pub.UTC().Format("2006-01-02T15:04:05"), "type": "changed"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	it, err := stream.Decode(raw, pub.Add(time.Second))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return it
+}
+
+// Today's events, entries and exits as run writes them, through the
+// processor: status shows what the rows say, first sightings apart.
+func TestGatherToday(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	d := dbtest.Open(t)
+	detected := now
+	p := ingest.New(d, ingest.Config{BatchMaxEvents: 100, BatchMaxWait: time.Millisecond,
+		Applier: &company.Applier{Policy: company.Policy{ConfirmExit: "stream"}}, StreamURL: "https://stream.example",
+		Now: func() time.Time { return detected }})
+	yesterday := time.Date(2026, 11, 27, 22, 0, 0, 0, time.UTC)
+	detected = yesterday
+	is.NoErr(p.Commit(ctx, []stream.Item{ // yesterday: two companies, one entering at first sight
+		streamEvent(t, 1, "00000001", "active", "", yesterday),
+		streamEvent(t, 2, "00000002", "active", company.StrikeOffDetail, yesterday),
+	}))
+	today := now.Add(-time.Hour)
+	detected = now
+	is.NoErr(p.Commit(ctx, []stream.Item{
+		streamEvent(t, 3, "00000001", "active", company.StrikeOffDetail, today),                 // entered
+		streamEvent(t, 4, "00000002", "dissolved", "", today),                                   // left
+		streamEvent(t, 5, "00000003", "active", company.StrikeOffDetail, today),                 // first sight
+		streamEvent(t, 6, "00000003", "active", company.StrikeOffDetail, today.Add(-time.Hour)), // stale
+		{Reject: &stream.Reject{Reason: "not_json", Bytes: 3, ReceivedAt: today, Excerpt: []byte("{{{")}},
+	}))
+	setService(t, d, running())
 	r, err := status.Gather(ctx, d, th, now)
 	is.NoErr(err)
-	is.Equal(r.Queue.Jobs["officers"]["queued"], int64(400000))
-	is.Equal(r.Queue.Oldest["officers"].AgeSeconds, float64(24*3600))
-	is.True(r.REST.Budget == nil) // no REST request yet
-	b := r.REST.Backlog
-	is.Equal(b.Requests, int64(400000))
-	is.Equal(b.Limit, 600) // the default until the server says otherwise
-	is.Equal(b.Text, "about 2d 7h at 600 requests per 5m0s")
-
-	// Lists measured at 1.5 pages each, and a budget row the server set
-	// at 1,200 per 5 minutes.
-	err = d.WriteTx(ctx, func(tx db.Tx) error {
-		for _, n := range []int{1, 2} {
-			if err := queue.RecordCostTx(ctx, tx, queue.Officers, n); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	is.NoErr(err)
-	bud, err := budget.New(ctx, d, budget.Config{Key: "k", Limit: 1200, Window: 5 * time.Minute})
-	is.NoErr(err)
-	is.NoErr(bud.Close(ctx))
-	r, err = status.Gather(ctx, d, th, now)
-	is.NoErr(err)
-	is.True(r.REST.Budget != nil)
-	is.Equal(r.REST.Budget.Limit, 1200)
-	is.Equal(r.REST.Backlog.RequestsPerJob["officers"], 1.5)
-	is.Equal(r.REST.Backlog.Requests, int64(600000))
-	is.Equal(r.REST.Backlog.Text, "about 1d 17h at 1200 requests per 5m0s")
+	is.Equal(r.Today, status.Today{Date: "2026-11-28", Events: map[string]int64{"applied": 3, "stale": 1}, Rejects: 1, Entered: 1, FirstSeen: 1, Left: 1})
+	is.Equal(r.Events, map[string]int64{"applied": 5, "stale": 1})
+	is.Equal(r.StrikeOff, int64(2)) // 00000001 and 00000003
+	is.Equal(r.Companies, int64(3))
+	// The same from the rows.
+	var entered, left, events int64
+	is.NoErr(d.R.QueryRow(`SELECT coalesce(sum(change = 'entered_strike_off' AND first_seen = 0), 0), coalesce(sum(change = 'left_strike_off'), 0)
+		FROM status_changes WHERE detected_at >= '2026-11-28'`).Scan(&entered, &left))
+	is.NoErr(d.R.QueryRow(`SELECT count(*) FROM stream_events WHERE received_at >= '2026-11-28'`).Scan(&events))
+	is.Equal(entered, r.Today.Entered)
+	is.Equal(left, r.Today.Left)
+	is.Equal(events, int64(4))
+	is.Equal(r.Cursor.Timepoint, int64(6))
 }

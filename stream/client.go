@@ -32,7 +32,20 @@ const (
 	DefaultUnauthorizedWait = 5 * time.Minute
 	DefaultMaxLineBytes     = 4 << 20
 	DefaultGapConfirmWait   = 2 * time.Second
+	DefaultLineTimeout      = 60 * time.Second
+	// DefaultMaxTimepointJump bounds how far beyond the previous timepoint
+	// of a connection an event may be. The companies stream has received
+	// about 26,000 events a day (47.7 million by August 2022) and keeps 3 to
+	// 7 days: a million is over a month of events and five times the longest
+	// replay window, while a corrupt or hostile timepoint is off by far more.
+	DefaultMaxTimepointJump int64 = 1_000_000
 )
+
+// jumpReconnectAfter is how many implausible timepoints in a row end a
+// connection: the stream itself has moved on (renumbered, or served from
+// somewhere else), and resuming from our own position lets it say so with
+// a 416, which the gap path handles.
+const jumpReconnectAfter = 100
 
 // earlyEOF is how soon after connecting an end of stream with no event
 // counts as a failure rather than a normal close.
@@ -44,12 +57,14 @@ const (
 	ReasonEOF         = "eof"       // normal end of stream after a while
 	ReasonEarlyEOF    = "early_eof" // end of stream soon after connecting, no event
 	ReasonIdle        = "idle"      // no byte for IdleTimeout
+	ReasonSlowLine    = "slow_line" // a line took longer than LineTimeout to arrive
 	ReasonNetwork     = "network"   // dial, TLS or read error
 	Reason5xx         = "5xx"
 	Reason429         = "429"
 	Reason401         = "401"
 	Reason416         = "416"
-	ReasonOtherStatus = "other" // any other unexpected HTTP status
+	ReasonOtherStatus = "other"                 // any other unexpected HTTP status
+	ReasonImplausible = "implausible_timepoint" // many timepoints in a row far beyond the last
 )
 
 const (
@@ -58,7 +73,7 @@ const (
 	unauthorizedLogMsg = "stream key refused (401): check stream.key / CHWATCH_STREAM_KEY; retrying"
 )
 
-var reconnectReasons = []string{ReasonEOF, ReasonEarlyEOF, ReasonIdle, ReasonNetwork, Reason5xx, Reason429, Reason401, Reason416, ReasonOtherStatus}
+var reconnectReasons = []string{ReasonEOF, ReasonEarlyEOF, ReasonIdle, ReasonSlowLine, ReasonNetwork, Reason5xx, Reason429, Reason401, Reason416, ReasonOtherStatus, ReasonImplausible}
 
 // Config configures a Client. Zero values take the defaults above.
 type Config struct {
@@ -70,6 +85,11 @@ type Config struct {
 	// IdleTimeout: reconnect when no byte at all (not even a heartbeat)
 	// arrives for this long.
 	IdleTimeout time.Duration
+	// LineTimeout: reconnect when a line takes longer than this from its
+	// first byte to its end (a connection trickling bytes keeps the idle
+	// watchdog fed but delivers nothing). Time waiting on the consumer does
+	// not count.
+	LineTimeout time.Duration
 	// BackoffMin and BackoffMax bound the exponential backoff with full
 	// jitter between reconnects after failures.
 	BackoffMin, BackoffMax time.Duration
@@ -81,6 +101,10 @@ type Config struct {
 	MaxLineBytes int
 	// GapConfirmWait is the wait before confirming a 416 once.
 	GapConfirmWait time.Duration
+	// MaxTimepointJump: an event whose timepoint is more than this beyond
+	// the previous one of its connection (or beyond the one asked for) is
+	// rejected. Only the first event of a live connection may jump.
+	MaxTimepointJump int64
 	// HTTPClient must have no overall Timeout (the stream is long-lived).
 	// Default: a client with dial, TLS handshake and response header timeouts.
 	HTTPClient *http.Client
@@ -104,6 +128,10 @@ type Client struct {
 	log   *slog.Logger
 	clock Clock
 	m     clientMetrics
+
+	// consumer is set while the client is blocked handing an item over
+	// (tests wait on it to simulate a slow consumer deterministically).
+	consumer atomic.Bool
 
 	mu    sync.Mutex
 	state State
@@ -136,6 +164,7 @@ func New(cfg Config) (*Client, error) {
 		def time.Duration
 	}{
 		{"stream.idle_timeout", &cfg.IdleTimeout, DefaultIdleTimeout},
+		{"stream.line_timeout", &cfg.LineTimeout, DefaultLineTimeout},
 		{"stream.backoff_min", &cfg.BackoffMin, DefaultBackoffMin},
 		{"stream.backoff_max", &cfg.BackoffMax, DefaultBackoffMax},
 		{"stream.rate_limited_wait", &cfg.RateLimitedWait, DefaultRateLimitedWait},
@@ -158,6 +187,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.MaxLineBytes == 0 {
 		cfg.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if cfg.MaxTimepointJump < 0 {
+		return nil, fmt.Errorf("stream timepoint jump bound %d: want a positive number, or 0 for the default %d", cfg.MaxTimepointJump, DefaultMaxTimepointJump)
+	}
+	if cfg.MaxTimepointJump == 0 {
+		cfg.MaxTimepointJump = DefaultMaxTimepointJump
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = defaultHTTPClient()
@@ -269,23 +304,62 @@ type session struct {
 
 // outcome is how one connection ended.
 type outcome struct {
-	status    int   // HTTP status, 0 when none was received
-	err       error // why it ended, for State.LastError
-	eof       bool  // the body ended
-	idle      bool  // the idle watchdog cut it
-	events    int   // events received on it
-	connected time.Duration
+	status      int   // HTTP status, 0 when none was received
+	err         error // why it ended, for State.LastError
+	eof         bool  // the body ended
+	idle        bool  // the idle watchdog cut it
+	slowLine    bool  // the line timeout cut it
+	implausible bool  // too many implausible timepoints in a row
+	events      int   // events received on it
+	connected   time.Duration
 }
 
-var errIdle = errors.New("idle")
+var (
+	errIdle     = errors.New("idle")
+	errSlowLine = errors.New("slow line")
+)
 
-// Run streams until ctx is done and returns ctx.Err(). from is the first
-// timepoint to ask for (cursor+1); 0 starts live, without ?timepoint.
-// lastPublished is the published_at of the cursor's event, for Gap.FromTime.
-// Items are sent on out in arrival order; Run blocks while out is full and
-// never drops an item.
-func (c *Client) Run(ctx context.Context, from int64, lastPublished time.Time, out chan<- Item) error {
-	s := &session{out: out, next: max(from, 0), lastPublished: lastPublished}
+// Start says where Run begins.
+type Start struct {
+	// Cursor is the highest timepoint already recorded (0: none). Run
+	// resumes at Cursor + 1.
+	Cursor int64
+	// From is where a stream without a cursor begins (0: live).
+	From int64
+	// LastPublished is the published_at of the cursor's event, for
+	// Gap.FromTime.
+	LastPublished time.Time
+}
+
+// Resume is the first timepoint a start asks for (0: live), and whether it
+// can be resumed at all: no timepoint follows the largest one, so a cursor
+// there (only a corrupt timepoint could have put it there) cannot be.
+func (st Start) Resume() (next int64, ok bool) {
+	switch {
+	case st.Cursor == math.MaxInt64:
+		return 0, false
+	case st.Cursor > 0:
+		return st.Cursor + 1, true
+	}
+	return max(st.From, 0), true
+}
+
+// Run streams until ctx is done and returns ctx.Err(). It resumes after
+// start.Cursor, or begins at start.From without one. A cursor it cannot
+// resume from is never silently turned into a live start: it logs why and
+// sends a Gap before the first live event. Items are sent on out in arrival
+// order; Run blocks while out is full and never drops an item.
+func (c *Client) Run(ctx context.Context, start Start, out chan<- Item) error {
+	next, ok := start.Resume()
+	s := &session{out: out, next: next, lastPublished: start.LastPublished}
+	if !ok {
+		s.gap = &Gap{
+			FromTimepoint: start.Cursor,
+			FromTime:      start.LastPublished,
+			Reason:        fmt.Sprintf("cursor %d cannot be resumed from (no timepoint follows it); started live", start.Cursor),
+		}
+		c.log.Error("the cursor cannot be resumed from: starting live and recording a gap", "cursor", start.Cursor)
+	}
 	defer c.setConnected(false)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -350,6 +424,16 @@ func (c *Client) decide(s *session, o outcome) (time.Duration, string) {
 	switch {
 	case o.status == http.StatusOK:
 		switch {
+		case o.implausible:
+			return fail(ReasonImplausible)
+		case o.slowLine:
+			now := c.clock.Now()
+			c.update(func(st *State) {
+				if !st.Stalled {
+					st.Stalled, st.StalledSince = true, now
+				}
+			})
+			return fail(ReasonSlowLine)
 		case o.eof && o.events == 0 && o.connected < earlyEOF:
 			return fail(ReasonEarlyEOF)
 		case o.eof:
@@ -402,152 +486,291 @@ func (c *Client) decide(s *session, o outcome) (time.Duration, string) {
 func (c *Client) connect(ctx context.Context, s *session) outcome {
 	connCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-
-	u := c.url
-	if s.next > 0 {
-		u += "?timepoint=" + strconv.FormatInt(s.next, 10)
-	}
-	req, err := http.NewRequestWithContext(connCtx, http.MethodGet, u, nil)
+	req, shown, err := c.request(connCtx, s.next)
 	if err != nil {
-		return outcome{err: fmt.Errorf("build stream request for %s: %w", c.shown, err)}
+		return outcome{err: err}
+	}
+
+	// The watchdog: activity holds the clock time of the last byte (or of
+	// the end of a wait on the consumer, who is not the server's fault),
+	// busy is set while blocked on out, and lineStart times the line being
+	// read.
+	w := &watch{clock: c.clock, idle: c.cfg.IdleTimeout, line: c.cfg.LineTimeout, busy: &c.consumer}
+	w.touch()
+	t := c.clock.NewTimer(w.period())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		w.run(connCtx, t, cancel)
+	}()
+	defer func() { cancel(nil); <-stopped }()
+
+	resp, o := c.open(connCtx, req, shown)
+	if resp == nil {
+		return o
+	}
+	defer resp.Body.Close()
+	c.setConnected(true)
+	c.update(func(st *State) { st.Unauthorized = false })
+	c.log.Info("stream connected", "url", shown)
+	r := &reading{s: s, w: w, start: c.clock.Now(), prev: max(s.next-1, 0), o: outcome{status: http.StatusOK}}
+	r.lr = newLineReader(&countingReader{r: resp.Body, c: c, w: w}, c.cfg.MaxLineBytes)
+	return c.read(connCtx, r)
+}
+
+// request builds the request for a connection resuming at next (0: live),
+// and the URL as logs may show it.
+func (c *Client) request(ctx context.Context, next int64) (*http.Request, string, error) {
+	u, shown := c.url, c.shown
+	if next > 0 {
+		q := "?timepoint=" + strconv.FormatInt(next, 10)
+		u, shown = u+q, shown+q
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("build stream request for %s: %w", c.shown, err)
 	}
 	if c.auth != "" {
 		req.Header.Set("Authorization", c.auth)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "chwatch")
+	return req, shown, nil
+}
 
-	// The idle watchdog: activity holds the clock time of the last byte
-	// (or of the end of a wait on the consumer, who is not the server's
-	// fault). busy is set while blocked on out.
-	w := &watch{clock: c.clock, idle: c.cfg.IdleTimeout}
-	w.touch()
-	t := c.clock.NewTimer(c.cfg.IdleTimeout)
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		w.run(connCtx, t, func() { cancel(errIdle) })
-	}()
-	defer func() { cancel(nil); <-stopped }()
-
-	shown := c.shown
-	if s.next > 0 {
-		shown += "?timepoint=" + strconv.FormatInt(s.next, 10)
-	}
+// open sends req and returns the response when it is a 200; otherwise the
+// outcome says why not.
+func (c *Client) open(ctx context.Context, req *http.Request, shown string) (*http.Response, outcome) {
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		if errors.Is(context.Cause(connCtx), errIdle) {
-			return outcome{idle: true, err: fmt.Errorf("connect to %s: no response within %s", shown, c.cfg.IdleTimeout)}
+		if errors.Is(context.Cause(ctx), errIdle) {
+			return nil, outcome{idle: true, err: fmt.Errorf("connect to %s: no response within %s", shown, c.cfg.IdleTimeout)}
 		}
-		return outcome{err: fmt.Errorf("connect to %s: %w", shown, stripURLError(err))}
+		return nil, outcome{err: fmt.Errorf("connect to %s: %w", shown, stripURLError(err))}
 	}
-	defer resp.Body.Close()
 	c.update(func(st *State) { st.LastStatus = resp.StatusCode })
 	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyExcerpt))
-		return outcome{status: resp.StatusCode, err: fmt.Errorf("connect to %s: HTTP %d: %s", shown, resp.StatusCode, printable(body))}
+		return nil, outcome{status: resp.StatusCode, err: fmt.Errorf("connect to %s: HTTP %d: %s", shown, resp.StatusCode, printable(body))}
 	}
+	return resp, outcome{}
+}
 
-	start := c.clock.Now()
-	c.setConnected(true)
-	c.update(func(st *State) { st.Unauthorized = false })
-	c.log.Info("stream connected", "url", shown)
+// reading is one connection being read.
+type reading struct {
+	s     *session
+	w     *watch
+	lr    *lineReader
+	start time.Time // when it connected
+	// prev is the highest timepoint accepted on this connection, or the one
+	// before the timepoint asked for; 0 on a live connection until its
+	// first event, which may be anywhere. jumps counts implausible
+	// timepoints in a row.
+	prev  int64
+	jumps int
+	o     outcome
+}
 
-	o := outcome{status: http.StatusOK}
-	body := &countingReader{r: resp.Body, c: c, w: w}
-	lr := newLineReader(body, c.cfg.MaxLineBytes)
+// read hands the connection's lines over as items until it ends, and says
+// how it ended.
+func (c *Client) read(ctx context.Context, r *reading) outcome {
 	for {
-		l, err := lr.next()
+		r.w.beginLine(r.lr.br.Buffered() > 0)
+		l, err := r.lr.next()
+		r.w.endLine()
 		if err != nil {
-			o.connected = c.clock.Now().Sub(start)
-			switch {
-			case errors.Is(context.Cause(connCtx), errIdle):
-				o.idle = true
-				o.err = fmt.Errorf("read %s: no byte for %s", c.shown, c.cfg.IdleTimeout)
-			case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
-				o.eof = true
-				o.err = fmt.Errorf("read %s: end of stream after %s", c.shown, o.connected.Round(time.Millisecond))
-			default:
-				o.err = fmt.Errorf("read %s: %w", c.shown, err)
-			}
-			if lr.partial > 0 {
-				c.log.Debug("stream cut mid-line; the line will be fetched again", "bytes", lr.partial)
-			}
-			return o
+			c.ended(ctx, r, err)
+			return r.o
 		}
 		now := c.clock.Now()
-		var items [2]Item
-		n := 0
-		switch l.kind {
-		case lineHeartbeat:
+		if l.kind == lineHeartbeat {
 			c.m.linesHeartbeat.Inc()
+			if now.Sub(r.start) >= c.cfg.LineTimeout {
+				// Lines keep completing on a connection older than the
+				// line timeout: whatever stalled before, this one flows.
+				c.clearStalled()
+			}
 			continue
-		case lineOversized:
-			items[0] = Item{Reject: &Reject{
-				Reason:     ReasonOversized,
-				Bytes:      l.size,
-				Excerpt:    append([]byte(nil), l.head...),
-				Timepoint:  l.timepoint,
-				ReceivedAt: now,
-			}}
-			n = 1
-		default:
-			it, _ := Decode(l.data, now)
-			if it.Event != nil && s.gap != nil {
-				g := s.gap
-				s.gap = nil
-				g.ToTimepoint, g.ToTime = it.Event.Timepoint, it.Event.PublishedAt
-				items[n] = Item{Gap: g}
-				n++
-			}
-			items[n] = it
-			n++
 		}
+		items, n := c.items(r, l, now)
 		for _, it := range items[:n] {
-			var tp int64
-			switch {
-			case it.Event != nil:
-				c.m.linesEvent.Inc()
-				o.events++
-				tp = it.Event.Timepoint
-				if !it.Event.PublishedAt.IsZero() {
-					s.lastPublished = it.Event.PublishedAt
-				}
-			case it.Reject != nil:
-				// A rejected line never moves the resume point, even with a
-				// recovered timepoint: it is not an event (SPEC.md), and a
-				// reconnect should ask for that timepoint again.
-				c.m.linesReject.Inc()
-				c.log.Debug("stream line rejected", "reason", it.Reject.Reason, "bytes", it.Reject.Bytes, "recovered_timepoint", it.Reject.Timepoint)
-			}
-			if tp >= s.next {
-				s.next = tp + 1
-				c.update(func(st *State) { st.Timepoint = tp })
-			}
-			if o.events > 0 {
-				s.failures = 0
-			}
-			if !w.send(connCtx, s.out, it) {
+			if !c.deliver(ctx, r, it) {
 				// ctx done (or the watchdog fired, which it does not while
 				// sending); the item is not delivered and will be fetched again.
-				o.err = context.Cause(connCtx)
-				return o
+				r.o.err = context.Cause(ctx)
+				return r.o
 			}
+		}
+		if r.jumps >= jumpReconnectAfter {
+			r.o.connected = c.clock.Now().Sub(r.start)
+			r.o.implausible = true
+			r.o.err = fmt.Errorf("read %s: %d timepoints in a row more than %d beyond %d; resuming from %d", c.shown, r.jumps, c.cfg.MaxTimepointJump, r.prev, r.s.next)
+			return r.o
 		}
 	}
 }
 
-// watch is the idle watchdog of one connection.
+// ended records in r's outcome why reading stopped with err.
+func (c *Client) ended(ctx context.Context, r *reading, err error) {
+	o := &r.o
+	o.connected = c.clock.Now().Sub(r.start)
+	switch {
+	case errors.Is(context.Cause(ctx), errIdle):
+		o.idle = true
+		o.err = fmt.Errorf("read %s: no byte for %s", c.shown, c.cfg.IdleTimeout)
+	case errors.Is(context.Cause(ctx), errSlowLine):
+		o.slowLine = true
+		o.err = fmt.Errorf("read %s: a line took longer than stream.line_timeout (%s) to arrive (%d bytes so far): the connection trickles", c.shown, c.cfg.LineTimeout, r.lr.partial)
+	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+		o.eof = true
+		o.err = fmt.Errorf("read %s: end of stream after %s", c.shown, o.connected.Round(time.Millisecond))
+	default:
+		o.err = fmt.Errorf("read %s: %w", c.shown, err)
+	}
+	if r.lr.partial > 0 {
+		c.log.Debug("stream cut mid-line; the line will be fetched again", "bytes", r.lr.partial)
+	}
+}
+
+// items turns a line (not a heartbeat) into what it hands over: a reject,
+// or an event, preceded by the pending gap when it is the first event after
+// one. An array, not a slice: this runs for every line.
+func (c *Client) items(r *reading, l rawLine, now time.Time) (items [2]Item, n int) {
+	if l.kind == lineOversized {
+		items[0] = Item{Reject: &Reject{
+			Reason:     ReasonOversized,
+			Bytes:      l.size,
+			Excerpt:    append([]byte(nil), l.head...),
+			Timepoint:  l.timepoint,
+			ReceivedAt: now,
+		}}
+		return items, 1
+	}
+	it, _ := Decode(l.data, now)
+	if ev := it.Event; ev != nil {
+		if c.plausible(r.prev, ev.Timepoint) {
+			r.prev, r.jumps = max(r.prev, ev.Timepoint), 0
+		} else {
+			r.jumps++
+			it = implausible(ev, r.prev)
+		}
+	}
+	if it.Event != nil && r.s.gap != nil {
+		g := r.s.gap
+		r.s.gap = nil
+		g.ToTimepoint, g.ToTime = it.Event.Timepoint, it.Event.PublishedAt
+		items[n] = Item{Gap: g}
+		n++
+	}
+	items[n] = it
+	return items, n + 1
+}
+
+// deliver counts it, moves the resume point past an event, and sends it;
+// false when ctx ended first.
+func (c *Client) deliver(ctx context.Context, r *reading, it Item) bool {
+	var tp int64
+	switch {
+	case it.Event != nil:
+		c.m.linesEvent.Inc()
+		c.clearStalled()
+		r.o.events++
+		tp = it.Event.Timepoint
+		if !it.Event.PublishedAt.IsZero() {
+			r.s.lastPublished = it.Event.PublishedAt
+		}
+	case it.Reject != nil:
+		// A rejected line never moves the resume point, even with a
+		// recovered timepoint: it is not an event (SPEC.md), and a
+		// reconnect should ask for that timepoint again.
+		c.m.linesReject.Inc()
+		c.log.Debug("stream line rejected", "reason", it.Reject.Reason, "bytes", it.Reject.Bytes, "recovered_timepoint", it.Reject.Timepoint)
+	}
+	if tp > 0 && tp >= r.s.next {
+		r.s.next = tp + 1
+		c.update(func(st *State) { st.Timepoint = tp })
+	}
+	if r.o.events > 0 {
+		r.s.failures = 0
+	}
+	return r.w.send(ctx, r.s.out, it)
+}
+
+// plausible reports whether an event at tp may follow prev on one
+// connection (prev 0: the first event of a live connection, which may be
+// anywhere). No timepoint follows the largest one, so it is never
+// plausible: resuming after it would be impossible.
+func (c *Client) plausible(prev, tp int64) bool {
+	if tp == math.MaxInt64 {
+		return false
+	}
+	return prev <= 0 || tp <= prev || tp-prev <= c.cfg.MaxTimepointJump
+}
+
+// implausible turns an event with an implausible timepoint into a reject:
+// it never moves the cursor, and its timepoint is kept for the operator.
+func implausible(ev *Event, prev int64) Item {
+	n := min(len(ev.Raw), excerptBytes)
+	return Item{Reject: &Reject{
+		Reason:     ReasonImplausibleTimepoint,
+		Bytes:      int64(len(ev.Raw)),
+		Excerpt:    append([]byte(nil), ev.Raw[:n]...),
+		Timepoint:  ev.Timepoint,
+		After:      prev,
+		ReceivedAt: ev.ReceivedAt,
+	}}
+}
+
+func (c *Client) clearStalled() {
+	c.update(func(st *State) { st.Stalled, st.StalledSince = false, time.Time{} })
+}
+
+// watch is the watchdog of one connection: no byte for idle, or a line
+// taking longer than line to arrive, cuts it.
 type watch struct {
 	clock    Clock
 	idle     time.Duration
+	line     time.Duration
 	activity atomic.Int64 // clock time of the last byte, UnixNano
-	busy     atomic.Bool  // blocked on the consumer
+	busy     *atomic.Bool // blocked on the consumer
+	// reading is set while the client waits for a line; lineStart is then
+	// the clock time of the line's first byte (0: none yet).
+	reading   atomic.Bool
+	lineStart atomic.Int64
 }
 
 func (w *watch) touch() { w.activity.Store(w.clock.Now().UnixNano()) }
 
-func (w *watch) run(ctx context.Context, t Timer, fire func()) {
+// period is the longest the watchdog sleeps.
+func (w *watch) period() time.Duration { return min(w.idle, w.line) }
+
+// beginLine starts timing the next line: from now when some of it is
+// already buffered (it arrived while the consumer held us), else from its
+// first byte.
+func (w *watch) beginLine(buffered bool) {
+	if buffered {
+		w.lineStart.Store(w.clock.Now().UnixNano())
+	} else {
+		w.lineStart.Store(0)
+	}
+	w.reading.Store(true)
+}
+
+func (w *watch) endLine() {
+	w.reading.Store(false)
+	w.lineStart.Store(0)
+}
+
+// arrived records bytes read from the network.
+func (w *watch) arrived(now time.Time) {
+	w.activity.Store(now.UnixNano())
+	if w.reading.Load() {
+		w.lineStart.CompareAndSwap(0, now.UnixNano())
+	}
+}
+
+func (w *watch) run(ctx context.Context, t Timer, fire context.CancelCauseFunc) {
 	defer t.Stop()
 	for {
 		select {
@@ -555,15 +778,25 @@ func (w *watch) run(ctx context.Context, t Timer, fire func()) {
 			return
 		case <-t.C():
 			if w.busy.Load() {
-				t.Reset(w.idle)
+				t.Reset(w.period())
 				continue
 			}
-			since := w.clock.Now().Sub(time.Unix(0, w.activity.Load()))
+			now := w.clock.Now()
+			since := now.Sub(time.Unix(0, w.activity.Load()))
 			if since >= w.idle {
-				fire()
+				fire(errIdle)
 				return
 			}
-			t.Reset(w.idle - since)
+			wait := min(w.idle-since, w.line)
+			if ls := w.lineStart.Load(); ls != 0 && w.reading.Load() {
+				took := now.Sub(time.Unix(0, ls))
+				if took >= w.line {
+					fire(errSlowLine)
+					return
+				}
+				wait = min(wait, w.line-took)
+			}
+			t.Reset(wait)
 		}
 	}
 }
@@ -600,7 +833,7 @@ func (cr *countingReader) Read(p []byte) (int, error) {
 	n, err := cr.r.Read(p)
 	if n > 0 {
 		now := cr.c.clock.Now()
-		cr.w.activity.Store(now.UnixNano())
+		cr.w.arrived(now)
 		cr.c.m.bytes.Add(n)
 		cr.c.update(func(st *State) { st.LastByteAt = now })
 	}

@@ -14,6 +14,10 @@ const (
 	ReasonNotJSON     = "not_json"
 	ReasonOversized   = "oversized"
 	ReasonNoTimepoint = "no_timepoint"
+	// ReasonImplausibleTimepoint: a timepoint far beyond the previous one
+	// of its connection (see Config.MaxTimepointJump), or the largest
+	// int64, after which nothing could be resumed.
+	ReasonImplausibleTimepoint = "implausible_timepoint"
 )
 
 // Sentinel errors returned by Decode alongside a Reject.

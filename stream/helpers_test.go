@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/chwatch/chwatch/logging/logtest"
 )
 
 // testKey is distinctive so that a leak is easy to grep for.
@@ -135,24 +135,6 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // request is what the scripted server saw.
 type request struct {
 	Path, RawQuery, Auth string
@@ -255,7 +237,7 @@ type harness struct {
 	clock  *fakeClock
 	set    *metrics.Set
 	srv    *scriptServer
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	items  chan Item
 	cancel context.CancelFunc
 	done   chan error
@@ -263,7 +245,7 @@ type harness struct {
 
 func newHarness(t testing.TB, mod func(*Config), steps ...step) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: newFakeClock(), set: metrics.NewSet(), logs: &syncBuffer{}, items: make(chan Item, 1000)}
+	h := &harness{t: t, clock: newFakeClock(), set: metrics.NewSet(), logs: &logtest.Buffer{}, items: make(chan Item, 1000)}
 	h.srv = newScript(t, steps...)
 	cfg := Config{
 		URL:        h.srv.URL,
@@ -295,11 +277,16 @@ func newHarnessSteps(t testing.TB, mod func(*Config), steps func(s *scriptServer
 	return h
 }
 
+// start runs the client from timepoint from (0: live), with no cursor.
 func (h *harness) start(from int64, lastPublished time.Time) {
+	h.run(Start{From: from, LastPublished: lastPublished})
+}
+
+func (h *harness) run(start Start) {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.done = make(chan error, 1)
-	go func() { h.done <- h.c.Run(ctx, from, lastPublished, h.items) }()
+	go func() { h.done <- h.c.Run(ctx, start, h.items) }()
 	h.t.Cleanup(func() { h.stop() })
 }
 

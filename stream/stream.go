@@ -38,18 +38,21 @@ type Event struct {
 	Invalid string
 }
 
-// Reject is a line with no usable timepoint: not JSON, oversized, or
-// without event.timepoint.
+// Reject is a line with no usable timepoint: not JSON, oversized, without
+// event.timepoint, or with one too implausible to move the cursor to.
 type Reject struct {
-	// Reason is ReasonNotJSON, ReasonOversized or ReasonNoTimepoint.
+	// Reason is ReasonNotJSON, ReasonOversized, ReasonNoTimepoint or
+	// ReasonImplausibleTimepoint.
 	Reason string
 	// Bytes is the full length of the line, without its newline.
 	Bytes int64
 	// Excerpt is the first 200 bytes of the line.
 	Excerpt []byte
 	// Timepoint is recovered from the line's tail when possible (the event
-	// object comes last), else 0.
-	Timepoint  int64
+	// object comes last), else 0; for an implausible timepoint, that one.
+	Timepoint int64
+	// After is, for an implausible timepoint, the timepoint it jumped from.
+	After      int64
 	ReceivedAt time.Time
 }
 
@@ -84,4 +87,9 @@ type State struct {
 	// Timepoint is the last timepoint received (events, and rejects with a
 	// recovered timepoint).
 	Timepoint int64
+	// Stalled is set when a connection was cut because a line took longer
+	// than LineTimeout to arrive (bytes trickle in, nothing is delivered),
+	// from StalledSince; the next event clears it.
+	Stalled      bool
+	StalledSince time.Time
 }
