@@ -67,9 +67,9 @@ type Drain struct {
 	// RequestsPerJob is the measured average of each kind finished so far
 	// (queue.Costs); absent kinds count one request a job.
 	RequestsPerJob map[queue.Kind]float64 `json:"requests_per_job,omitempty"`
-	PerWindow     int     `json:"per_window"`
-	WindowSeconds float64 `json:"window_seconds"`
-	Seconds       float64 `json:"seconds"`
+	PerWindow      int                    `json:"per_window"`
+	WindowSeconds  float64                `json:"window_seconds"`
+	Seconds        float64                `json:"seconds"`
 	// LimitFrom says where the pace comes from: "api_budget" (the server's
 	// word as last stored) or "config" (api.rate_limit / api.rate_window).
 	LimitFrom string `json:"limit_from"`
