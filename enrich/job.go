@@ -53,9 +53,7 @@ func (w *Workers) profile(ctx context.Context, j queue.Job) string {
 		if err := seq.Save(wctx, tx); err != nil {
 			return err
 		}
-		if err := queue.RecordCostTx(wctx, tx, j.Kind, 1); err != nil {
-			return err
-		}
+		// A profile is one request, always: only lists' costs are measured.
 		return w.cfg.Queue.CompleteTx(wctx, tx, j)
 	})
 	if err != nil {
