@@ -306,7 +306,9 @@ func TestTwoInstancesShareTheKey(t *testing.T) {
 		t.Skip("a few budget windows")
 	}
 	is := is.New(t)
-	const limit, window = 40, 2 * time.Second
+	// A whole number of seconds, as the real 5 minutes: X-Ratelimit-Reset
+	// has whole seconds.
+	const limit, window = 30, time.Second
 	s, err := sim.New(sim.Config{Seed: 35, Companies: 2000, Events: 3000, Backlog: 3000, Heartbeat: 50 * time.Millisecond,
 		StreamKey: "e2e-stream-key", APIKey: e2eAPIKey, APIRateLimit: limit, APIRateWindow: window})
 	is.NoErr(err)
@@ -322,7 +324,7 @@ func TestTwoInstancesShareTheKey(t *testing.T) {
 	}
 	eventually(t, "the first REST answer", 30*time.Second, func() bool { return !rec.first().IsZero() })
 	first := rec.first()
-	time.Sleep(4*window + window/2) // the experiment: four windows of both draining
+	time.Sleep(5 * window) // the experiment: five windows of both draining
 	for _, stop := range stops {
 		is.NoErr(stop())
 	}
