@@ -129,11 +129,14 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 		w.FirstSeenAt = now
 	}
 	ts := db.FormatTime(now)
-	args := []any{w.Number, w.Name, w.Status, null(w.Detail), null(w.Type), null(w.Jurisdiction),
-		null(w.DateOfCreation), null(w.DateOfCessation), null(strings.Join(w.SICCodes, ",")),
-		null(w.AddressLine1), null(w.AddressLine2), null(w.Locality), null(w.Region), null(w.PostalCode), null(w.Country),
-		null(w.Etag), string(w.Source), db.FormatTime(w.SourceTime), nullInt(w.Timepoint),
-		nullTime(w.StrikeOffSince), w.StatusCheckPending, null(w.MissingFromBulk), null(w.BulkAsOf), nullTime(w.DeletedAt),
+	// Plain values, not sql.Null*: each of those is boxed once here and
+	// again by its Value method, and at thousands of rows a second the
+	// garbage decides the rate under run's heap limit.
+	args := []any{w.Number, w.Name, w.Status, orNil(w.Detail), orNil(w.Type), orNil(w.Jurisdiction),
+		orNil(w.DateOfCreation), orNil(w.DateOfCessation), orNil(strings.Join(w.SICCodes, ",")),
+		orNil(w.AddressLine1), orNil(w.AddressLine2), orNil(w.Locality), orNil(w.Region), orNil(w.PostalCode), orNil(w.Country),
+		orNil(w.Etag), string(w.Source), db.FormatTime(w.SourceTime), intOrNil(w.Timepoint),
+		timeOrNil(w.StrikeOffSince), w.StatusCheckPending, orNil(w.MissingFromBulk), orNil(w.BulkAsOf), timeOrNil(w.DeletedAt),
 		db.FormatTime(w.FirstSeenAt), ts, seq.Next()}
 	var err error
 	switch {
@@ -216,13 +219,28 @@ func (a *Applier) queueWork(ctx context.Context, tx db.Querier, d *Decision, num
 	return nil
 }
 
+// orNil is s, or SQL NULL when it is empty.
+func orNil(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func intOrNil(n int64) any {
+	if n == 0 {
+		return nil
+	}
+	return n
+}
+
+func timeOrNil(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return db.FormatTime(t)
+}
+
 func null(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n != 0} }
-
-func nullTime(t time.Time) sql.NullString {
-	if t.IsZero() {
-		return sql.NullString{}
-	}
-	return sql.NullString{String: db.FormatTime(t), Valid: true}
-}
