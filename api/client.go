@@ -141,6 +141,11 @@ func New(cfg Config) (*Client, error) {
 		log:  cfg.Logger.With("component", "api"),
 		m:    cfg.Metrics,
 	}
+	// Every code a dashboard or alert rule asks for exists from the start,
+	// at 0, rather than appearing with its first answer.
+	for _, code := range presetCodes {
+		c.m.GetOrCreateCounter(`chwatch_api_requests_total{code="` + code + `"}`)
+	}
 	if cfg.Key != "" {
 		c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.Key+":"))
 	}
@@ -173,6 +178,9 @@ func defaultTransport() *http.Transport {
 		ForceAttemptHTTP2:     true,
 	}
 }
+
+// presetCodes are the chwatch_api_requests_total codes registered by New.
+var presetCodes = []string{"200", "401", "403", "404", "429", "500", "502", "503", "504", "timeout", "error"}
 
 var numberRE = regexp.MustCompile(`^[A-Z0-9]{8}$`)
 
@@ -414,6 +422,12 @@ type leveled struct {
 }
 
 func (l leveled) emit(level slog.Level, msg string, kv []any) {
+	for _, v := range kv {
+		if err, ok := v.(error); ok && errors.Is(err, context.Canceled) {
+			// The caller gave up (a stop): nothing went wrong.
+			level = min(level, slog.LevelDebug)
+		}
+	}
 	if l.secret != "" {
 		msg = strings.ReplaceAll(msg, l.secret, "REDACTED")
 		for i, v := range kv {

@@ -35,11 +35,15 @@ func (e *env) runCommand() *cli.Command {
 		Name:  "run",
 		Usage: "stream into the database until SIGINT/SIGTERM (one run per database)",
 		Description: `Connects to the companies stream, applies every event exactly once, detects
-strike-off transitions, queues officer fetches and serves /metrics and /healthz
-(http.listen). Stops gracefully on SIGINT or SIGTERM: the batch in flight
-commits, then exit 0; a batch that cannot commit within 5s (a full disk) is left
-for the next start (the cursor did not move) and the exit is 1. With --sim it
-starts the built-in simulator in-process and needs no keys.
+strike-off transitions, and serves /metrics and /healthz (http.listen). With an
+API key (api.key, CHWATCH_API_KEY) its REST workers (api.workers) fetch the
+officers of companies in strike-off and run status checks and gap sweeps,
+within the shared request budget (api.rate_limit per api.rate_window). Stops
+gracefully on SIGINT or SIGTERM: the batch in flight commits, the REST jobs in
+hand go back to the queue, then exit 0; a batch that cannot commit within 5s (a
+full disk) is left for the next start (the cursor did not move) and the exit is
+1. With --sim it starts the built-in simulator (stream and REST) in-process and
+needs no keys.
 
 One run per database: while another chwatch process holds the database (a run,
 or a schema change) it waits up to 10 s, then exits 1 naming that pid.`,
@@ -68,16 +72,18 @@ or a schema change) it waits up to 10 s, then exits 1 naming that pid.`,
 			}
 			if c.Bool("sim") {
 				simCfg := sim.Config{Seed: c.Int64("sim-seed"), Companies: c.Int("sim-companies"), Rate: c.Float64("sim-rate"),
-					Backlog: c.Int("sim-backlog"), Heartbeat: 5 * time.Second}
+					Backlog: c.Int("sim-backlog"), Heartbeat: 5 * time.Second, APIKey: simAPIKey,
+					APIRateLimit: cfg.API.RateLimit, APIRateWindow: cfg.API.RateWindow.Duration}
 				url, stop, err := startSim(c.Context, simCfg, log)
 				if err != nil {
 					return err
 				}
 				defer stop()
 				cfg.Stream.URL, cfg.API.URL = url, url
-				// No API key: nothing runs REST jobs yet, so the stream
-				// decides exits (strike_off.confirm_exit's default without one).
-				cfg.Stream.Key, cfg.API.Key = "sim-stream-key", ""
+				// The simulator's REST side checks its key as Companies
+				// House does, so the REST workers run as in production, and
+				// strike_off.confirm_exit defaults to api.
+				cfg.Stream.Key, cfg.API.Key = "sim-stream-key", simAPIKey
 				// The simulator's port changes every run but its log is a
 				// function of its flags: the cursor belongs to those.
 				return runService(c.Context, cfg, log, runOptions{
@@ -95,6 +101,10 @@ or a schema change) it waits up to 10 s, then exits 1 naming that pid.`,
 		},
 	}
 }
+
+// simAPIKey is the REST key of `run --sim`: the simulator answers 401 to
+// any other.
+const simAPIKey = "sim-api-key"
 
 // startSim serves the simulator on a loopback port and returns its URL.
 func startSim(ctx context.Context, cfg sim.Config, log *slog.Logger) (string, func(), error) {
@@ -124,6 +134,7 @@ type runOptions struct {
 	beatEvery   time.Duration     // heartbeat interval (tests; default ops.DefaultEvery)
 	alertEvery  time.Duration     // alert rate-limit window per kind (tests; default alert.DefaultEvery)
 	stopTimeout time.Duration     // how long a stop waits on failing commits (tests; default ingest.DefaultStopTimeout)
+	restBackoff time.Duration     // a failed REST job's first backoff (tests; default the queue's)
 }
 
 // runService is `chwatch run` once the configuration is known: the parts
@@ -150,7 +161,8 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	if err != nil {
 		return err
 	}
-	proc := newProcessor(d, cfg, streamID, opt.stopTimeout, log, ingestMetrics)
+	applier := newApplier(cfg)
+	proc := newProcessor(d, cfg, applier, streamID, opt.stopTimeout, log, ingestMetrics)
 	hk := newHousekeeper(d, cfg, log)
 	// What runs beside the stream until the stop, what parts beyond the
 	// stream and the database tell ops, and what /metrics serves: the
@@ -158,6 +170,11 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	beside := []func(context.Context){alerts.Run, hk.Run}
 	var parts []ops.Part
 	sets := []*metrics.Set{streamMetrics, ingestMetrics, opsMetrics, alertMetrics}
+	if rest, err := newREST(ctx, cfg, d, applier, alerts, log, opt.restBackoff); err != nil {
+		return err
+	} else if rest != nil {
+		beside, parts, sets = append(beside, rest.run), append(parts, rest.part()), append(sets, rest.m)
+	}
 
 	v, _ := version()
 	beat := ops.New(ops.Config{
@@ -257,11 +274,16 @@ func newStreamClient(cfg *config.Config, log *slog.Logger, m *metrics.Set) (*str
 	return client, nil
 }
 
-func newProcessor(d *db.DB, cfg *config.Config, streamID string, stopTimeout time.Duration, log *slog.Logger, m *metrics.Set) *ingest.Processor {
-	applier := &company.Applier{
+// newApplier is the company rule as cfg sets it, for the stream and the
+// REST workers alike.
+func newApplier(cfg *config.Config) *company.Applier {
+	return &company.Applier{
 		Policy:   company.Policy{ConfirmExit: cfg.ConfirmExit(), KeepOfficers: cfg.StrikeOff.OnExit == "keep", OfficersOnFirstSight: true},
 		MaxDepth: int64(cfg.Queue.MaxDepth),
 	}
+}
+
+func newProcessor(d *db.DB, cfg *config.Config, applier *company.Applier, streamID string, stopTimeout time.Duration, log *slog.Logger, m *metrics.Set) *ingest.Processor {
 	return ingest.New(d, ingest.Config{
 		BatchMaxEvents: cfg.Stream.BatchMaxEvents, BatchMaxWait: cfg.Stream.BatchMaxWait.Duration,
 		Applier: applier, StreamURL: streamID, OnGap: cfg.Stream.OnGap, StopTimeout: stopTimeout,

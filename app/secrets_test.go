@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chwatch/chwatch/alert"
+	"github.com/chwatch/chwatch/config"
 	"github.com/chwatch/chwatch/db"
 	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/logging/logtest"
@@ -33,16 +34,20 @@ func get(t *testing.T, url string) (int, string) {
 // A full faulty run: the stream answers 401 every other connect, cuts
 // lines, answers 5xx and 429, sends bad and oversized lines and duplicates,
 // refuses the cursor's timepoint (a 416 gap), the disk fills up and empties,
-// and the webhook fails its first post. /metrics carries SPEC.md's metrics,
-// /healthz answers, alerts arrive; and no key, nor the webhook URL or its
-// token, appears anywhere: logs (through run's own logger), metrics, health,
-// status, config show, alert test, service_state, the webhook's bodies.
+// and the webhook fails its first post; the REST API answers 5xx bursts,
+// slow answers and 403s, so the breaker opens. /metrics carries SPEC.md's
+// metrics, /healthz answers, alerts arrive, officers are stored; and no key,
+// nor the webhook URL or its token, appears anywhere: logs (through run's
+// own logger), metrics, health, status, config show, alert test,
+// service_state, api_budget, jobs, exports, the webhook's bodies.
 func TestMetricsHealthAndSecrets(t *testing.T) {
 	is := is.New(t)
 	const streamKey, apiKey = "STREAMKEY-d3adb33f", "APIKEY-c0ffee42"
 	s, err := sim.New(sim.Config{Seed: 9, Companies: 200, Backlog: 2000, Rate: 300, Retention: 500, Heartbeat: 50 * time.Millisecond,
 		StreamKey: streamKey, Faults: sim.Faults{Status401Every: 2, CutEvery: 150, Status5xxEvery: 5, Status429Every: 7,
-			NotJSONEvery: 97, OversizeEvery: 211, OversizeBytes: 100 << 10, ReplayEvery: 50}})
+			NotJSONEvery: 97, OversizeEvery: 211, OversizeBytes: 100 << 10, ReplayEvery: 50},
+		APIKey: apiKey, APIRateLimit: 1000, APIRateWindow: time.Second,
+		API: sim.APIFaults{Status5xxEvery: 23, Status5xxBurst: 2, SlowEvery: 31, SlowFor: time.Second, Status403Every: 11}})
 	is.NoErr(err)
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
@@ -52,6 +57,9 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	cfg.Alert.WebhookURL = hook.url()
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Log.Level, cfg.Log.Format = "debug", "json"
+	cfg.API.RateLimit, cfg.API.RateWindow = 1000, config.Duration{Duration: time.Second}
+	cfg.API.Timeout, cfg.API.ForbiddenWait = config.Duration{Duration: 200 * time.Millisecond}, config.Duration{Duration: 100 * time.Millisecond}
+	cfg.Breaker.Failures, cfg.Breaker.OpenFor = 2, config.Duration{Duration: 100 * time.Millisecond}
 	first := int64(sim.DefaultFirstTimepoint)
 	d := openWriter(t, cfg.Database.Path)
 	_, err = d.MigrateUp(context.Background(), time.Now())
@@ -68,7 +76,8 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runService(ctx, cfg, log, runOptions{beatEvery: 20 * time.Millisecond, onListen: func(a string) { addr <- a }, onOpen: func(d *db.DB) { runDB <- d }})
+		done <- runService(ctx, cfg, log, runOptions{beatEvery: 20 * time.Millisecond, restBackoff: 20 * time.Millisecond,
+			onListen: func(a string) { addr <- a }, onOpen: func(d *db.DB) { runDB <- d }})
 	}()
 	defer func() { // before the simulator closes, which waits for the stream connection
 		cancel()
@@ -95,6 +104,16 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	d.Close()
 	waitCursor(t, cfg.Database.Path, cursorOf(t, cfg.Database.Path)+300, 60*time.Second) // flowing again
 
+	// The REST API goes down until the breaker opens; the REST side meets
+	// its other faults and stores officers.
+	s.Outage(time.Hour)
+	hook.wait(t, "breaker open", 0, func(m alert.Message) bool { return m.Kind == alert.BreakerOpen })
+	s.Outage(0)
+	eventually(t, "officers stored after a 403", 30*time.Second, func() bool {
+		_, m := get(t, base+"/metrics")
+		return metricValue(m, `chwatch_api_requests_total{code="403"}`) > 0 && metricValue(m, `chwatch_jobs_total{kind="officers",result="done"}`) > 5
+	})
+
 	// The stream's faults include 401s, which are 503 too: healthy again
 	// means 200 at some moment, not at this one.
 	var health string
@@ -109,7 +128,8 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 		"chwatch_stream_reconnects_total{reason=\"401\"}", "chwatch_stream_timepoint", "chwatch_stream_lag_seconds",
 		"chwatch_apply_batch_seconds", "chwatch_strike_off_transitions_total{change=\"entered_strike_off\"}",
 		"chwatch_queue_depth{kind=\"officers\",state=\"queued\"}", "process_resident_memory_bytes", "go_goroutines",
-		`chwatch_alerts_sent_total{kind="gap"}`, `chwatch_alert_active{kind="breaker_open"} 0`, `chwatch_alerts_dropped_total{kind="api_forbidden"} 0`} {
+		`chwatch_alerts_sent_total{kind="gap"}`, `chwatch_alert_active{kind="api_unauthorized"} 0`,
+		`chwatch_api_requests_total{code="200"}`, "chwatch_api_budget_remaining", "chwatch_breaker_state", `chwatch_job_seconds_bucket{kind="officers"`, `chwatch_alerts_dropped_total{kind="api_forbidden"} 0`} {
 		if !strings.Contains(metrics, name) {
 			t.Errorf("/metrics lacks %s", name)
 		}
@@ -120,6 +140,8 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	cmd.run(context.Background(), []string{"chwatch", "--db", cfg.Database.Path, "status", "--json"})
 	cmd.run(context.Background(), []string{"chwatch", "--db", cfg.Database.Path, "status"})
 	cmd.run(context.Background(), []string{"chwatch", "config", "show"})
+	cmd.run(context.Background(), []string{"chwatch", "--db", cfg.Database.Path, "export", "officers"})
+	cmd.run(context.Background(), []string{"chwatch", "--db", cfg.Database.Path, "queue", "status"})
 	is.Equal(cmd.run(context.Background(), []string{"chwatch", "alert", "test"}), 0)
 	cancel()
 	is.NoErr(<-done)
@@ -127,7 +149,9 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	r := openWriter(t, cfg.Database.Path)
 	defer r.Close()
 	var state strings.Builder
-	rows, err := r.R.Query("SELECT key || '=' || value FROM service_state")
+	rows, err := r.R.Query(`SELECT key || '=' || value FROM service_state
+		UNION ALL SELECT key_id || ' ' || coalesce(pause_reason, '') || ' ' || coalesce(refused, '') || ' ' || writer FROM api_budget
+		UNION ALL SELECT coalesce(last_error, '') FROM jobs`)
 	is.NoErr(err)
 	for rows.Next() {
 		var kv string
@@ -154,14 +178,16 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	hook.mu.Unlock()
 
 	all := l + health + fullHealth + metrics + out.String() + errOut.String() + state.String() + bodies
-	for _, secret := range []string{streamKey, apiKey, base64.StdEncoding.EncodeToString([]byte(streamKey + ":")), hookToken, hook.url(), hook.srv.URL + "/services/"} {
+	is.True(strings.Contains(state.String(), "rest_workers=")) // the REST side reported
+	is.True(strings.Contains(out.String(), "company_number,company_name,officer_id"))
+	for _, secret := range []string{streamKey, apiKey, base64.StdEncoding.EncodeToString([]byte(streamKey + ":")),
+		base64.StdEncoding.EncodeToString([]byte(apiKey + ":")), hookToken, hook.url(), hook.srv.URL + "/services/"} {
 		if strings.Contains(all, secret) {
 			t.Errorf("secret %q leaked", secret)
 		}
 	}
 }
 
-// waitFor waits until ok, or fails after 30s.
 // metricValue reads an unlabelled metric from Prometheus text (-1 if absent).
 func metricValue(text, name string) float64 {
 	for _, line := range strings.Split(text, "\n") {

@@ -602,3 +602,80 @@ func fillOfficers(tb testing.TB, d *db.DB, n int, since time.Time) {
 		tb.Fatal(err)
 	}
 }
+
+// A job that can never succeed is dead at once, with its cause, and comes
+// back with `queue retry` like any dead job.
+func TestBury(t *testing.T) {
+	is := is.New(t)
+	d := dbtest.Open(t)
+	ctx := context.Background()
+	q, _ := newQueue(d, queue.Options{}, 0)
+	_, err := q.Enqueue(ctx, queue.Officers, "SC57165")
+	is.NoErr(err)
+	j, _ := claim(t, q)
+	is.NoErr(q.Bury(ctx, j, errors.New(`"SC57165" is not a company number: nothing sent`)))
+	state, attempts, _, last := job(t, d, j.ID)
+	is.Equal(state, "dead")
+	is.Equal(attempts, 1)
+	is.True(strings.Contains(last, "not a company number"))
+	is.True(errors.Is(q.Bury(ctx, j, nil), queue.ErrLeaseLost)) // the token is spent
+	n, err := q.Retry(ctx)
+	is.NoErr(err)
+	is.Equal(n, int64(1))
+}
+
+// At start, under the instance lock, every running job was left by a
+// process that is gone: it comes back at once, lease or not, no attempt
+// spent.
+func TestRecoverOrphans(t *testing.T) {
+	is := is.New(t)
+	d := dbtest.Open(t)
+	ctx := context.Background()
+	q, _ := newQueue(d, queue.Options{Lease: time.Hour}, 0)
+	for _, n := range []string{"00000001", "00000002", "00000003"} {
+		_, err := q.Enqueue(ctx, queue.Officers, n)
+		is.NoErr(err)
+	}
+	a, _ := claim(t, q)
+	claim(t, q)
+	n, err := q.RecoverExpired(ctx)
+	is.NoErr(err)
+	is.Equal(n, int64(0)) // the leases hold an hour
+	restarted := queue.New(d, queue.Options{Now: func() time.Time { return now }})
+	n, err = restarted.RecoverOrphans(ctx)
+	is.NoErr(err)
+	is.Equal(n, int64(2))
+	state, attempts, _, last := job(t, d, a.ID)
+	is.Equal(state, "queued")
+	is.Equal(attempts, 0)
+	is.True(strings.Contains(last, "taken back at start"))
+	is.True(errors.Is(q.Complete(ctx, a), queue.ErrLeaseLost))
+}
+
+// What finished jobs cost is kept per kind, for status's estimate.
+func TestCosts(t *testing.T) {
+	is := is.New(t)
+	d := dbtest.Open(t)
+	ctx := context.Background()
+	costs, err := queue.Costs(ctx, d.R)
+	is.NoErr(err)
+	is.Equal(len(costs), 0) // nothing measured yet
+	err = d.WriteTx(ctx, func(tx db.Tx) error {
+		for _, c := range []struct {
+			k queue.Kind
+			n int
+		}{{queue.Officers, 1}, {queue.Officers, 3}, {queue.Officers, 2}, {queue.StatusCheck, 1}} {
+			if err := queue.RecordCostTx(ctx, tx, c.k, c.n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	is.NoErr(err)
+	costs, err = queue.Costs(ctx, d.R)
+	is.NoErr(err)
+	is.Equal(costs, map[queue.Kind]float64{queue.Officers: 2, queue.StatusCheck: 1})
+	depth, err := queue.Depths(ctx, d.R)
+	is.NoErr(err)
+	is.Equal(len(depth), 0) // cost counters are not job counts
+}

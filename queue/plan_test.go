@@ -42,6 +42,7 @@ func TestPlans(t *testing.T) {
 		{"Claim", ClaimSQL, []any{ts, "token", ts, ""}, "jobs_claim"},
 		{"ClaimKinds", ClaimSQL, []any{ts, "token", ts, ",officers,"}, "jobs_claim"},
 		{"RecoverExpired", recoverSQL, []any{ts}, "jobs_state"},
+		{"RecoverOrphans", orphansSQL, []any{ts}, "jobs_state"},
 		{"Cancel", cancelSQL, []any{"officers", "SC571653"}, "jobs_pending"},
 		{"EnqueueNow", moveSQL, []any{ts, "officers", "SC571653"}, "jobs_pending"},
 		{"Oldest", OldestSQL, []any{"officers"}, "jobs_oldest"},

@@ -6,10 +6,11 @@
 // per kind and company and a depth limit for low-priority work. Workers
 // Claim the next due job with a lease and a fresh lease token, and finish
 // it with Complete, Fail (an attempt spent, exponential backoff with
-// jitter, dead after MaxAttempts) or Defer (no attempt spent), each
-// matching the token. Counts per kind and state are kept in counters by
-// triggers on jobs (migration 0002), so status and /metrics never count
-// rows.
+// jitter, dead after MaxAttempts), Bury (dead at once: it can never
+// succeed) or Defer (no attempt spent), each matching the token. Counts
+// per kind and state are kept in counters by triggers on jobs (migration
+// 0002), so status and /metrics never count rows; RecordCostTx keeps what
+// finished jobs cost in REST requests, for status's backlog estimate.
 package queue
 
 import (
@@ -275,6 +276,34 @@ func (q *Queue) RecoverExpired(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
+// orphansSQL queues again every running job, whatever its lease, through
+// jobs_state. It spends no attempt.
+const orphansSQL = `UPDATE jobs SET state = 'queued', lease_until = NULL, lease_token = NULL,
+	last_error = 'lease taken back at start: the process holding it stopped without releasing it', updated_at = ?1
+	WHERE state = 'running'`
+
+// RecoverOrphans queues again every running job, expired lease or not,
+// without spending an attempt, and returns how many. Only a process that
+// holds the database's instance lock may call it (chwatch run, at start):
+// no other process claims jobs, so every running job it finds was left by
+// one that is gone (killed, or the power cut), and need not wait out its
+// lease.
+func (q *Queue) RecoverOrphans(ctx context.Context) (int64, error) {
+	var n int64
+	err := q.d.WriteTx(ctx, func(tx db.Tx) error {
+		res, err := tx.ExecContext(ctx, orphansSQL, db.FormatTime(q.o.Now()))
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("take back the leases of a stopped process: %w", err)
+	}
+	return n, nil
+}
+
 // Renew extends a held lease by Options.Lease from now: a worker waiting on
 // the budget or the breaker calls it, so its job is not taken from it.
 func (q *Queue) Renew(ctx context.Context, j *Job) error {
@@ -337,6 +366,31 @@ func (q *Queue) FailTx(ctx context.Context, tx db.Querier, j Job, cause error) e
 		string(state), db.FormatTime(runAfter), msg, db.FormatTime(now), j.ID, j.Token))
 	if err != nil {
 		return fmt.Errorf("fail job %d (%s %s): %w", j.ID, j.Kind, j.Company, err)
+	}
+	q.hold(j.Token, false)
+	return nil
+}
+
+// Bury makes the job dead at once, spending an attempt and keeping cause as
+// its last error: for a job that can never succeed, such as one whose
+// company number Companies House cannot answer. `queue retry` brings it
+// back like any dead job.
+func (q *Queue) Bury(ctx context.Context, j Job, cause error) error {
+	return q.d.WriteTx(ctx, func(tx db.Tx) error { return q.BuryTx(ctx, tx, j, cause) })
+}
+
+// BuryTx is Bury inside the caller's transaction.
+func (q *Queue) BuryTx(ctx context.Context, tx db.Querier, j Job, cause error) error {
+	now := q.o.Now()
+	msg := "cannot succeed"
+	if cause != nil {
+		msg = truncate(cause.Error(), maxErrorBytes)
+	}
+	err := held(tx.ExecContext(ctx, `UPDATE jobs SET state = 'dead', attempts = attempts + 1, run_after = ?, lease_until = NULL, lease_token = NULL,
+		last_error = ?, updated_at = ? WHERE id = ? AND state = 'running' AND lease_token = ?`,
+		db.FormatTime(now), msg, db.FormatTime(now), j.ID, j.Token))
+	if err != nil {
+		return fmt.Errorf("bury job %d (%s %s): %w", j.ID, j.Kind, j.Company, err)
 	}
 	q.hold(j.Token, false)
 	return nil
@@ -672,6 +726,39 @@ func Depths(ctx context.Context, q db.Querier) (Depth, error) {
 		out[k][State(state)] = n
 	}
 	return out, rows.Err()
+}
+
+// Counter names of what finished jobs cost (see RecordCostTx).
+const (
+	costPrefix     = "job_cost."     // + kind: REST requests spent by finished jobs of the kind
+	measuredPrefix = "job_measured." // + kind: finished jobs of the kind whose cost was recorded
+)
+
+// RecordCostTx adds, inside the job's completing transaction, that a job of
+// kind cost requests REST requests (an officer list of three pages: 3), so
+// that status can estimate a backlog at the measured average rather than
+// one request a job.
+func RecordCostTx(ctx context.Context, tx db.Querier, kind Kind, requests int) error {
+	if err := db.AddCounter(ctx, tx, costPrefix+string(kind), int64(requests)); err != nil {
+		return err
+	}
+	return db.AddCounter(ctx, tx, measuredPrefix+string(kind), 1)
+}
+
+// Costs returns the average REST requests per finished job of each kind
+// whose cost was recorded; kinds without a record are absent.
+func Costs(ctx context.Context, q db.Querier) (map[Kind]float64, error) {
+	counters, err := db.Counters(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("read job costs: %w", err)
+	}
+	out := map[Kind]float64{}
+	for _, k := range Kinds() {
+		if n := counters[measuredPrefix+string(k)]; n > 0 {
+			out[k] = float64(counters[costPrefix+string(k)]) / float64(n)
+		}
+	}
+	return out, nil
 }
 
 // OldestSQL reads when the oldest queued job of a kind was created, from

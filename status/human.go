@@ -186,12 +186,26 @@ func (p *printer) rest() {
 		}
 		return
 	}
+	if s := r.Service; s.RESTWorkers > 0 {
+		api := "API " + s.APIState
+		if s.APIPauseReason != "" && s.APIPausedUntil.After(p.now) {
+			api += fmt.Sprintf(" (%s until %s)", strings.ReplaceAll(s.APIPauseReason, "_", " "), db.FormatTime(s.APIPausedUntil))
+		}
+		p.row("rest", "%s, %s", plural(int64(s.RESTWorkers), "worker", "workers"), api)
+	}
 	if b == nil {
 		p.row("budget", "no REST request yet")
 	} else {
 		p.row("budget", "%s", p.budget(b))
 	}
-	p.row("breaker", "%s", r.REST.Breaker)
+	breaker := r.REST.Breaker
+	if since := r.Service.BreakerSince; !since.IsZero() {
+		breaker += " for " + p.ago(since)
+	}
+	p.row("breaker", "%s", breaker)
+	if s := r.Service; s.APILastError != "" {
+		p.row("rest error", "%s (%s ago)", s.APILastError, p.ago(s.APILastErrorAt))
+	}
 }
 
 func (p *printer) budget(b *Budget) string {

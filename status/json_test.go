@@ -99,6 +99,10 @@ func jsonKeys(t reflect.Type, prefix string, out map[string]string) {
 		if name == "-" || !f.IsExported() {
 			continue
 		}
+		if name == "" && f.Anonymous && f.Type.Kind() == reflect.Struct {
+			jsonKeys(f.Type, prefix, out) // inlined, as encoding/json does
+			continue
+		}
 		if name == "" {
 			name = f.Name
 		}

@@ -81,6 +81,9 @@ func TestRender(t *testing.T) {
 		{
 			// After a first import --officers: the backlog and its drain.
 			name: "backlog",
+			svc: func(s *status.Service) {
+				s.RESTWorkers, s.APIState, s.BreakerSince = 2, "ok", ago(20*time.Hour)
+			},
 			setup: func(tb testing.TB, d *db.DB) {
 				aDay(tb, d)
 				counters(tb, d, map[string]int64{"day.2026-11-28.entered_strike_off_first_seen": 398_765, "jobs_refused": 12})
@@ -102,6 +105,9 @@ func TestRender(t *testing.T) {
 				s.StreamError = "connect to https://stream.companieshouse.gov.uk/companies?timepoint=47695463: HTTP 503"
 				s.Reconnects, s.LagSeconds, s.LastEventAt = 17, 1520, ago(31*time.Minute)
 				s.BreakerState, s.LastError = "open", "apply batch: disk I/O error"
+				s.RESTWorkers, s.APIState, s.APIPauseReason, s.APIPausedUntil = 2, "paused", "rate_limited", now.Add(91*time.Second)
+				s.BreakerSince, s.APILastErrorAt = ago(3*time.Minute), ago(10*time.Second)
+				s.APILastError = "get officers of SC571653: transient failure (HTTP 503): 503 Service Temporarily Unavailable"
 				s.Sweep = "1,200 of 361,204 strike-off companies checked"
 			},
 			setup: func(tb testing.TB, d *db.DB) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/chwatch/chwatch/budget"
@@ -55,15 +56,20 @@ type Budget struct {
 	UpdatedAt      string  `json:"updated_at"`
 }
 
-// Drain is the backlog's estimated drain time: jobs / limit * window, the
-// pace of a budget spent whole on them, one request a job. It is an
-// estimate: an officers fetch of a large company takes a request a page,
+// Drain is the backlog's estimated drain time: requests / limit * window,
+// the pace of a budget spent whole on them, where requests are the jobs at
+// the measured requests a job of their kind (an officer list can take
+// several pages; one a job until a kind is measured). It is an estimate:
 // failures are retried, and another program on the same key slows it.
 type Drain struct {
-	Jobs          int64   `json:"jobs"` // queued and running, every kind
-	PerWindow     int     `json:"per_window"`
-	WindowSeconds float64 `json:"window_seconds"`
-	Seconds       float64 `json:"seconds"`
+	Jobs     int64 `json:"jobs"`     // queued and running, every kind
+	Requests int64 `json:"requests"` // the requests they need, at RequestsPerJob
+	// RequestsPerJob is the measured average of each kind finished so far
+	// (queue.Costs); absent kinds count one request a job.
+	RequestsPerJob map[queue.Kind]float64 `json:"requests_per_job,omitempty"`
+	PerWindow      int                    `json:"per_window"`
+	WindowSeconds  float64                `json:"window_seconds"`
+	Seconds        float64                `json:"seconds"`
 	// LimitFrom says where the pace comes from: "api_budget" (the server's
 	// word as last stored) or "config" (api.rate_limit / api.rate_window).
 	LimitFrom string `json:"limit_from"`
@@ -97,7 +103,11 @@ func (r *Report) readREST(ctx context.Context, s source) error {
 			r.REST.Breaker = "closed"
 		}
 	}
-	r.REST.Drain = drain(r.REST.Jobs, r.REST.Budget, s.th)
+	costs, err := queue.Costs(ctx, s.tx)
+	if err != nil {
+		return err
+	}
+	r.REST.Drain = drain(r.REST.Jobs, costs, r.REST.Budget, s.th)
 	return nil
 }
 
@@ -118,20 +128,31 @@ func budgetFacts(b budget.State) *Budget {
 
 // drain estimates the backlog's drain time at the budget's limit: the
 // stored row's (the server's word) when there is one, the configured one
-// otherwise.
-func drain(jobs queue.Depth, b *Budget, th Thresholds) *Drain {
+// otherwise; each kind's jobs at its measured requests a job.
+func drain(jobs queue.Depth, costs map[queue.Kind]float64, b *Budget, th Thresholds) *Drain {
 	n := jobs.Sum(queue.StateQueued) + jobs.Sum(queue.StateRunning)
 	if n == 0 {
 		return nil
 	}
-	d := &Drain{Jobs: n, PerWindow: th.RateLimit, WindowSeconds: th.RateWindow.Seconds(), LimitFrom: "config"}
+	var requests float64
+	for _, k := range queue.Kinds() {
+		per, ok := costs[k]
+		if !ok {
+			per = 1
+		}
+		requests += per * float64(jobs.Count(k, queue.StateQueued)+jobs.Count(k, queue.StateRunning))
+	}
+	d := &Drain{Jobs: n, Requests: int64(math.Round(requests)), PerWindow: th.RateLimit, WindowSeconds: th.RateWindow.Seconds(), LimitFrom: "config"}
+	if len(costs) > 0 {
+		d.RequestsPerJob = costs
+	}
 	if d.PerWindow <= 0 || d.WindowSeconds <= 0 {
 		d.PerWindow, d.WindowSeconds = budget.DefaultLimit, budget.DefaultWindow.Seconds()
 	}
 	if b != nil && b.Limit > 0 && b.WindowSeconds > 0 {
 		d.PerWindow, d.WindowSeconds, d.LimitFrom = b.Limit, b.WindowSeconds, "api_budget"
 	}
-	d.Seconds = math.Round(float64(n) / float64(d.PerWindow) * d.WindowSeconds)
+	d.Seconds = math.Round(requests / float64(d.PerWindow) * d.WindowSeconds)
 	return d
 }
 
@@ -152,6 +173,9 @@ func (r *Report) judgeREST(add func(Verdict, string)) {
 	case refused == budget.Forbidden:
 		add(Critical, "the REST API answers 403: Companies House refuses this client or address; REST work waits api.forbidden_wait between tries (do not restart in a loop; check the key is a REST key, then contact Companies House)")
 	}
+	if !r.REST.WorkersRunning && r.Queue.StatusChecks > 0 {
+		add(Warning, fmt.Sprintf("%d status checks wait but no REST workers run: their companies keep their stored status (set CHWATCH_API_KEY and restart chwatch run)", r.Queue.StatusChecks))
+	}
 	if r.Service.BreakerState == "open" {
 		add(Warning, "REST breaker open: API requests are paused, jobs wait in the queue (check that the API is reachable and the last error; a successful probe closes it)")
 	}
@@ -160,6 +184,16 @@ func (r *Report) judgeREST(add func(Verdict, string)) {
 // text is the estimate for the screen.
 func (d *Drain) text() string {
 	window := time.Duration(d.WindowSeconds * float64(time.Second))
-	return fmt.Sprintf("%s at %s per %s (an estimate: one request a job, the whole budget)",
-		span(time.Duration(d.Seconds*float64(time.Second))), count(int64(d.PerWindow)), short(window))
+	per := "one request a job"
+	if len(d.RequestsPerJob) > 0 {
+		var kinds []string
+		for _, k := range queue.Kinds() {
+			if c, ok := d.RequestsPerJob[k]; ok {
+				kinds = append(kinds, fmt.Sprintf("%s %.2f", k, c))
+			}
+		}
+		per = "requests a job as measured: " + strings.Join(kinds, ", ")
+	}
+	return fmt.Sprintf("%s at %s per %s (an estimate: %s requests, %s; the whole budget)",
+		span(time.Duration(d.Seconds*float64(time.Second))), count(int64(d.PerWindow)), short(window), count(d.Requests), per)
 }

@@ -53,7 +53,7 @@ func TestGatherREST(t *testing.T) {
 	is.Equal(rest.Budget.Remain, 400)
 	is.Equal(rest.Budget.Requests, int64(1234))
 	is.Equal(rest.Budget.UpdatedAt, "2026-11-28T23:41:26Z")
-	is.Equal(*rest.Drain, status.Drain{Jobs: 3003, PerWindow: 600, WindowSeconds: 300, Seconds: 1502, LimitFrom: "api_budget"})
+	is.Equal(*rest.Drain, status.Drain{Jobs: 3003, Requests: 3003, PerWindow: 600, WindowSeconds: 300, Seconds: 1502, LimitFrom: "api_budget"})
 	is.Equal(r.Queue.Dead, int64(4))
 	is.Equal(r.Queue.StatusChecks, int64(2))
 	is.Equal(r.Verdict, status.Warning) // the dead jobs
@@ -71,42 +71,50 @@ func TestDrainEstimate(t *testing.T) {
 		want      *status.Drain
 		wantText  string
 		noWorkers bool
+		measured  bool // officer lists finished at 1 and 2 requests
 	}{
 		{name: "Empty", row: true, want: nil},
 		{
 			// A first import --officers: about two days at 600 per 5 minutes.
 			name: "FirstImport", queued: 400_000, limit: 600, window: 5 * time.Minute,
-			want:     &status.Drain{Jobs: 400_000, PerWindow: 600, WindowSeconds: 300, Seconds: 200_000, LimitFrom: "config"},
+			want:     &status.Drain{Jobs: 400_000, Requests: 400_000, PerWindow: 600, WindowSeconds: 300, Seconds: 200_000, LimitFrom: "config"},
 			wantText: "drain about 2.3 days at 600 per 5m (an estimate",
 		},
 		{
 			name: "ConfiguredLimit", queued: 6000, limit: 60, window: time.Minute,
-			want:     &status.Drain{Jobs: 6000, PerWindow: 60, WindowSeconds: 60, Seconds: 6000, LimitFrom: "config"},
+			want:     &status.Drain{Jobs: 6000, Requests: 6000, PerWindow: 60, WindowSeconds: 60, Seconds: 6000, LimitFrom: "config"},
 			wantText: "drain about 100 minutes at 60 per 1m",
 		},
 		{
 			name: "DefaultsWithoutConfig", queued: 1200,
-			want: &status.Drain{Jobs: 1200, PerWindow: 600, WindowSeconds: 300, Seconds: 600, LimitFrom: "config"},
+			want: &status.Drain{Jobs: 1200, Requests: 1200, PerWindow: 600, WindowSeconds: 300, Seconds: 600, LimitFrom: "config"},
 		},
 		{
 			name: "TheRowWins", queued: 30_000, row: true, limit: 60, window: time.Minute,
-			want:     &status.Drain{Jobs: 30_000, PerWindow: 600, WindowSeconds: 300, Seconds: 15_000, LimitFrom: "api_budget"},
+			want:     &status.Drain{Jobs: 30_000, Requests: 30_000, PerWindow: 600, WindowSeconds: 300, Seconds: 15_000, LimitFrom: "api_budget"},
 			wantText: "drain about 4.2 hours at 600 per 5m",
 		},
 		{
 			name: "AMinute", queued: 151, limit: 600, window: 5 * time.Minute,
-			want:     &status.Drain{Jobs: 151, PerWindow: 600, WindowSeconds: 300, Seconds: 76, LimitFrom: "config"},
+			want:     &status.Drain{Jobs: 151, Requests: 151, PerWindow: 600, WindowSeconds: 300, Seconds: 76, LimitFrom: "config"},
 			wantText: "drain about a minute at 600 per 5m",
 		},
 		{
 			name: "UnderAMinute", queued: 50, limit: 600, window: 5 * time.Minute,
-			want:     &status.Drain{Jobs: 50, PerWindow: 600, WindowSeconds: 300, Seconds: 25, LimitFrom: "config"},
+			want:     &status.Drain{Jobs: 50, Requests: 50, PerWindow: 600, WindowSeconds: 300, Seconds: 25, LimitFrom: "config"},
 			wantText: "drain under a minute at 600 per 5m",
+		},
+		{
+			// Lists measured at 1.5 requests each (status checks unmeasured: one).
+			name: "Measured", queued: 400_000, measured: true, limit: 600, window: 5 * time.Minute,
+			want: &status.Drain{Jobs: 400_000, Requests: 600_000, RequestsPerJob: map[queue.Kind]float64{queue.Officers: 1.5},
+				PerWindow: 600, WindowSeconds: 300, Seconds: 300_000, LimitFrom: "config"},
+			wantText: "drain about 3.5 days at 600 per 5m (an estimate: 600,000 requests, requests a job as measured: officers 1.50",
 		},
 		{
 			// Workers or not, the backlog is what it is.
 			name: "NoWorkers", queued: 600, noWorkers: true, limit: 600, window: 5 * time.Minute,
-			want:     &status.Drain{Jobs: 600, PerWindow: 600, WindowSeconds: 300, Seconds: 300, LimitFrom: "config"},
+			want:     &status.Drain{Jobs: 600, Requests: 600, PerWindow: 600, WindowSeconds: 300, Seconds: 300, LimitFrom: "config"},
 			wantText: "drain about 5 minutes",
 		},
 	}
@@ -124,6 +132,17 @@ func TestDrainEstimate(t *testing.T) {
 			exec(t, d, "INSERT INTO counters (name, value) VALUES (?, ?)", queue.CounterName(queue.Officers, queue.StateQueued), tt.queued)
 			if tt.row {
 				budgetRow("", now)(t, d)
+			}
+			if tt.measured {
+				err := d.WriteTx(context.Background(), func(tx db.Tx) error {
+					for _, n := range []int{1, 2} {
+						if err := queue.RecordCostTx(context.Background(), tx, queue.Officers, n); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				is.NoErr(err)
 			}
 			th := th
 			th.RateLimit, th.RateWindow = tt.limit, tt.window

@@ -59,6 +59,7 @@ type Service struct {
 	DiskFull        bool      `json:"disk_full,omitempty"`
 	LastError       string    `json:"last_error,omitempty"`
 	Sweep           string    `json:"sweep,omitempty"` // gap sweep progress
+	RESTService
 }
 
 // KV renders the service state as service_state rows.
@@ -75,7 +76,7 @@ func (s Service) KV() map[string]string {
 		}
 		return "0"
 	}
-	return map[string]string{
+	m := map[string]string{
 		"pid": strconv.Itoa(s.PID), "version": s.Version, "started_at": t(s.StartedAt),
 		"heartbeat_at": t(s.HeartbeatAt), "stopped_at": t(s.StoppedAt),
 		"stream_state": s.StreamState, "stream_since": t(s.StreamSince), "stream_error": s.StreamError,
@@ -85,6 +86,8 @@ func (s Service) KV() map[string]string {
 		"api_budget_remaining": strconv.FormatInt(s.APIBudget, 10), "disk_full": b(s.DiskFull),
 		"last_error": s.LastError, "sweep": s.Sweep,
 	}
+	s.RESTService.kv(m)
+	return m
 }
 
 // ParseService reads service_state rows.
@@ -92,7 +95,7 @@ func ParseService(kv map[string]string) Service {
 	t := func(k string) time.Time { x, _ := time.Parse(time.RFC3339Nano, kv[k]); return x }
 	i := func(k string) int64 { n, _ := strconv.ParseInt(kv[k], 10, 64); return n }
 	f, _ := strconv.ParseFloat(kv["stream_lag_seconds"], 64)
-	return Service{
+	svc := Service{
 		PID: int(i("pid")), Version: kv["version"], StartedAt: t("started_at"), HeartbeatAt: t("heartbeat_at"),
 		StoppedAt: t("stopped_at"), StreamState: kv["stream_state"], StreamSince: t("stream_since"),
 		StreamError: kv["stream_error"], StreamURL: kv["stream_url"], Reconnects: i("stream_reconnects"),
@@ -100,6 +103,8 @@ func ParseService(kv map[string]string) Service {
 		APIUnauthorized: kv["api_unauthorized"] == "1", APIBudget: budgetRemaining(kv["api_budget_remaining"]),
 		DiskFull: kv["disk_full"] == "1", LastError: kv["last_error"], Sweep: kv["sweep"],
 	}
+	svc.RESTService = parseREST(kv)
+	return svc
 }
 
 // Thresholds are the status.* keys, where the free space beside the

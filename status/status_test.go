@@ -217,6 +217,30 @@ func TestVerdicts(t *testing.T) {
 			name: "WorstWins", svc: func(s *status.Service) { s.BreakerState, s.APIUnauthorized = "open", true },
 			verdict: status.Critical, running: true, reasons: []string{"breaker open", "CHWATCH_API_KEY"},
 		},
+		{
+			name: "StatusChecksWithoutWorkers", svc: func(s *status.Service) { s.APIBudget = -1 },
+			setup: func(tb testing.TB, d *db.DB) {
+				exec(tb, d, `INSERT INTO jobs (kind, priority, company_number, state, run_after, created_at, updated_at)
+					VALUES ('status_check', 0, 'SC571653', 'queued', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z')`)
+			},
+			verdict: status.Warning, running: true, reasons: []string{"1 status checks wait", "no REST workers", "CHWATCH_API_KEY"},
+		},
+		{
+			name: "StatusChecksWithWorkers",
+			setup: func(tb testing.TB, d *db.DB) {
+				exec(tb, d, `INSERT INTO jobs (kind, priority, company_number, state, run_after, created_at, updated_at)
+					VALUES ('status_check', 0, 'SC571653', 'queued', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z')`)
+			},
+			verdict: status.OK, running: true,
+		},
+		{
+			name: "OfficersWithoutWorkers", svc: func(s *status.Service) { s.APIBudget = -1 }, // a stream-only setup is a choice, not a fault
+			setup: func(tb testing.TB, d *db.DB) {
+				exec(tb, d, `INSERT INTO jobs (kind, priority, company_number, state, run_after, created_at, updated_at)
+					VALUES ('officers', 20, 'SC571653', 'queued', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z')`)
+			},
+			verdict: status.OK, running: true,
+		},
 		{name: "AllGood", verdict: status.OK, running: true},
 	}
 	for _, tt := range tests {
@@ -412,6 +436,11 @@ func TestServiceKVRoundTrip(t *testing.T) {
 			APIUnauthorized: true, APIBudget: 0, DiskFull: true, LastError: "disk I/O error", Sweep: "12/40 checked",
 		}},
 		{"NoWorkers", status.Service{APIBudget: -1}},
+		{"REST", status.Service{APIBudget: 12, BreakerState: "open", RESTService: status.RESTService{
+			RESTWorkers: 2, APIState: "paused", APIPausedUntil: now.Add(time.Minute), APIPauseReason: "rate_limited",
+			APIBudgetLimit: 600, APIBudgetReset: now.Add(2 * time.Minute), APIRateLimited: 3,
+			APILastError: "get profile SC571653: rate limited (429)", APILastErrorAt: now, BreakerSince: now.Add(-time.Second),
+		}}},
 		{"LocalTimes", status.Service{HeartbeatAt: now.In(time.FixedZone("BST", 3600)), APIBudget: 3}},
 	}
 	for _, tt := range tests {
@@ -426,6 +455,11 @@ func TestServiceKVRoundTrip(t *testing.T) {
 			}
 			want := tt.svc
 			want.StartedAt, want.HeartbeatAt, want.StoppedAt, want.StreamSince, want.LastEventAt = got.StartedAt, got.HeartbeatAt, got.StoppedAt, got.StreamSince, got.LastEventAt
+			for _, p := range [][2]*time.Time{{&got.APIPausedUntil, &want.APIPausedUntil}, {&got.APIBudgetReset, &want.APIBudgetReset},
+				{&got.APILastErrorAt, &want.APILastErrorAt}, {&got.BreakerSince, &want.BreakerSince}} {
+				is.True(p[0].Equal(*p[1])) // times survive, to the nanosecond
+				*p[1] = *p[0]
+			}
 			is.Equal(got, want)
 		})
 	}
