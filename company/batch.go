@@ -118,14 +118,16 @@ const rowsPerInsert = 200
 
 // Flush writes the buffered new companies.
 func (b *Batch) Flush(ctx context.Context) error {
-	for len(b.rows) > 0 {
-		n := min(len(b.rows)/insertColumns, rowsPerInsert)
+	// rows is walked, not resliced from the front, so that its array is
+	// reused by the next rows instead of grown again.
+	for rows := b.rows; len(rows) > 0; {
+		n := min(len(rows)/insertColumns, rowsPerInsert)
 		row := "(" + strings.Repeat("?,", insertColumns-1) + "?)"
 		q := "INSERT INTO companies (" + columns + ", updated_at, change_seq) VALUES " + strings.Repeat(row+",", n-1) + row
-		if _, err := b.tx.ExecContext(ctx, q, b.rows[:n*insertColumns]...); err != nil {
+		if _, err := b.tx.ExecContext(ctx, q, rows[:n*insertColumns]...); err != nil {
 			return fmt.Errorf("store %d new companies: %w", n, err)
 		}
-		b.rows = b.rows[n*insertColumns:]
+		rows = rows[n*insertColumns:]
 	}
 	// Written: their rowids are unknown, so a later version in this
 	// transaction reads them again.
@@ -133,6 +135,7 @@ func (b *Batch) Flush(ctx context.Context) error {
 		delete(b.stored, n)
 	}
 	clear(b.news)
+	clear(b.rows) // let the values go
 	b.rows = b.rows[:0]
 	return nil
 }

@@ -154,7 +154,7 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 }
 
 func (a *Applier) recordChange(ctx context.Context, tx db.Querier, seq *db.Seq, stored, w *Record, d Decision, in Version, ts string) error {
-	var oldStatus, oldDetail sql.NullString
+	var oldStatus, oldDetail any
 	if stored != nil {
 		oldStatus, oldDetail = db.NullString(stored.Status), db.NullString(stored.Detail)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,7 @@ func TestRawBaseline(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := make(chan stream.Item, 256)
+	w0 := writeBytes(t)
 	start := time.Now()
 	go c.Run(ctx, stream.Start{From: from}, out)
 	done := 0
@@ -64,4 +66,24 @@ func TestRawBaseline(t *testing.T) {
 	}
 	secs := time.Since(start).Seconds()
 	fmt.Printf("baseline: %d events in %.1f s: %.0f events/s\n", n, secs, float64(n)/secs)
+	// Like chwatch run's, measured once the last event committed: neither
+	// counts the final checkpoint of a stop.
+	fmt.Printf("baseline bytes written: %d\n", writeBytes(t)-w0)
+}
+
+// writeBytes is this process's write_bytes from /proc/self/io: what it
+// sent to the disk, WAL and checkpoints included (0 on tmpfs).
+func writeBytes(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	t.Fatal("no write_bytes in /proc/self/io")
+	return 0
 }
