@@ -22,6 +22,20 @@ type Batch struct {
 	stored map[string]*Record // nil: known to be absent
 	news   map[string]int     // company → its row in inserts, not written yet
 	rows   []any              // new company rows, len(insertColumns) values each
+	args   []any              // one row's values, reused
+	now    time.Time          // the detection time of ts
+	ts     string             // now as stored
+	tsv    any                // ts boxed once for the batch's rows
+}
+
+// stamp is now as stored, formatted and boxed once while now stays the
+// same (a whole stream batch has one detection time).
+func (b *Batch) stamp(now time.Time) (string, any) {
+	if b.tsv == nil || !now.Equal(b.now) {
+		b.now, b.ts = now, db.FormatTime(now)
+		b.tsv = b.ts
+	}
+	return b.ts, b.tsv
 }
 
 // Begin starts a batch in tx; seq is the transaction's change sequence.

@@ -122,13 +122,20 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 	if w.FirstSeenAt.IsZero() {
 		w.FirstSeenAt = now
 	}
-	ts := db.FormatTime(now)
-	args := []any{w.Number, w.Name, w.Status, db.NullString(w.Detail), db.NullString(w.Type), db.NullString(w.Jurisdiction),
+	ts, tsv := b.stamp(now)
+	firstSeen := tsv
+	if !w.FirstSeenAt.Equal(now) {
+		firstSeen = db.FormatTime(w.FirstSeenAt)
+	}
+	// b.args is reused: with the rowid appended below, a fresh slice per
+	// row was two arrays of 27 and 54 values per update.
+	args := append(b.args[:0], w.Number, w.Name, w.Status, db.NullString(w.Detail), db.NullString(w.Type), db.NullString(w.Jurisdiction),
 		db.NullString(w.DateOfCreation), db.NullString(w.DateOfCessation), db.NullString(strings.Join(w.SICCodes, ",")),
 		db.NullString(w.AddressLine1), db.NullString(w.AddressLine2), db.NullString(w.Locality), db.NullString(w.Region), db.NullString(w.PostalCode), db.NullString(w.Country),
-		db.NullString(w.Etag), string(w.Source), db.FormatTime(w.SourceTime), db.NullInt(w.Timepoint),
+		db.NullString(w.Etag), w.Source.value(), db.FormatTime(w.SourceTime), db.NullInt(w.Timepoint),
 		db.NullTime(w.StrikeOffSince), w.StatusCheckPending, db.NullString(w.MissingFromBulk), db.NullString(w.BulkAsOf), db.NullTime(w.DeletedAt),
-		db.FormatTime(w.FirstSeenAt), ts, seq.Next()}
+		firstSeen, tsv, seq.Next())
+	b.args = args
 	if stored == nil || b.buffered(w.Number) {
 		if stored == nil {
 			seq.Count(CounterCompanies, 1)
@@ -138,7 +145,8 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 		// The row was just read: update it in place by rowid rather than
 		// search the primary key again through an upsert.
 		w.rowid = stored.rowid
-		if _, err := tx.ExecContext(ctx, updateCompany, append(args, stored.rowid)...); err != nil {
+		b.args = append(args, stored.rowid)
+		if _, err := tx.ExecContext(ctx, updateCompany, b.args...); err != nil {
 			return d, fmt.Errorf("store company %s: %w", in.Number, err)
 		}
 	}
