@@ -31,8 +31,11 @@ const columns = `company_number, company_name, company_status, company_status_de
 	locality, region, postal_code, country, etag, source, source_time, source_timepoint,
 	strike_off_since, status_check_pending, missing_from_bulk, bulk_as_of, deleted_at, first_seen_at`
 
-const updateCompany = `UPDATE companies SET (` + columns + `, updated_at, change_seq)
-	= (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) WHERE rowid = ?`
+// updateCompany rewrites a row found by its number, all but the number:
+// a column in the SET list moves its entries in every index on it, and
+// the primary key's would be deleted and inserted again unchanged.
+var updateCompany = `UPDATE companies SET (` + strings.TrimPrefix(columns, "company_number, ") + `, updated_at, change_seq)
+	= (` + strings.Repeat("?,", insertColumns-2) + `?) WHERE rowid = ?`
 
 // LoadMany reads the stored companies among numbers in one query: a batch
 // of events reads its companies at once instead of one query each.
@@ -150,7 +153,7 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 		// search the primary key again through an upsert.
 		w.rowid = stored.rowid
 		b.args = append(args, stored.rowid)
-		if _, err := tx.ExecContext(ctx, updateCompany, b.args...); err != nil {
+		if _, err := tx.ExecContext(ctx, updateCompany, b.args[1:]...); err != nil {
 			return d, fmt.Errorf("store company %s: %w", in.Number, err)
 		}
 	}
