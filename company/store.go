@@ -26,7 +26,10 @@ const (
 	DayLeft      = LeftStrikeOff
 )
 
-const columns = `company_number, company_name, company_status, company_status_detail, company_type,
+const columns = `company_number, ` + otherColumns
+
+// otherColumns are columns but the number.
+const otherColumns = `company_name, company_status, company_status_detail, company_type,
 	jurisdiction, date_of_creation, date_of_cessation, sic_codes, address_line_1, address_line_2,
 	locality, region, postal_code, country, etag, source, source_time, source_timepoint,
 	strike_off_since, status_check_pending, missing_from_bulk, bulk_as_of, deleted_at, first_seen_at`
@@ -34,8 +37,8 @@ const columns = `company_number, company_name, company_status, company_status_de
 // updateCompany rewrites a row found by its number, all but the number:
 // a column in the SET list moves its entries in every index on it, and
 // the primary key's would be deleted and inserted again unchanged.
-var updateCompany = `UPDATE companies SET (` + strings.TrimPrefix(columns, "company_number, ") + `, updated_at, change_seq)
-	= (` + strings.Repeat("?,", insertColumns-2) + `?) WHERE rowid = ?`
+const updateCompany = `UPDATE companies SET (` + otherColumns + `, updated_at, change_seq)
+	= (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) WHERE rowid = ?`
 
 // LoadMany reads the stored companies among numbers in one query: a batch
 // of events reads its companies at once instead of one query each.
@@ -63,9 +66,10 @@ func LoadMany(ctx context.Context, q db.Querier, numbers []string) (map[string]*
 	return out, rows.Err()
 }
 
-// loadColumns are columns as scanRecord reads them: NULL text as ”, so
-// that each scans straight into its field. A sql.NullString per column
-// escaped to the heap on its own: twenty allocations per company read.
+// loadColumns are columns as scanRecord reads them: NULL text as the
+// empty string, so that each scans straight into its field. A
+// sql.NullString per column escaped to the heap on its own: twenty
+// allocations per company read.
 const loadColumns = `company_number, company_name, company_status, coalesce(company_status_detail, ''), coalesce(company_type, ''),
 	coalesce(jurisdiction, ''), coalesce(date_of_creation, ''), coalesce(date_of_cessation, ''), coalesce(sic_codes, ''),
 	coalesce(address_line_1, ''), coalesce(address_line_2, ''), coalesce(locality, ''), coalesce(region, ''),
