@@ -127,8 +127,13 @@ func (b *Batch) buffer(number string, args []any) {
 // insertColumns is the number of values of a companies row.
 const insertColumns = 27
 
-// rowsPerInsert keeps a statement well under SQLite's limit on parameters.
-const rowsPerInsert = 200
+// rowsPerInsert is the new companies per INSERT. database/sql and the
+// driver each build an array per statement over its values (40 and 16
+// bytes a value): at 200 rows, 5,400 values, those were 216 KB and a 128 KB
+// array grown by doubling, large objects every statement. At 25 rows they
+// stay small; measured, a first import took 10% less CPU and `run` peaked
+// 3 MB lower.
+const rowsPerInsert = 25
 
 // Flush writes the buffered new companies.
 func (b *Batch) Flush(ctx context.Context) error {

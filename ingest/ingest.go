@@ -550,9 +550,10 @@ func (r *batchResult) flush(ctx context.Context, tx db.Querier) error {
 	return nil
 }
 
-// rowsPerInsert bounds a multi-row INSERT well under SQLite's limit on
-// bound parameters.
-const rowsPerInsert = 200
+// rowsPerInsert is the event rows per INSERT: few enough that the
+// per-statement arrays database/sql and the driver build over the values
+// stay small objects (see company.rowsPerInsert).
+const rowsPerInsert = 50
 
 // insertRows runs insert ("INSERT INTO t (cols) VALUES ") with vals, cols
 // values a row after open ("(" and any literal values), many rows per
