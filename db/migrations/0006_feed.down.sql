@@ -1,0 +1,3 @@
+DROP TRIGGER feed_status_change;
+DROP TABLE feed_outbox;
+DROP TABLE feed_sinks;
