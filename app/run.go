@@ -135,6 +135,7 @@ type runOptions struct {
 	alertEvery  time.Duration     // alert rate-limit window per kind (tests; default alert.DefaultEvery)
 	stopTimeout time.Duration     // how long a stop waits on failing commits (tests; default ingest.DefaultStopTimeout)
 	restBackoff time.Duration     // a failed REST job's first backoff (tests; default the queue's)
+	feedBackoff time.Duration     // a failed feed delivery's first backoff (tests; default feed's)
 }
 
 // runService is `chwatch run` once the configuration is known: the parts
@@ -174,6 +175,11 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		return err
 	} else if rest != nil {
 		beside, parts, sets = append(beside, rest.run), append(parts, rest.part()), append(sets, rest.m)
+	}
+	if fd, err := newFeed(ctx, cfg, d, log, opt.feedBackoff); err != nil {
+		return err
+	} else if fd != nil {
+		beside, parts, sets = append(beside, fd.run), append(parts, fd.part()), append(sets, fd.m)
 	}
 
 	v, _ := version()

@@ -172,7 +172,7 @@ func (f *Feed) runSink(ctx context.Context, s Sink) {
 			continue
 		}
 		if len(msgs) == 0 {
-			f.refresh(ctx, name, pos)
+			f.refresh(ctx, name)
 			sleep(ctx, f.cfg.Poll)
 			continue
 		}
@@ -194,7 +194,7 @@ func (f *Feed) runSink(ctx context.Context, s Sink) {
 				f.recovered(name, log)
 			}
 		}
-		f.refresh(ctx, name, pos)
+		f.refresh(ctx, name)
 	}
 }
 
@@ -237,6 +237,7 @@ func (f *Feed) failed(ctx context.Context, name string, err error, log *slog.Log
 	if err := saveFailure(context.WithoutCancel(ctx), f.cfg.DB, name, why, since, now); err != nil {
 		log.Warn("feed sink failure not recorded", "err", err)
 	}
+	f.refresh(ctx, name)
 }
 
 func (f *Feed) recovered(name string, log *slog.Logger) {
@@ -251,23 +252,19 @@ func (f *Feed) recovered(name string, log *slog.Logger) {
 	}
 }
 
-// refresh reads the sink's backlog from the database.
-func (f *Feed) refresh(ctx context.Context, name string, pos int64) {
+// refresh reads the sink's backlog from the database, as status does.
+func (f *Feed) refresh(ctx context.Context, name string) {
 	all, err := Read(ctx, f.cfg.DB.R)
 	if err != nil {
 		return
 	}
 	for _, s := range all {
-		if s.Name != name {
-			continue
+		if s.Name == name {
+			f.mu.Lock()
+			st := f.state[name]
+			st.DeliveredID, st.Backlog, st.OldestAt = s.DeliveredID, s.Backlog, s.OldestAt
+			f.mu.Unlock()
 		}
-		f.mu.Lock()
-		st := f.state[name]
-		st.DeliveredID, st.Backlog, st.OldestAt = pos, s.Backlog, s.OldestAt
-		if s.DeliveredID > pos {
-			st.DeliveredID = s.DeliveredID
-		}
-		f.mu.Unlock()
 	}
 }
 

@@ -190,3 +190,10 @@ func Read(ctx context.Context, q db.Querier) ([]SinkState, error) {
 	}
 	return out, rows.Err()
 }
+
+// Behind reports whether the sink's oldest undelivered message is older
+// than after (status.down_warn): it is down, or cannot keep up. status
+// warns, and run raises the feed_backlog alert, on this one condition.
+func (s SinkState) Behind(now time.Time, after time.Duration) bool {
+	return !s.OldestAt.IsZero() && now.Sub(s.OldestAt) > after
+}
