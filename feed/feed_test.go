@@ -253,7 +253,7 @@ func TestWebhookDownThenUp(t *testing.T) {
 	is.True(strings.Contains(sinks[0].LastError, "503"))
 	is.True(!strings.Contains(sinks[0].LastError, "s3cr3t-t0ken")) // the URL is a secret
 	is.True(sinks[0].Behind(t0.Add(time.Hour), 5*time.Minute))
-	is.True(f.State(feed.Webhook).Backlog > 0)
+	waitFor(t, "the service's own view of the backlog", func() bool { return f.State(feed.Webhook).Backlog == n/2 })
 
 	h.mu.Lock()
 	h.down = false
