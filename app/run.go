@@ -38,7 +38,9 @@ func (e *env) runCommand() *cli.Command {
 strike-off transitions, and serves /metrics and /healthz (http.listen). With an
 API key (api.key, CHWATCH_API_KEY) its REST workers (api.workers) fetch the
 officers of companies in strike-off and run status checks and gap sweeps,
-within the shared request budget (api.rate_limit per api.rate_window). Stops
+within the shared request budget (api.rate_limit per api.rate_window). With
+feed.webhook_url or feed.nats_url set, it delivers every status change and
+officer replacement to them, at least once and in order (the change feed). Stops
 gracefully on SIGINT or SIGTERM: the batch in flight commits, the REST jobs in
 hand go back to the queue, then exit 0; a batch that cannot commit within 5s (a
 full disk) is left for the next start (the cursor did not move) and the exit is
