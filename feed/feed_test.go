@@ -74,10 +74,12 @@ func TestOutboxOnlyWhileASinkIsConfigured(t *testing.T) {
 	d := dbtest.Open(t)
 	change(t, d, "00000001", true, t0)
 	is.Equal(outboxRows(t, d), 0) // no sink: no message
+	is.Equal(triggers(t, d), 0)   // and no trigger: the schema of before the feed
 
 	added, _, err := feed.Sync(ctx, d, []string{feed.Webhook}, t0)
 	is.NoErr(err)
 	is.Equal(added, []string{feed.Webhook})
+	is.Equal(triggers(t, d), 1)
 	change(t, d, "00000002", true, t0.Add(time.Second))    // a first sighting in strike-off
 	change(t, d, "00000001", false, t0.Add(2*time.Second)) // leaves
 	is.Equal(outboxRows(t, d), 2)
@@ -120,8 +122,18 @@ func TestOutboxOnlyWhileASinkIsConfigured(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(removed, []string{feed.NATS, feed.Webhook})
 	is.Equal(outboxRows(t, d), 1)
+	is.Equal(triggers(t, d), 0)
 	change(t, d, "00000003", true, t0.Add(3*time.Second))
 	is.Equal(outboxRows(t, d), 1)
+}
+
+func triggers(tb testing.TB, d *db.DB) int {
+	tb.Helper()
+	var n int
+	if err := d.R.QueryRow("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'status_changes'").Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }
 
 // An officer replacement is one message in its own transaction, carrying

@@ -4,9 +4,10 @@
 //
 // It owns the tables feed_outbox and feed_sinks. A message enters
 // feed_outbox in the transaction of its change, only while a sink is
-// configured (feed_sinks has a row): a status_changes row through the
-// trigger of feed's migration, an officer replacement through OfficersTx,
-// which company.ReplaceOfficersTx calls. Each sink's position in the outbox
+// configured (feed_sinks has a row): a status_changes row through a
+// trigger that Sync creates while a sink is configured and drops when none
+// is, an officer replacement through OfficersTx, which
+// company.ReplaceOfficersTx calls. Each sink's position in the outbox
 // moves only after the sink took the message (a 2xx, a JetStream PubAck);
 // rows every sink has delivered are pruned in small batches.
 package feed

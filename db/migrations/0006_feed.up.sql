@@ -1,7 +1,7 @@
 -- The change feed (package feed): an outbox written in the same transaction
 -- as each status change and officer replacement while a sink is configured,
 -- and each sink's place in it.
-CREATE TABLE feed_sinks ( -- one row per configured feed sink (owned by package feed), kept in step with the configuration by `chwatch run` at start; while any row exists, status changes and officer replacements write feed_outbox
+CREATE TABLE feed_sinks ( -- one row per configured feed sink (owned by package feed), kept in step with the configuration by `chwatch run` at start; while any row exists, status changes (through the trigger feed_status_change, which exists only then) and officer replacements write feed_outbox
   name          TEXT PRIMARY KEY, -- webhook | nats
   delivered_id  INTEGER NOT NULL, -- the feed_outbox id this sink has delivered up to, in order; a sink added later starts at the newest id (no backfill)
   delivered_at  TEXT, -- when it last delivered a message (NULL: not yet)
@@ -18,7 +18,3 @@ CREATE TABLE feed_outbox ( -- the change feed's messages, oldest first (owned by
   body       TEXT, -- kind officers: the message as it stood in the replacement's transaction (JSON: company_number, fetched_at, officers under export officers' columns)
   created_at TEXT NOT NULL -- when the change was written
 );
-
-CREATE TRIGGER feed_status_change AFTER INSERT ON status_changes WHEN EXISTS (SELECT 1 FROM feed_sinks) BEGIN -- the change feed (package feed): every status_changes row, first sightings included, from any process (run, import), while a sink is configured; a trigger so that the guard costs one lookup in a tiny table on the hot ingest path, and no writer of status_changes can forget it
-  INSERT INTO feed_outbox (kind, change_id, created_at) VALUES ('change', NEW.id, NEW.detected_at);
-END;
