@@ -149,10 +149,11 @@ type Sim struct {
 	restN  atomic.Int64 // REST requests received
 	restGW atomic.Int64 // REST gateway errors sent, for their rotation
 
-	rlMu     sync.Mutex
-	rl       map[string]*rateWindow // by API key: the budget belongs to the key
-	outage   [2]time.Time           // REST answers gateway errors in [from, to)
-	byStatus map[int]int64
+	rlMu       sync.Mutex
+	rl         map[string]*rateWindow // by API key: the budget belongs to the key
+	outage     [2]time.Time           // REST answers gateway errors in [from, to)
+	byStatus   map[int]int64
+	byEndpoint map[string]int64
 }
 
 // Truth is the simulator's own view of what it has published so far.
@@ -191,7 +192,7 @@ func New(cfg Config) (*Sim, error) {
 		maxConn:  maxConnection,
 		changed:  make(chan struct{}),
 		rl:       map[string]*rateWindow{},
-		byStatus: map[int]int64{},
+		byStatus: map[int]int64{}, byEndpoint: map[string]int64{},
 	}
 	if cfg.API.OutageFor > 0 {
 		from := cfg.Now().Add(cfg.API.OutageAfter)
