@@ -101,7 +101,7 @@ parts of different dates, ...).`,
 			opts := importer.Options{
 				AsOf: asOf,
 				Policy: company.Policy{ConfirmExit: cfg.ConfirmExit(), KeepOfficers: cfg.StrikeOff.OnExit == "keep",
-					OfficersOnFirstSight: c.Bool("officers")},
+					OfficersOnFirstSight: c.Bool("officers"), PSCs: cfg.Enrich.PSCs},
 				MaxDepth:  int64(cfg.Queue.MaxDepth),
 				MaxErrors: c.Int64("max-errors"),
 				Encoding:  enc,

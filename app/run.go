@@ -175,6 +175,9 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	} else if rest != nil {
 		beside, parts, sets = append(beside, rest.run), append(parts, rest.part()), append(sets, rest.m)
 	}
+	if err := setUpPSCs(ctx, cfg, d, log); err != nil {
+		return err
+	}
 
 	v, _ := version()
 	beat := ops.New(ops.Config{
@@ -278,7 +281,8 @@ func newStreamClient(cfg *config.Config, log *slog.Logger, m *metrics.Set) (*str
 // REST workers alike.
 func newApplier(cfg *config.Config) *company.Applier {
 	return &company.Applier{
-		Policy:   company.Policy{ConfirmExit: cfg.ConfirmExit(), KeepOfficers: cfg.StrikeOff.OnExit == "keep", OfficersOnFirstSight: true},
+		Policy: company.Policy{ConfirmExit: cfg.ConfirmExit(), KeepOfficers: cfg.StrikeOff.OnExit == "keep", OfficersOnFirstSight: true,
+			PSCs: cfg.Enrich.PSCs},
 		MaxDepth: int64(cfg.Queue.MaxDepth),
 	}
 }
