@@ -62,11 +62,6 @@ func (w *Workers) pscs(ctx context.Context, j queue.Job) string {
 	return Done
 }
 
-// PSCStateKey is the service_state row that remembers since when
-// enrich.pscs is on ("" or absent: off). Its presence is what makes the
-// backfill run once, not at every start.
-const PSCStateKey = "pscs_since"
-
 // PSCSetup is what SetUpPSCs did.
 type PSCSetup struct {
 	Since     time.Time // when enrich.pscs was turned on (zero: it is off)
@@ -78,7 +73,8 @@ type PSCSetup struct {
 
 // SetUpPSCs brings the queue in line with enrich.pscs at the start of a
 // run, in one transaction, before any worker claims. Turned on (no
-// PSCStateKey yet): every company in strike-off without PSC rows and
+// db.StatePSCsSince row yet, the row that makes the backfill run once, not
+// at every start): every company in strike-off without PSC rows and
 // without a pscs job pending gets one, once (entries from now on are
 // queued by the company rule beside their officers). Off: the queued pscs
 // jobs are dropped, so the queue can drain and its drain estimate stays
@@ -93,7 +89,7 @@ func SetUpPSCs(ctx context.Context, d *db.DB, on bool, maxDepth int64, now time.
 		if err != nil {
 			return err
 		}
-		since, _ := db.ParseTime(kv[PSCStateKey])
+		since, _ := db.ParseTime(kv[db.StatePSCsSince])
 		ts := db.FormatTime(now)
 		switch {
 		case on && !since.IsZero():
@@ -104,13 +100,13 @@ func SetUpPSCs(ctx context.Context, d *db.DB, on bool, maxDepth int64, now time.
 			if out.Queued, out.Refused, err = queue.EnqueueSelectTx(ctx, tx, queue.PSCs, now, maxDepth, company.WithoutPSCsSQL); err != nil {
 				return err
 			}
-			return db.SetState(ctx, tx, ts, map[string]string{PSCStateKey: ts})
+			return db.SetState(ctx, tx, ts, map[string]string{db.StatePSCsSince: ts})
 		}
 		if out.Cancelled, err = queue.CancelKindTx(ctx, tx, queue.PSCs); err != nil {
 			return err
 		}
-		if _, ok := kv[PSCStateKey]; ok && kv[PSCStateKey] != "" {
-			return db.SetState(ctx, tx, ts, map[string]string{PSCStateKey: ""})
+		if _, ok := kv[db.StatePSCsSince]; ok && kv[db.StatePSCsSince] != "" {
+			return db.SetState(ctx, tx, ts, map[string]string{db.StatePSCsSince: ""})
 		}
 		return nil
 	})
