@@ -55,6 +55,7 @@ type rigOptions struct {
 	failures int
 	openFor  time.Duration
 	policy   company.Policy
+	pscs     bool // enrich.pscs: the workers claim pscs jobs too
 }
 
 func newRig(t *testing.T, sc sim.Config, o rigOptions) *rig {
@@ -93,7 +94,7 @@ func newRig(t *testing.T, sc sim.Config, o rigOptions) *rig {
 	}
 	r.applier = &company.Applier{Policy: o.policy, Transitions: company.NewTransitions(r.m)}
 	r.w, err = enrich.New(enrich.Config{DB: r.d, Queue: r.q, Budget: r.b, Breaker: r.brk, Client: r.c, Applier: r.applier,
-		Workers: o.workers, Logger: log, Metrics: r.m, Idle: 20 * time.Millisecond, ProbeWait: 20 * time.Millisecond})
+		Workers: o.workers, PSCs: o.pscs, Logger: log, Metrics: r.m, Idle: 20 * time.Millisecond, ProbeWait: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
