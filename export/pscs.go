@@ -8,7 +8,9 @@ const PSCs Kind = "pscs"
 // the same address columns, --since on fetched_at and --state on change_seq.
 var pscsQuery = query{
 	cols: join(
-		cols("p.company_number", "c.company_name", "p.psc_id", "p.kind", "p.name", "p.natures_of_control",
+		cols("p.company_number", "c.company_name"),
+		[]col{{name: "psc_id", expr: "p.psc_id", id: true}},
+		cols("p.kind", "p.name", "p.natures_of_control",
 			"p.notified_on", "p.ceased_on", "p.nationality", "p.country_of_residence", "p.birth_month", "p.birth_year"),
 		address("p"),
 		cols("p.fetched_at", "p.change_seq"),
