@@ -96,6 +96,9 @@ func scanRecord(row interface{ Scan(...any) error }) (*Record, error) {
 type Applier struct {
 	Policy   Policy
 	MaxDepth int64 // queue.max_depth
+	// Transitions, when set, is where every writer sharing this Applier
+	// counts the strike-off transitions it committed.
+	Transitions *Transitions
 }
 
 // Apply runs the transition rule for one version and stores its decision
@@ -193,15 +196,29 @@ func (a *Applier) queueWork(ctx context.Context, tx db.Querier, d *Decision, num
 			return err
 		}
 		d.OfficersRefused = res == queue.Refused
+		if a.Policy.PSCs {
+			// Refused past max depth like the officers (counted); the
+			// two are fetched side by side.
+			if _, err := queue.EnqueueTx(ctx, tx, queue.PSCs, number, now, a.MaxDepth); err != nil {
+				return err
+			}
+		}
 	}
 	if d.CancelOfficers {
-		if _, err := queue.CancelTx(ctx, tx, queue.Officers, number); err != nil {
-			return err
+		// PSC fetches go whatever enrich.pscs says now: a job queued
+		// while it was on is no use once the company left.
+		for _, k := range []queue.Kind{queue.Officers, queue.PSCs} {
+			if _, err := queue.CancelTx(ctx, tx, k, number); err != nil {
+				return err
+			}
 		}
 	}
 	if d.DeleteOfficers {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM officers WHERE company_number = ?", number); err != nil {
 			return fmt.Errorf("delete officers of %s: %w", number, err)
+		}
+		if err := deletePSCsTx(ctx, tx, number); err != nil {
+			return err
 		}
 	}
 	return nil
