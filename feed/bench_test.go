@@ -38,11 +38,10 @@ func (s setup) open(b *testing.B) *db.DB {
 	d := dbtest.Open(b)
 	switch s {
 	case before:
-		if _, err := d.MigrateDown(context.Background(), 1); err != nil {
+		// What migration 0006 undone leaves, whatever migrations came
+		// after it.
+		if _, err := d.W.Exec("DROP TABLE feed_outbox; DROP TABLE feed_sinks"); err != nil {
 			b.Fatal(err)
-		}
-		if v, _ := db.Version(context.Background(), d.W); v >= 6 {
-			b.Fatalf("schema version %d: want the one before the feed's", v)
 		}
 	case withSink:
 		if _, _, err := feed.Sync(context.Background(), d, []string{feed.Webhook}, t0); err != nil {
