@@ -34,6 +34,8 @@ var owners = map[string]string{
 	"stream_cursor":     "ingest",
 	"imports":           "importer",
 	"api_budget":        "budget",
+	"feed_outbox":       "feed",
+	"feed_sinks":        "feed",
 	"service_state":     "db",
 	"counters":          "db",
 	"schema_migrations": "db",

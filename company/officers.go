@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/feed"
 )
 
 // Officer is one appointment at a company, as an item of GET
@@ -136,7 +137,9 @@ const officersPerInsert = 50
 // still in strike-off is checked in the same transaction: a list that
 // arrives after the company left (or for a company chwatch does not hold)
 // writes nothing, so a late result cannot resurrect officers that leaving
-// deleted. Items with the same ID are written once, the first kept.
+// deleted. Items with the same ID are written once, the first kept. While
+// a feed sink is configured, the replacement is also a message of the
+// change feed, written in tx (feed.OfficersTx).
 func ReplaceOfficersTx(ctx context.Context, tx db.Querier, seq *db.Seq, number string, officers []Officer, fetchedAt time.Time) (OfficersResult, error) {
 	if ok, err := inStrikeOffTx(ctx, tx, number); err != nil || !ok {
 		if err != nil {
@@ -192,6 +195,10 @@ func ReplaceOfficersTx(ctx context.Context, tx db.Querier, seq *db.Seq, number s
 			return OfficersResult{}, fmt.Errorf("replace officers of %s: write %d rows: %w", number, len(chunk), err)
 		}
 		out.Stored += len(chunk)
+	}
+	// The change feed's message commits with the rows, or not at all.
+	if err := feed.OfficersTx(ctx, tx, number, fetchedAt); err != nil {
+		return OfficersResult{}, fmt.Errorf("replace officers of %s: %w", number, err)
 	}
 	return out, nil
 }

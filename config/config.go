@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,6 +111,13 @@ type Config struct {
 	Alert struct {
 		WebhookURL string `toml:"webhook_url" secret:"true"`
 	} `toml:"alert"`
+	// Feed is the change feed's sinks: a webhook, NATS JetStream, both or
+	// neither. Both URLs are secrets (tokens, credentials).
+	Feed struct {
+		WebhookURL  string `toml:"webhook_url" secret:"true"`
+		NATSURL     string `toml:"nats_url" secret:"true"`
+		NATSSubject string `toml:"nats_subject"`
+	} `toml:"feed"`
 
 	// File is the file the configuration was read from ("" for none).
 	File string `toml:"-"`
@@ -158,6 +166,7 @@ func Default() Config {
 	c.HTTP.Listen = "127.0.0.1:9464"
 	c.Log.Level = "info"
 	c.Log.Format = "" // text on a terminal, json otherwise
+	c.Feed.NATSSubject = "chwatch.changes"
 	return c
 }
 
@@ -602,6 +611,36 @@ func (c *Config) Validate() error {
 		if u.User != nil && k.key != "alert.webhook_url" {
 			return &Error{Key: k.key, Problem: "the URL holds credentials", Fix: "put the key in " + EnvName(strings.Split(k.key, ".")[0]+".key") + " instead"}
 		}
+	}
+	return c.validateFeed()
+}
+
+// validateFeed checks the change feed's keys. The URLs are secrets: a
+// problem with one never quotes it.
+func (c *Config) validateFeed() error {
+	if v := c.Feed.WebhookURL; v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return &Error{Key: "feed.webhook_url", Problem: "the value is not an http(s) URL", Fix: "give the URL to POST each change to, such as https://hooks.example/chwatch, or leave it empty"}
+		}
+	}
+	if v := c.Feed.NATSURL; v != "" {
+		for _, part := range strings.Split(v, ",") {
+			u, err := url.Parse(strings.TrimSpace(part))
+			if err != nil || u.Host == "" || !slices.Contains([]string{"nats", "tls", "ws", "wss"}, u.Scheme) {
+				return &Error{Key: "feed.nats_url", Problem: "the value is not a NATS URL", Fix: "give nats://host:4222 (tls://, ws:// and wss:// work too; several, comma-separated; credentials as nats://user:password@host), or leave it empty"}
+			}
+		}
+	}
+	s := c.Feed.NATSSubject
+	const fix = "give a NATS subject of dot-separated tokens without spaces or wildcards, such as chwatch.changes (officer replacements go to it plus .officers)"
+	switch {
+	case s == "":
+		return &Error{Key: "feed.nats_subject", Problem: "empty", Fix: fix}
+	case strings.ContainsAny(s, " \t\r\n*>"):
+		return &Error{Key: "feed.nats_subject", Problem: fmt.Sprintf("%q holds a space or a wildcard", s), Fix: fix}
+	case slices.Contains(strings.Split(s, "."), ""):
+		return &Error{Key: "feed.nats_subject", Problem: fmt.Sprintf("%q has an empty token", s), Fix: fix}
 	}
 	return nil
 }

@@ -262,6 +262,21 @@ func TestBadInput(t *testing.T) {
 		{name: "DurationUnderAMillisecond", flags: map[string]string{"stream.idle_timeout": "1ns"}, want: []string{"stream.idle_timeout", "1ns", "1ms"}},
 		{name: "EnvDurationUnderAMillisecond", env: []string{"CHWATCH_STREAM_LINE_TIMEOUT=500us"}, want: []string{"CHWATCH_STREAM_LINE_TIMEOUT", "500µs", "1ms"}},
 		{
+			name: "FeedWebhookNotAURL", env: []string{"CHWATCH_FEED_WEBHOOK_URL=hooks.example/feed/T0K3N-feed-secret"},
+			want: []string{"CHWATCH_FEED_WEBHOOK_URL", "not an http(s) URL"}, not: []string{"T0K3N-feed-secret"},
+		},
+		{
+			name: "FeedNATSNotAURL", env: []string{"CHWATCH_FEED_NATS_URL=http://user:natspassw0rd@nats.example:4222"},
+			want: []string{"CHWATCH_FEED_NATS_URL", "not a NATS URL", "nats://host:4222"}, not: []string{"natspassw0rd"},
+		},
+		{
+			name: "FeedNATSOneOfManyBad", flags: map[string]string{"feed.nats_url": "nats://a:4222,b:4222"},
+			want: []string{"feed.nats_url", "not a NATS URL"},
+		},
+		{name: "FeedSubjectWildcard", flags: map[string]string{"feed.nats_subject": "chwatch.>"}, want: []string{"feed.nats_subject", "wildcard", "chwatch.changes"}},
+		{name: "FeedSubjectEmptyToken", env: []string{"CHWATCH_FEED_NATS_SUBJECT=chwatch..changes"}, want: []string{"CHWATCH_FEED_NATS_SUBJECT", "empty token"}},
+		{name: "FeedSubjectEmpty", flags: map[string]string{"feed.nats_subject": ""}, want: []string{"feed.nats_subject", "empty"}},
+		{
 			name: "WebhookNotAURL", env: []string{"CHWATCH_ALERT_WEBHOOK_URL=hooks.example/services/T0K3N-webhook-secret"},
 			want: []string{"CHWATCH_ALERT_WEBHOOK_URL", "not an http(s) URL"}, not: []string{"T0K3N-webhook-secret"},
 		},

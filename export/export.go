@@ -80,6 +80,8 @@ type Options struct {
 	// OnSnapshot, when set, is called once the read snapshot is taken and
 	// before any row is read. Tests use it to commit a write mid-export.
 	OnSnapshot func()
+
+	cond string // one more condition, with one ? (Records)
 }
 
 // Result says what an export wrote.

@@ -124,6 +124,9 @@ func (q query) build(opt Options) (string, []any) {
 	if q.where != "" {
 		conds = append(conds, q.where)
 	}
+	if opt.cond != "" {
+		conds = append(conds, opt.cond)
+	}
 	order := q.order
 	if opt.Incremental {
 		// The change_seq indexes serve both the condition and the order.

@@ -31,6 +31,7 @@ func Render(w io.Writer, r *Report, version string) {
 		p.companies()
 		p.queue()
 		p.rest()
+		p.feed()
 		p.gaps()
 		if r.Service.LastError != "" {
 			p.row("last error", "%s", r.Service.LastError)
