@@ -147,7 +147,7 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 			return d, err
 		}
 	}
-	if err := a.queueWork(ctx, tx, &d, in.Number, now); err != nil {
+	if err := a.queueWork(ctx, tx, seq, &d, in.Number, now); err != nil {
 		return d, err
 	}
 	return d, nil
@@ -181,7 +181,7 @@ func (a *Applier) recordChange(ctx context.Context, tx db.Querier, seq *db.Seq, 
 	return nil
 }
 
-func (a *Applier) queueWork(ctx context.Context, tx db.Querier, d *Decision, number string, now time.Time) error {
+func (a *Applier) queueWork(ctx context.Context, tx db.Querier, seq *db.Seq, d *Decision, number string, now time.Time) error {
 	if d.QueueStatusCheck {
 		if _, err := queue.EnqueueTx(ctx, tx, queue.StatusCheck, number, now, a.MaxDepth); err != nil {
 			return err
@@ -193,9 +193,20 @@ func (a *Applier) queueWork(ctx context.Context, tx db.Querier, d *Decision, num
 			return err
 		}
 		d.OfficersRefused = res == queue.Refused
+		// The strike-off's cause and timetable, at the same priority and
+		// under the same conditions (a refusal is counted in jobs_refused).
+		if _, err := queue.EnqueueTx(ctx, tx, queue.FilingCheck, number, now, a.MaxDepth); err != nil {
+			return err
+		}
 	}
 	if d.CancelOfficers {
 		if _, err := queue.CancelTx(ctx, tx, queue.Officers, number); err != nil {
+			return err
+		}
+		if _, err := queue.CancelTx(ctx, tx, queue.FilingCheck, number); err != nil {
+			return err
+		}
+		if err := clearStrikeOffTx(ctx, tx, seq, number); err != nil {
 			return err
 		}
 	}
