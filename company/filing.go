@@ -59,7 +59,8 @@ const (
 	roleOther        filingRole = iota
 	roleNotice                  // a first-Gazette notice: starts a strike-off
 	roleApplication             // DS01: the directors apply to strike the company off
-	roleSuspension              // the strike-off is suspended or discontinued
+	roleSuspension              // the strike-off is suspended (it may resume)
+	roleDiscontinued            // the strike-off is discontinued: it ended
 	roleDissolved               // the final Gazette notice: dissolved
 	roleUnrecognised            // a description chwatch does not know
 )
@@ -75,10 +76,10 @@ var descriptions = map[string]struct {
 	"gazette-notice-compulsary":                     {roleNotice, KindCompulsory},
 	"gazette-notice-voluntary":                      {roleNotice, KindVoluntary},
 	"dissolution-application-strike-off-company":    {roleApplication, KindVoluntary},
-	"gazette-filings-brought-up-to-date":            {roleSuspension, ""},
+	"gazette-filings-brought-up-to-date":            {roleDiscontinued, ""},
 	"dissolved-compulsory-strike-off-suspended":     {roleSuspension, ""},
 	"dissolution-voluntary-strike-off-suspended":    {roleSuspension, ""},
-	"dissolution-voluntary-strike-off-discontinued": {roleSuspension, ""},
+	"dissolution-voluntary-strike-off-discontinued": {roleDiscontinued, ""},
 	"gazette-dissolved-compulsory":                  {roleDissolved, ""},
 	"gazette-dissolved-compulsary":                  {roleDissolved, ""},
 	"gazette-dissolved-voluntary":                   {roleDissolved, ""},
@@ -112,13 +113,15 @@ type StrikeOff struct {
 func (s StrikeOff) HasNotice() bool { return s.NoticeOn != "" }
 
 // DecideStrikeOff reads a filing history (in the API's order, newest first)
-// and says what the current strike-off is. The current strike-off began with
-// the latest first-Gazette notice: a company that left strike-off and came
-// back has several, and the earlier ones belong to strike-offs that ended.
-// Its kind is the notice's; with no notice yet, a DS01 filed since the last
-// strike-off ended makes it voluntary (the notice follows within weeks),
-// anything else unknown. A suspension or discontinuation filed after the
-// notice sets SuspendedAt (the latest, when several are).
+// and says what the current strike-off is. It began with the latest
+// first-Gazette notice: a company that left strike-off and came back has
+// several, and the earlier ones belong to strike-offs that ended. Its kind
+// is that notice's. A DS01 filed after the last strike-off ended (dissolved
+// or discontinued), or with no notice at all, is a voluntary strike-off
+// whose notice is not filed yet (it follows within weeks); with neither the
+// kind is unknown. A suspension or discontinuation filed after the notice
+// sets SuspendedAt (the latest, when several are): the company is still in
+// strike-off, so the notice is still the one that counts.
 func DecideStrikeOff(items []Filing) StrikeOff {
 	// Oldest first, stable: items of one day keep the API's order (newest
 	// first), reversed.
@@ -127,28 +130,27 @@ func DecideStrikeOff(items []Filing) StrikeOff {
 	slices.SortStableFunc(chrono, func(a, b Filing) int { return strings.Compare(a.Date, b.Date) })
 
 	out := StrikeOff{Kind: KindUnknown}
-	notice := -1
-	ended := -1 // the last item that ended a strike-off (suspended or dissolved)
+	notice, ended, applied := -1, -1, -1
 	for i, f := range chrono {
 		role, kind := roleOf(f)
 		switch role {
 		case roleNotice:
 			notice = i
 			out.Kind = kind
-		case roleSuspension, roleDissolved:
+		case roleApplication:
+			applied = i
+		case roleDiscontinued, roleDissolved:
 			ended = i
 		}
 		if role == roleUnrecognised || (role == roleNotice && kind == KindUnknown) {
 			out.Unknown = append(out.Unknown, f)
 		}
 	}
+	if applied > ended && ended >= notice {
+		return StrikeOff{Kind: KindVoluntary, Unknown: out.Unknown}
+	}
 	if notice < 0 {
-		for _, f := range chrono[ended+1:] {
-			if role, _ := roleOf(f); role == roleApplication {
-				out.Kind = KindVoluntary
-			}
-		}
-		return out
+		return StrikeOff{Kind: KindUnknown, Unknown: out.Unknown}
 	}
 	out.NoticeOn = chrono[notice].Date
 	if d, err := time.Parse(time.DateOnly, out.NoticeOn); err == nil {
@@ -158,7 +160,7 @@ func DecideStrikeOff(items []Filing) StrikeOff {
 		out.NoticeOn = ""
 	}
 	for _, f := range chrono[notice+1:] {
-		if role, _ := roleOf(f); role == roleSuspension && f.Date != "" {
+		if role, _ := roleOf(f); (role == roleSuspension || role == roleDiscontinued) && f.Date != "" {
 			out.SuspendedAt = f.Date
 		}
 	}

@@ -61,6 +61,16 @@ func TestDecideStrikeOff(t *testing.T) {
 			f("gazette-notice-voluntary", "2025-02-01"),
 			f("dissolution-application-strike-off-company", "2025-01-20", "DS01")},
 			want: company.StrikeOff{Kind: "voluntary", NoticeOn: "2025-02-01", DueOn: "2025-04-01", SuspendedAt: "2025-03-01"}},
+		{name: "a DS01 after a strike-off ended starts a new one, notice not yet filed", items: []company.Filing{
+			f("dissolution-application-strike-off-company", "2026-11-20", "DS01"),
+			f("gazette-filings-brought-up-to-date", "2024-06-01", "DISS40"),
+			f("gazette-notice-compulsory", "2024-05-07", "GAZ1")},
+			want: company.StrikeOff{Kind: "voluntary"}},
+		{name: "a DS01 after a suspension does not", items: []company.Filing{
+			f("dissolution-application-strike-off-company", "2026-11-20", "DS01"),
+			f("dissolved-compulsory-strike-off-suspended", "2026-11-10", "SOAS(A)"),
+			f("gazette-notice-compulsory", "2026-11-03", "GAZ1")},
+			want: company.StrikeOff{Kind: "compulsory", NoticeOn: "2026-11-03", DueOn: "2027-01-03", SuspendedAt: "2026-11-10"}},
 		{name: "DS01 of a dissolved company's old strike-off does not count", items: []company.Filing{
 			f("gazette-dissolved-voluntary", "2019-04-01", "GAZ2(A)"),
 			f("dissolution-application-strike-off-company", "2019-01-20", "DS01")},

@@ -11,13 +11,14 @@ import (
 	"time"
 )
 
-// Handler serves GET /companies (the stream), GET /company/{n} and
-// GET /company/{n}/officers.
+// Handler serves GET /companies (the stream), GET /company/{n},
+// GET /company/{n}/officers and GET /company/{n}/filing-history.
 func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /companies", s.serveStream)
 	mux.HandleFunc("GET /company/{n}", s.rest(s.serveProfile))
 	mux.HandleFunc("GET /company/{n}/officers", s.rest(s.serveOfficers))
+	mux.HandleFunc("GET /company/{n}/filing-history", s.rest(s.serveFilingHistory))
 	return mux
 }
 
