@@ -76,7 +76,7 @@ func TestCmdQueueAdd(t *testing.T) {
 		args []string
 		want []string // in stderr
 	}{
-		{"UnknownKind", []string{"officer", "SC571653"}, []string{`"officer"`, "status_check or officers"}},
+		{"UnknownKind", []string{"officer", "SC571653"}, []string{`"officer"`, "status_check or officers or filing_check"}},
 		{"SweepNotAdded", []string{"sweep_check", "SC571653"}, []string{`"sweep_check"`}},
 		{"ShortNumber", []string{"officers", "SC571653", "1234567"}, []string{`"1234567"`, "8 letters and digits", "nothing was queued"}},
 		{"LongNumber", []string{"officers", "SC5716531"}, []string{`"SC5716531"`}},

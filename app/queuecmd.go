@@ -13,7 +13,9 @@ import (
 )
 
 // addKinds are the kinds `queue add` queues: those a worker runs.
-func addKinds() []queue.Kind { return []queue.Kind{queue.StatusCheck, queue.Officers} }
+func addKinds() []queue.Kind {
+	return []queue.Kind{queue.StatusCheck, queue.Officers, queue.FilingCheck}
+}
 
 // companyNumber is what Companies House accepts as a company number.
 var companyNumber = regexp.MustCompile(`^[A-Z0-9]{8}$`)
@@ -42,7 +44,7 @@ func (e *env) queueCommand() *cli.Command {
 				Name:      "add",
 				Usage:     "queue a job now for each company (or move its queued job to now), whatever queue.max_depth says",
 				ArgsUsage: "KIND NUMBER...",
-				Description: `KIND is status_check or officers. NUMBER is a company number, 8 letters and
+				Description: `KIND is status_check, officers or filing_check. NUMBER is a company number, 8 letters and
 digits (SC571653, 00000006; lower case is upper-cased). A company with a
 queued job of that kind has it moved to now; one with a running job is left
 alone. Nothing is queued when any argument is wrong (exit 2).`,
