@@ -23,6 +23,19 @@ const (
 // CounterFilingKind is the counter of strike-off companies of kind k.
 func CounterFilingKind(k string) string { return "filing.kind." + k }
 
+// CounterFilingDuePrefix starts the counters of strike-off companies, not
+// suspended, due for dissolution in each month: filing.due.2027-01.
+const CounterFilingDuePrefix = "filing.due."
+
+// dueCounter is the month counter of a company due on due, "" when it
+// counts in none (no notice yet, or suspended).
+func dueCounter(due, suspended string) string {
+	if len(due) < len("2006-01") || suspended != "" {
+		return ""
+	}
+	return CounterFilingDuePrefix + due[:len("2006-01")]
+}
+
 // StrikeOffResult says what ApplyStrikeOffTx did.
 type StrikeOffResult struct {
 	// Written is false when the company is not in strike-off (it left
@@ -76,6 +89,14 @@ func ApplyStrikeOffTx(ctx context.Context, tx db.Querier, seq *db.Seq, number st
 		case !susp.Valid && s.SuspendedAt != "":
 			seq.Count(CounterFilingSuspended, 1)
 		}
+		if was, now := dueCounter(due.String, susp.String), dueCounter(s.DueOn, s.SuspendedAt); was != now {
+			if was != "" {
+				seq.Count(was, -1)
+			}
+			if now != "" {
+				seq.Count(now, 1)
+			}
+		}
 	}
 	for _, f := range s.Unknown {
 		res, err := tx.ExecContext(ctx, `INSERT INTO filing_unknowns (company_number, transaction_id, description, category, type, date, raw, seen_at)
@@ -100,11 +121,11 @@ func ApplyStrikeOffTx(ctx context.Context, tx db.Querier, seq *db.Seq, number st
 func clearStrikeOffTx(ctx context.Context, tx db.Querier, seq *db.Seq, number string) error {
 	var (
 		kind      string
-		suspended bool
+		due, susp sql.NullString
 	)
 	// RETURNING would show the new (NULL) values: the old ones are read first.
-	err := tx.QueryRowContext(ctx, `SELECT strike_off_kind, strike_off_suspended_at IS NOT NULL FROM companies
-		WHERE company_number = ? AND strike_off_kind IS NOT NULL`, number).Scan(&kind, &suspended)
+	err := tx.QueryRowContext(ctx, `SELECT strike_off_kind, dissolution_due_on, strike_off_suspended_at FROM companies
+		WHERE company_number = ? AND strike_off_kind IS NOT NULL`, number).Scan(&kind, &due, &susp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -116,8 +137,11 @@ func clearStrikeOffTx(ctx context.Context, tx db.Querier, seq *db.Seq, number st
 		return fmt.Errorf("clear strike-off of %s: %w", number, err)
 	}
 	seq.Count(CounterFilingKind(kind), -1)
-	if suspended {
+	if susp.Valid {
 		seq.Count(CounterFilingSuspended, -1)
+	}
+	if c := dueCounter(due.String, susp.String); c != "" {
+		seq.Count(c, -1)
 	}
 	return nil
 }

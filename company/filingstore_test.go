@@ -63,6 +63,7 @@ func TestStrikeOffStoredAndClearedOnExit(t *testing.T) {
 	is.Equal(c[company.CounterFilingKind("voluntary")], int64(1))
 	is.Equal(c[company.CounterFilingSuspended], int64(1))
 	is.Equal(c[company.CounterFilingUnknown], int64(1))
+	is.Equal(c[company.CounterFilingDuePrefix+"2027-01"], int64(0)) // suspended: not on its way to dissolution
 	is.Equal(count(t, d, "SELECT count(*) FROM filing_unknowns WHERE company_number = 'SC571653' AND raw = '{\"transaction_id\":\"T1\"}'"), int64(1))
 
 	// The same answer again writes nothing and counts nothing twice.
@@ -73,6 +74,14 @@ func TestStrikeOffStoredAndClearedOnExit(t *testing.T) {
 	is.Equal(counters(t, d)["change_seq"], seq)
 	is.Equal(counters(t, d)[company.CounterFilingKind("compulsory")], int64(1))
 
+	// The suspension lifted (a later history without it): due in January.
+	lifted := s
+	lifted.SuspendedAt = ""
+	is.True(applyStrikeOff(t, d, "SC571653", lifted).Changed)
+	c = counters(t, d)
+	is.Equal(c[company.CounterFilingDuePrefix+"2027-01"], int64(1))
+	is.Equal(c[company.CounterFilingSuspended], int64(0))
+
 	// Leaving clears the four columns and uncounts; the other company keeps its own.
 	apply(t, d, a, co("SC571653", active, "", "e2", at(1), 101))
 	is.Equal(strikeOffCols(t, d, "SC571653"), [4]string{})
@@ -81,6 +90,7 @@ func TestStrikeOffStoredAndClearedOnExit(t *testing.T) {
 	is.Equal(c[company.CounterFilingKind("compulsory")], int64(0))
 	is.Equal(c[company.CounterFilingSuspended], int64(0))
 	is.Equal(c[company.CounterFilingKind("voluntary")], int64(1))
+	is.Equal(c[company.CounterFilingDuePrefix+"2027-01"], int64(0))
 	is.Equal(count(t, d, "SELECT count(*) FROM filing_unknowns"), int64(1)) // unknown items are never dropped
 
 	// A late answer for a company that left writes nothing.

@@ -211,6 +211,7 @@ type Report struct {
 	Gaps                []Gap            `json:"open_gaps"`
 	Queue               Queue            `json:"queue"`
 	REST                REST             `json:"rest"`
+	Filings             Filings          `json:"filings"`
 
 	now time.Time // Now, to the nanosecond, for the ages on the screen
 }
@@ -247,7 +248,7 @@ func Gather(ctx context.Context, d *db.DB, th Thresholds, now time.Time) (*Repor
 	}
 	src := source{tx: tx, th: th, now: now}
 	for _, read := range []func(context.Context, source) error{
-		r.readService, r.readTotals, r.readCursor, r.readToday, r.readRecent, r.readGaps, r.readQueue, r.readREST,
+		r.readService, r.readTotals, r.readCursor, r.readToday, r.readRecent, r.readGaps, r.readQueue, r.readREST, r.readFilings,
 	} {
 		if err := read(ctx, src); err != nil {
 			return nil, err
