@@ -469,6 +469,26 @@ func TestCmdUnknownCommand(t *testing.T) {
 	}
 }
 
+// A bad flag's hint names the whole command, so the help it points at is
+// the right one.
+func TestCmdBadFlagNamesTheCommand(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"queue", "retry", "--bogus"}, "(see chwatch queue retry --help)"},
+		{[]string{"migrate", "down", "--steps", "x"}, "(see chwatch migrate down --help)"},
+		{[]string{"export", "--bogus", "companies"}, "(see chwatch export --help)"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := runCmd(t, cmdEnviron(t), tt.args...)
+			if r.code != 2 || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("want exit 2 and %q, got %v", tt.want, r)
+			}
+		})
+	}
+}
+
 // run warns about a CHWATCH_* variable that names no key (config check
 // refuses it), before anything else it does.
 func TestRunWarnsUnknownEnv(t *testing.T) {

@@ -162,6 +162,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		return err
 	}
 	applier := newApplier(cfg)
+	applier.Transitions = company.NewTransitions(ingestMetrics)
 	proc := newProcessor(d, cfg, applier, streamID, opt.stopTimeout, log, ingestMetrics)
 	hk := newHousekeeper(d, cfg, log)
 	// What runs beside the stream until the stop, what parts beyond the

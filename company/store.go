@@ -96,6 +96,9 @@ func scanRecord(row interface{ Scan(...any) error }) (*Record, error) {
 type Applier struct {
 	Policy   Policy
 	MaxDepth int64 // queue.max_depth
+	// Transitions, when set, is where every writer sharing this Applier
+	// counts the strike-off transitions it committed.
+	Transitions *Transitions
 }
 
 // Apply runs the transition rule for one version and stores its decision

@@ -91,7 +91,7 @@ func newRig(t *testing.T, sc sim.Config, o rigOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.applier = &company.Applier{Policy: o.policy}
+	r.applier = &company.Applier{Policy: o.policy, Transitions: company.NewTransitions(r.m)}
 	r.w, err = enrich.New(enrich.Config{DB: r.d, Queue: r.q, Budget: r.b, Breaker: r.brk, Client: r.c, Applier: r.applier,
 		Workers: o.workers, Logger: log, Metrics: r.m, Idle: 20 * time.Millisecond, ProbeWait: 20 * time.Millisecond})
 	if err != nil {
@@ -503,6 +503,9 @@ func TestProfilesGoThroughTheRule(t *testing.T) {
 	is.Equal(r.company(t, swept).status, "active")
 	is.Equal(r.count(t, "SELECT count(*) FROM strike_off_companies WHERE company_number = ?", swept), 0)
 	is.Equal(r.count(t, "SELECT count(*) FROM jobs WHERE kind = 'sweep_check' AND state = 'done'"), 5) // all five were in strike-off when the sweep was queued
+	// Every exit the API confirmed is counted, as the stream's are.
+	is.Equal(int(r.counter(`chwatch_strike_off_transitions_total{change="left_strike_off"}`)),
+		r.count(t, "SELECT count(*) FROM status_changes WHERE change = 'left_strike_off' AND source = 'api'"))
 }
 
 // A company number Companies House cannot answer is never sent: the job is

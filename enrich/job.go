@@ -59,6 +59,7 @@ func (w *Workers) profile(ctx context.Context, j queue.Job) string {
 	if err != nil {
 		return w.unwritten(ctx, j, err)
 	}
+	w.cfg.Applier.Transitions.Add(d.Change, 1)
 	log := w.log.With("company", j.Company, "job", string(j.Kind))
 	switch {
 	case d.Change == company.EnteredStrikeOff || d.Change == company.LeftStrikeOff:

@@ -164,7 +164,7 @@ func Write(ctx context.Context, r *sql.DB, w io.Writer, kind Kind, opt Options) 
 		}
 		for i := range vals {
 			rec[i] = vals[i].String
-			if !opt.Raw {
+			if !opt.Raw && !(q.cols[i].id && plainID(rec[i])) {
 				rec[i] = neutralise(rec[i])
 			}
 		}
@@ -224,6 +224,19 @@ func neutralise(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// plainID reports whether s holds only the characters of Companies House's
+// identifiers: letters, digits, '-' and '_'.
+func plainID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ParseSince parses a --since value: RFC 3339 (2026-11-28T23:41:36Z, any

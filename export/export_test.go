@@ -273,6 +273,22 @@ func TestNeutralise(t *testing.T) {
 	})
 }
 
+// An officer id is Companies House's base64url key, and may begin with '-':
+// it is exported as it is, so a user can join on it, unless it holds
+// anything a formula needs.
+func TestOfficerIDsAreNotNeutralised(t *testing.T) {
+	is := is.New(t)
+	d := dbtest.Open(t)
+	write(t, d, func(tx db.Tx, seq *db.Seq) error {
+		addCompany(t, tx, seq, company{number: "00000009", detail: proposal, since: "2026-11-09T00:00:00Z"})
+		addOfficer(t, tx, seq, "00000009", "-Xy_3kQ9-ab", "DOE, Jane", "2026-11-10T00:00:00Z")
+		addOfficer(t, tx, seq, "00000009", "-1+cmd|' /C calc'!A0", "ROE, Richard", "2026-11-10T00:00:00Z")
+		return nil
+	})
+	recs, _ := export_(t, d, export.Officers, export.Options{})
+	is.Equal(column(t, recs, "officer_id"), []string{"'-1+cmd|' /C calc'!A0", "-Xy_3kQ9-ab"})
+}
+
 func TestSinceIsInclusive(t *testing.T) {
 	d := dbtest.Open(t)
 	seed(t, d)
