@@ -305,7 +305,7 @@ func TestOfficersMatchTheSimulator(t *testing.T) {
 	}
 	r.store(t, vs...)
 	r.start(t)
-	r.waitDrained(t, 60*time.Second)
+	r.waitDrained(t, 3*time.Minute) // 400 officer lists and 400 filing histories; minutes under -race on a busy box
 	companies, officers := r.checkOfficers(t)
 	is.Equal(companies, 400)
 	r.checkJobs(t, queue.Officers, 400)
