@@ -68,6 +68,7 @@ func TestFilingCheckThenExit(t *testing.T) {
 	is.Equal(c(due), int64(0))
 
 	// A filing check for a company not in strike-off spends no request.
+	r.waitDrained(t, time.Minute) // num's officers fetch, if it was running
 	before := r.sim.RESTStats().Requests
 	ctx := context.Background()
 	r.store(t, company.Version{Number: other, Name: "X", Status: "active", Etag: "e", Source: company.Stream, SourceTime: now})
