@@ -14,14 +14,16 @@ import (
 func (e *env) exportCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "export",
-		Usage:     "write companies, strike-off, officers or changes as CSV with a header row",
-		ArgsUsage: "companies|strike-off|officers|changes",
+		Usage:     "write companies, strike-off, officers, changes or pscs as CSV with a header row",
+		ArgsUsage: "companies|strike-off|officers|changes|pscs",
 		Description: `Reads one snapshot of the database, so it runs beside chwatch run without
 blocking it and never sees half a batch. Cells starting with = + - @ tab or
 carriage return get a leading ' unless --raw.
 
 --since TIME keeps rows at or after TIME (companies: updated_at, strike-off:
-strike_off_since, officers: fetched_at, changes: detected_at).
+strike_off_since, officers: fetched_at, changes: detected_at, pscs: fetched_at).
+pscs holds the persons with significant control of strike-off companies, fetched
+only with enrich.pscs = true.
 --due-before DATE (strike-off only) keeps the companies Companies House may
 dissolve before DATE (dissolution_due_on < DATE, exclusive), soonest first,
 leaving out those whose strike-off is suspended: "what will be dissolved this

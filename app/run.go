@@ -37,8 +37,11 @@ func (e *env) runCommand() *cli.Command {
 		Description: `Connects to the companies stream, applies every event exactly once, detects
 strike-off transitions, and serves /metrics and /healthz (http.listen). With an
 API key (api.key, CHWATCH_API_KEY) its REST workers (api.workers) fetch the
-officers of companies in strike-off and run status checks and gap sweeps,
-within the shared request budget (api.rate_limit per api.rate_window). Stops
+officers of companies in strike-off (and, with enrich.pscs = true, their
+persons with significant control) and run status checks and gap sweeps,
+within the shared request budget (api.rate_limit per api.rate_window).
+Turning enrich.pscs on queues the companies already in strike-off without
+PSCs once, at the next start; turning it off drops the queued PSC fetches. Stops
 gracefully on SIGINT or SIGTERM: the batch in flight commits, the REST jobs in
 hand go back to the queue, then exit 0; a batch that cannot commit within 5s (a
 full disk) is left for the next start (the cursor did not move) and the exit is
@@ -176,6 +179,9 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 	} else if rest != nil {
 		beside, parts, sets = append(beside, rest.run), append(parts, rest.part()), append(sets, rest.m)
 	}
+	if err := setUpPSCs(ctx, cfg, d, log); err != nil {
+		return err
+	}
 
 	v, _ := version()
 	beat := ops.New(ops.Config{
@@ -279,7 +285,8 @@ func newStreamClient(cfg *config.Config, log *slog.Logger, m *metrics.Set) (*str
 // REST workers alike.
 func newApplier(cfg *config.Config) *company.Applier {
 	return &company.Applier{
-		Policy:   company.Policy{ConfirmExit: cfg.ConfirmExit(), KeepOfficers: cfg.StrikeOff.OnExit == "keep", OfficersOnFirstSight: true},
+		Policy: company.Policy{ConfirmExit: cfg.ConfirmExit(), KeepOfficers: cfg.StrikeOff.OnExit == "keep", OfficersOnFirstSight: true,
+			PSCs: cfg.Enrich.PSCs},
 		MaxDepth: int64(cfg.Queue.MaxDepth),
 	}
 }

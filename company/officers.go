@@ -138,20 +138,11 @@ const officersPerInsert = 50
 // writes nothing, so a late result cannot resurrect officers that leaving
 // deleted. Items with the same ID are written once, the first kept.
 func ReplaceOfficersTx(ctx context.Context, tx db.Querier, seq *db.Seq, number string, officers []Officer, fetchedAt time.Time) (OfficersResult, error) {
-	var (
-		status          string
-		detail, deleted sql.NullString
-	)
-	err := tx.QueryRowContext(ctx, "SELECT company_status, company_status_detail, deleted_at FROM companies WHERE company_number = ?", number).
-		Scan(&status, &detail, &deleted)
-	if errors.Is(err, sql.ErrNoRows) {
-		return OfficersResult{}, nil
-	}
-	if err != nil {
-		return OfficersResult{}, fmt.Errorf("replace officers of %s: read company: %w", number, err)
-	}
-	if !InStrikeOff(status, detail.String, deleted.Valid) {
-		return OfficersResult{}, nil
+	if ok, err := inStrikeOffTx(ctx, tx, number); err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("replace officers of %s: %w", number, err)
+		}
+		return OfficersResult{}, err
 	}
 
 	seen := make(map[string]bool, len(officers))
@@ -203,6 +194,25 @@ func ReplaceOfficersTx(ctx context.Context, tx db.Querier, seq *db.Seq, number s
 		out.Stored += len(chunk)
 	}
 	return out, nil
+}
+
+// inStrikeOffTx reads whether company number is in strike-off inside the
+// caller's transaction (false when chwatch does not hold it): a list that
+// arrives after the company left must write nothing.
+func inStrikeOffTx(ctx context.Context, tx db.Querier, number string) (bool, error) {
+	var (
+		status          string
+		detail, deleted sql.NullString
+	)
+	err := tx.QueryRowContext(ctx, "SELECT company_status, company_status_detail, deleted_at FROM companies WHERE company_number = ?", number).
+		Scan(&status, &detail, &deleted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read company: %w", err)
+	}
+	return InStrikeOff(status, detail.String, deleted.Valid), nil
 }
 
 // DeletedVersion is the version a source reports when the company no longer

@@ -201,10 +201,21 @@ func (a *Applier) queueWork(ctx context.Context, tx db.Querier, seq *db.Seq, d *
 		if _, err := queue.EnqueueTx(ctx, tx, queue.FilingCheck, number, now, a.MaxDepth); err != nil {
 			return err
 		}
+		if a.Policy.PSCs {
+			// Refused past max depth like the officers (counted); the
+			// two are fetched side by side.
+			if _, err := queue.EnqueueTx(ctx, tx, queue.PSCs, number, now, a.MaxDepth); err != nil {
+				return err
+			}
+		}
 	}
 	if d.CancelOfficers {
-		if _, err := queue.CancelTx(ctx, tx, queue.Officers, number); err != nil {
-			return err
+		// PSC fetches go whatever enrich.pscs says now: a job queued
+		// while it was on is no use once the company left.
+		for _, k := range []queue.Kind{queue.Officers, queue.PSCs} {
+			if _, err := queue.CancelTx(ctx, tx, k, number); err != nil {
+				return err
+			}
 		}
 		if _, err := queue.CancelTx(ctx, tx, queue.FilingCheck, number); err != nil {
 			return err
@@ -216,6 +227,9 @@ func (a *Applier) queueWork(ctx context.Context, tx db.Querier, seq *db.Seq, d *
 	if d.DeleteOfficers {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM officers WHERE company_number = ?", number); err != nil {
 			return fmt.Errorf("delete officers of %s: %w", number, err)
+		}
+		if err := deletePSCsTx(ctx, tx, number); err != nil {
+			return err
 		}
 	}
 	return nil

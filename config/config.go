@@ -90,6 +90,11 @@ type Config struct {
 		OnExit      string `toml:"on_exit"`
 		ConfirmExit string `toml:"confirm_exit"`
 	} `toml:"strike_off"`
+	Enrich struct {
+		// PSCs also fetches the persons with significant control of
+		// every company in strike-off: a request or more per company.
+		PSCs bool `toml:"pscs"`
+	} `toml:"enrich"`
 	Status struct {
 		StaleAfter Duration `toml:"stale_after"`
 		DownWarn   Duration `toml:"down_warn"`
@@ -492,6 +497,17 @@ func (c *Config) Set(key, value string) error {
 			if err := p.UnmarshalText([]byte(strings.TrimSpace(value))); err != nil {
 				return &Error{Key: key, Problem: err.Error()}
 			}
+		case *bool:
+			// Only the two words TOML itself accepts: "1", "yes" or "on"
+			// would pass in one place and fail in the other.
+			switch strings.TrimSpace(value) {
+			case "true":
+				*p = true
+			case "false":
+				*p = false
+			default:
+				return &Error{Key: key, Problem: fmt.Sprintf("%q is not a boolean", value), Fix: "give true or false"}
+			}
 		default:
 			panic("config: unhandled type for " + key)
 		}
@@ -670,6 +686,8 @@ func (c *Config) Show() string {
 			val = strconv.Quote(v)
 		case int:
 			val = strconv.Itoa(v)
+		case bool:
+			val = strconv.FormatBool(v)
 		case Duration:
 			val = strconv.Quote(v.String())
 		}

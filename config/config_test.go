@@ -186,6 +186,34 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+// enrich.pscs is false unless the file, the environment or a flag says
+// true, in TOML's own spelling.
+func TestEnrichPSCs(t *testing.T) {
+	tests := []struct {
+		name  string
+		file  string
+		env   []string
+		flags map[string]string
+		want  bool
+	}{
+		{name: "Default", want: false},
+		{name: "File", file: filepath.Join("testdata", "pscs.toml"), want: true},
+		{name: "Env", env: []string{"CHWATCH_ENRICH_PSCS=true"}, want: true},
+		{name: "EnvTrimmed", env: []string{"CHWATCH_ENRICH_PSCS= true "}, want: true},
+		{name: "EnvBeatsFile", file: filepath.Join("testdata", "pscs.toml"), env: []string{"CHWATCH_ENRICH_PSCS=false"}, want: false},
+		{name: "FlagBeatsEnv", env: []string{"CHWATCH_ENRICH_PSCS=false"}, flags: map[string]string{"enrich.pscs": "true"}, want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			c, err := load(tt.file, tt.env, tt.flags)
+			is.NoErr(err)
+			is.Equal(c.Enrich.PSCs, tt.want)
+			is.True(strings.Contains(c.Show(), fmt.Sprintf("[enrich]\npscs = %t\n", tt.want)))
+		})
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	td := func(name string) string { return filepath.Join("testdata", name) }
 	tests := []struct {
@@ -212,6 +240,9 @@ func TestBadInput(t *testing.T) {
 		{name: "URLWithCredentials", file: td("url_credentials.toml"), want: []string{"stream.url", "credentials", "CHWATCH_STREAM_KEY"}, not: []string{"streamkey-0123"}},
 		{name: "EnvNotADuration", env: []string{"CHWATCH_STREAM_IDLE_TIMEOUT=soon"}, want: []string{"CHWATCH_STREAM_IDLE_TIMEOUT", `"soon"`, "90s"}},
 		{name: "EnvNotANumber", env: []string{"CHWATCH_API_WORKERS=two"}, want: []string{"CHWATCH_API_WORKERS", `"two"`, "integer"}},
+		{name: "EnvNotABoolean", env: []string{"CHWATCH_ENRICH_PSCS=yes"}, want: []string{"CHWATCH_ENRICH_PSCS", `"yes"`, "true or false"}},
+		{name: "EnvBooleanOne", env: []string{"CHWATCH_ENRICH_PSCS=1"}, want: []string{"CHWATCH_ENRICH_PSCS", `"1"`, "true or false"}},
+		{name: "BooleanWrongType", file: td("bool_wrong_type.toml"), want: []string{"enrich.pscs", "string", "line 2"}},
 		{name: "EnvNotAllowed", env: []string{"CHWATCH_STREAM_ON_GAP=maybe"}, want: []string{"CHWATCH_STREAM_ON_GAP", `"maybe"`, "sweep, bulk"}},
 		{name: "EnvZeroDuration", env: []string{"CHWATCH_STATUS_STALE_AFTER=0s"}, want: []string{"CHWATCH_STATUS_STALE_AFTER", "positive"}},
 		{name: "EnvURLWithCredentials", env: []string{"CHWATCH_API_URL=https://user:apisecret@api.example"}, want: []string{"CHWATCH_API_URL", "credentials", "CHWATCH_API_KEY"}, not: []string{"apisecret"}},

@@ -1,15 +1,16 @@
 // Package enrich runs chwatch's REST workers: the goroutines of `chwatch
 // run` (api.workers of them) that claim jobs from the queue in its order
-// (status checks, then gap sweeps, then officer fetches and filing checks), call the REST API
-// through the shared budget and the circuit breaker, and apply each answer
-// in one write transaction together with the job's completion. A profile
-// (status_check, sweep_check) goes through the same company rule as the
-// stream and the bulk file, as source api; an officer list replaces the
-// company's officers; a filing history gives the strike-off's cause and
-// timetable. Only a failure of the job itself spends an attempt:
-// a 429, a pause of the budget, the breaker and a stop spend none. It joins
-// queue, budget, breaker, api and company, and writes no SQL of its own;
-// only app imports it.
+// (status checks, then gap sweeps, then officer fetches, filing checks and
+// PSC fetches), call the REST API through the shared budget and the circuit
+// breaker, and apply each answer in one write transaction together with the
+// job's completion. A profile (status_check, sweep_check) goes through the
+// same company rule as the stream and the bulk file, as source api; an
+// officer list replaces the company's officers, a PSC list its persons with
+// significant control; a filing history gives the strike-off's cause and
+// timetable. Only a failure of the job itself spends an attempt: a 429, a
+// pause of the budget, the breaker and a stop spend none. It joins queue,
+// budget, breaker, api and company, and writes no SQL of its own; only app
+// imports it.
 package enrich
 
 import (
@@ -40,8 +41,8 @@ const (
 	DefaultProgressEvery = 30 * time.Second
 )
 
-// Kinds are the kinds of job the workers run, highest priority first.
-// Others (pscs) stay queued for a later version.
+// Kinds are the kinds of job the workers always run, highest priority
+// first; pscs joins them when Config.PSCs is set.
 func Kinds() []queue.Kind {
 	return []queue.Kind{queue.StatusCheck, queue.SweepCheck, queue.Officers, queue.FilingCheck}
 }
@@ -74,7 +75,10 @@ type Config struct {
 	// the first success); nil tells no one.
 	Alerts  *alert.Alerter
 	Workers int // api.workers
-	Logger  *slog.Logger
+	// PSCs runs pscs jobs too (enrich.pscs); without it they are never
+	// claimed.
+	PSCs   bool
+	Logger *slog.Logger
 	// Metrics is where chwatch_job_seconds{kind}, chwatch_jobs_total{kind,result}
 	// and chwatch_rest_workers go (a private set when nil).
 	Metrics *metrics.Set
@@ -97,6 +101,7 @@ type Workers struct {
 	cfg Config
 	log *slog.Logger
 
+	kinds   []queue.Kind // the kinds claimed: Kinds, and pscs with Config.PSCs
 	running atomic.Int64
 	stored  atomic.Int64 // officers written
 	counts  map[queue.Kind]map[string]*metrics.Counter
@@ -138,9 +143,13 @@ func New(cfg Config) (*Workers, error) {
 	}
 	w := &Workers{cfg: cfg, log: cfg.Logger.With("component", "rest"),
 		counts: map[queue.Kind]map[string]*metrics.Counter{}, seconds: map[queue.Kind]*metrics.Histogram{}}
+	w.kinds = Kinds()
+	if cfg.PSCs {
+		w.kinds = append(w.kinds, queue.PSCs)
+	}
 	// Every series exists from the start, so dashboards see it before
 	// first use.
-	for _, k := range Kinds() {
+	for _, k := range w.kinds {
 		w.counts[k] = map[string]*metrics.Counter{}
 		for _, r := range results() {
 			w.counts[k][r] = cfg.Metrics.NewCounter(fmt.Sprintf(`chwatch_jobs_total{kind=%q,result=%q}`, k, r))
@@ -222,7 +231,7 @@ func (w *Workers) work(ctx context.Context, id int) {
 				continue
 			}
 		}
-		j, ok, err := w.cfg.Queue.Claim(ctx, Kinds()...)
+		j, ok, err := w.cfg.Queue.Claim(ctx, w.kinds...)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.log.Warn("could not claim a REST job", "err", err)
@@ -256,6 +265,8 @@ func (w *Workers) run(ctx context.Context, j queue.Job) {
 		res = w.officers(ctx, j)
 	case queue.FilingCheck:
 		res = w.filingCheck(ctx, j)
+	case queue.PSCs:
+		res = w.pscs(ctx, j)
 	}
 	stop()
 	w.counts[j.Kind][res].Inc()
@@ -311,7 +322,7 @@ func (w *Workers) progress(ctx context.Context) {
 		}
 		now := map[string]int64{}
 		changed := false
-		for _, k := range Kinds() {
+		for _, k := range w.kinds {
 			for _, r := range results() {
 				now[r] += int64(w.counts[k][r].Get())
 			}

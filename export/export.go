@@ -28,7 +28,7 @@ const (
 )
 
 // Kinds lists every kind, in the order the help text shows them.
-var Kinds = []Kind{Companies, StrikeOff, Officers, Changes}
+var Kinds = []Kind{Companies, StrikeOff, Officers, Changes, PSCs}
 
 // ErrMarkAhead is returned when an incremental export's mark is above the
 // database's change sequence: the state file belongs to another database, or

@@ -27,6 +27,7 @@ var documented = map[export.Kind]string{
 	export.StrikeOff: "company_number,company_name,strike_off_since,first_seen,company_type,date_of_creation,sic_codes,address_line_1,address_line_2,locality,region,postal_code,country,source_time,change_seq,strike_off_kind,gazette_notice_on,dissolution_due_on,strike_off_suspended_at",
 	export.Officers:  "company_number,company_name,officer_id,name,officer_role,appointed_on,resigned_on,nationality,occupation,country_of_residence,birth_month,birth_year,address_line_1,address_line_2,locality,region,postal_code,country,fetched_at,change_seq",
 	export.Changes:   "id,company_number,company_name,change,old_status,old_detail,new_status,new_detail,source,first_seen,timepoint,source_time,detected_at,change_seq",
+	export.PSCs:      "company_number,company_name,psc_id,kind,name,natures_of_control,notified_on,ceased_on,nationality,country_of_residence,birth_month,birth_year,address_line_1,address_line_2,locality,region,postal_code,country,fetched_at,change_seq",
 }
 
 // company is a row to insert; the zero fields take plain values.

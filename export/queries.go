@@ -106,6 +106,7 @@ var queries = map[Kind]query{
 		since: "s.detected_at",
 		seq:   "s.change_seq",
 	},
+	PSCs: pscsQuery,
 }
 
 // build returns the SQL text and its arguments for the options.

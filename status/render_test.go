@@ -86,7 +86,10 @@ func TestRender(t *testing.T) {
 			},
 			setup: func(tb testing.TB, d *db.DB) {
 				aDay(tb, d)
-				counters(tb, d, map[string]int64{"day.2026-11-28.entered_strike_off_first_seen": 398_765, "jobs_refused": 12})
+				counters(tb, d, map[string]int64{"day.2026-11-28.entered_strike_off_first_seen": 398_765, "jobs_refused": 12, "pscs": 5_432})
+				// enrich.pscs was turned on with the import: its fetches queue beside the officers.
+				exec(tb, d, `INSERT INTO service_state (key, value, updated_at) VALUES ('pscs_since', ?, ?)`, db.FormatTime(ago(20*time.Hour)), db.FormatTime(ago(20*time.Hour)))
+				addJobs(tb, d, queue.PSCs, queue.StateQueued, 40, ago(20*time.Hour))
 				addJobs(tb, d, queue.Officers, queue.StateQueued, 400, ago(20*time.Hour))
 				addJobs(tb, d, queue.Officers, queue.StateRunning, 2, ago(time.Minute))
 				addJobs(tb, d, queue.StatusCheck, queue.StateQueued, 25, ago(3*time.Minute))

@@ -205,13 +205,18 @@ type Report struct {
 	Today               Today            `json:"today"`
 	Companies           int64            `json:"companies"`
 	StrikeOff           int64            `json:"strike_off"`
-	EnteredToday        int64            `json:"entered_today"` // Today.Entered
-	LeftToday           int64            `json:"left_today"`    // Today.Left
-	Recent              []Transition     `json:"recent_transitions"`
-	Gaps                []Gap            `json:"open_gaps"`
-	Queue               Queue            `json:"queue"`
-	REST                REST             `json:"rest"`
-	Filings             Filings          `json:"filings"`
+	// PSCs is the persons with significant control stored (the pscs
+	// table's counter); PSCsSince is when enrich.pscs was turned on, ""
+	// while it is off.
+	PSCs         int64        `json:"pscs"`
+	PSCsSince    string       `json:"pscs_since,omitempty"`
+	EnteredToday int64        `json:"entered_today"` // Today.Entered
+	LeftToday    int64        `json:"left_today"`    // Today.Left
+	Recent       []Transition `json:"recent_transitions"`
+	Gaps         []Gap        `json:"open_gaps"`
+	Queue        Queue        `json:"queue"`
+	REST         REST         `json:"rest"`
+	Filings      Filings      `json:"filings"`
 
 	now time.Time // Now, to the nanosecond, for the ages on the screen
 }
