@@ -224,7 +224,7 @@ func (e *env) queueStatus(c *cli.Context, d *db.DB, now time.Time) error {
 	}
 	w.Flush()
 	if n := counters[queue.CounterRefused]; n > 0 {
-		fmt.Fprintf(e.stdout, "refused past queue.max_depth: %d officer or PSC fetches (raise queue.max_depth, or queue one with chwatch queue add)\n", n)
+		fmt.Fprintf(e.stdout, "refused past queue.max_depth: %d officer, filing and PSC fetches (raise queue.max_depth, or queue one with chwatch queue add)\n", n)
 	}
 	dead, err := queue.ListDead(c.Context, d.R, deadShown)
 	if err != nil {
