@@ -25,6 +25,7 @@ var owners = map[string]string{
 	"companies":         "company",
 	"officers":          "company",
 	"status_changes":    "company",
+	"filing_unknowns":   "company",
 	"pscs":              "company",
 	"jobs":              "queue",
 	"stream_gaps":       "gaps",

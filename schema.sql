@@ -37,7 +37,7 @@ CREATE TABLE companies ( -- one row per company chwatch has seen, from the strea
   first_seen_at         TEXT NOT NULL, -- when chwatch first stored this company
   updated_at            TEXT NOT NULL, -- when chwatch last wrote this row
   change_seq            INTEGER NOT NULL -- value of the global change sequence at the last write (for export --state)
-);
+, strike_off_kind TEXT CHECK (strike_off_kind IN ('voluntary', 'compulsory', 'unknown')) /* -- why the current strike-off: voluntary (a DS01 or a voluntary first-Gazette notice), compulsory (Companies House's action), unknown (filing history checked, neither found); NULL until a filing_check ran, and cleared on leaving strike-off */, gazette_notice_on TEXT /* -- YYYY-MM-DD of the first-Gazette notice that started the current strike-off (after a re-entry, the latest notice); NULL while none is filed yet */, dissolution_due_on TEXT /* -- YYYY-MM-DD: gazette_notice_on plus two calendar months (a day past the month's end clamps: 2026-12-31 gives 2027-02-28), the earliest date Companies House may dissolve the company */, strike_off_suspended_at TEXT /* -- YYYY-MM-DD of a suspension or discontinuation of the strike-off filed after the notice; NULL when none */);
 
 CREATE INDEX companies_change_seq ON companies (change_seq);
 
@@ -241,6 +241,20 @@ CREATE TABLE api_budget ( -- the REST request budget every chwatch process on th
   last_response_at TEXT, -- when it arrived
   writer           TEXT NOT NULL, -- random id of the chwatch process that wrote the row last
   updated_at       TEXT NOT NULL -- when the row was written
+);
+
+CREATE INDEX companies_dissolution_due ON companies (dissolution_due_on) WHERE dissolution_due_on IS NOT NULL;
+
+CREATE TABLE filing_unknowns ( -- filing-history items of strike-off companies whose description chwatch does not recognise: kept raw and reported by status, never dropped (package company owns it)
+  company_number TEXT NOT NULL, -- the company whose filing history holds the item
+  transaction_id TEXT NOT NULL, -- the item's transaction_id (a digest of its JSON when it has none)
+  description    TEXT NOT NULL, -- the item's description key as sent ('' when it has none)
+  category       TEXT, -- the item's category (gazette, dissolution, ...)
+  type           TEXT, -- the item's form type (GAZ1, DS01, ...)
+  date           TEXT, -- the item's date, YYYY-MM-DD
+  raw            TEXT NOT NULL, -- the item's JSON exactly as the API sent it
+  seen_at        TEXT NOT NULL, -- when chwatch first read it
+  PRIMARY KEY (company_number, transaction_id)
 );
 
 CREATE TABLE pscs ( -- persons with significant control of companies in strike-off, fetched through the REST API (GET /company/{n}/persons-with-significant-control, every page)

@@ -48,7 +48,7 @@ the file's encoding, or a refused small import, 2 bad usage (no as-of date,
 parts of different dates, ...).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "as-of", Usage: "the `DATE` (YYYY-MM-DD) the file describes (default: the date in the file name)"},
-			&cli.BoolFlag{Name: "officers", Usage: "also queue officer fetches (and PSC fetches with enrich.pscs) for companies first seen in strike-off (about 400,000 on a first import)"},
+			&cli.BoolFlag{Name: "officers", Usage: "also queue officer fetches and filing checks (and PSC fetches with enrich.pscs) for companies first seen in strike-off (about 400,000 on a first import)"},
 			&cli.StringFlag{Name: "errors", Usage: "write every bad row, with its line number, to `FILE` (CSV)"},
 			&cli.Int64Flag{Name: "max-errors", Value: 1000, Usage: "stop with exit 1 after more than `N` bad rows"},
 			&cli.BoolFlag{Name: "no-progress", Usage: "no progress bar, even on a terminal"},

@@ -84,7 +84,7 @@ func TestCmdQueueAdd(t *testing.T) {
 		args []string
 		want []string // in stderr
 	}{
-		{"UnknownKind", []string{"officer", "SC571653"}, []string{`"officer"`, "status_check or officers or pscs"}},
+		{"UnknownKind", []string{"officer", "SC571653"}, []string{`"officer"`, "status_check or officers or filing_check or pscs"}},
 		{"PSCsNeedTheOption", []string{"pscs", "SC571653"}, []string{"enrich.pscs is off", "CHWATCH_ENRICH_PSCS=true", "nothing was queued"}},
 		{"SweepNotAdded", []string{"sweep_check", "SC571653"}, []string{`"sweep_check"`}},
 		{"ShortNumber", []string{"officers", "SC571653", "1234567"}, []string{`"1234567"`, "8 letters and digits", "nothing was queued"}},

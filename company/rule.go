@@ -2,9 +2,11 @@
 // source (stream, REST API, bulk file) goes through, and the statements that
 // store its decisions.
 //
-// It owns the tables companies, officers, pscs and status_changes: no other
-// package writes them, and every write takes its
-// change_seq here. Others read companies and status_changes for exports and
+// It owns the tables companies, officers, pscs, status_changes and
+// filing_unknowns: no other package writes them, and every write takes its
+// change_seq here. A company's strike-off cause and timetable
+// (DecideStrikeOff, from its filing history) are stored here too, and
+// cleared when it leaves. Others read companies and status_changes for exports and
 // status; strike-off is the strike_off_companies view (InStrikeOff is its Go
 // twin, tested to agree).
 package company

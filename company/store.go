@@ -150,7 +150,7 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 			return d, err
 		}
 	}
-	if err := a.queueWork(ctx, tx, &d, in.Number, now); err != nil {
+	if err := a.queueWork(ctx, tx, seq, &d, in.Number, now); err != nil {
 		return d, err
 	}
 	return d, nil
@@ -184,7 +184,7 @@ func (a *Applier) recordChange(ctx context.Context, tx db.Querier, seq *db.Seq, 
 	return nil
 }
 
-func (a *Applier) queueWork(ctx context.Context, tx db.Querier, d *Decision, number string, now time.Time) error {
+func (a *Applier) queueWork(ctx context.Context, tx db.Querier, seq *db.Seq, d *Decision, number string, now time.Time) error {
 	if d.QueueStatusCheck {
 		if _, err := queue.EnqueueTx(ctx, tx, queue.StatusCheck, number, now, a.MaxDepth); err != nil {
 			return err
@@ -196,6 +196,11 @@ func (a *Applier) queueWork(ctx context.Context, tx db.Querier, d *Decision, num
 			return err
 		}
 		d.OfficersRefused = res == queue.Refused
+		// The strike-off's cause and timetable, at the same priority and
+		// under the same conditions (a refusal is counted in jobs_refused).
+		if _, err := queue.EnqueueTx(ctx, tx, queue.FilingCheck, number, now, a.MaxDepth); err != nil {
+			return err
+		}
 		if a.Policy.PSCs {
 			// Refused past max depth like the officers (counted); the
 			// two are fetched side by side.
@@ -211,6 +216,12 @@ func (a *Applier) queueWork(ctx context.Context, tx db.Querier, d *Decision, num
 			if _, err := queue.CancelTx(ctx, tx, k, number); err != nil {
 				return err
 			}
+		}
+		if _, err := queue.CancelTx(ctx, tx, queue.FilingCheck, number); err != nil {
+			return err
+		}
+		if err := clearStrikeOffTx(ctx, tx, seq, number); err != nil {
+			return err
 		}
 	}
 	if d.DeleteOfficers {

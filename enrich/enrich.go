@@ -1,15 +1,16 @@
 // Package enrich runs chwatch's REST workers: the goroutines of `chwatch
 // run` (api.workers of them) that claim jobs from the queue in its order
-// (status checks, then gap sweeps, then officer and PSC fetches), call the
-// REST API through the shared budget and the circuit breaker, and apply
-// each answer in one write transaction together with the job's completion.
-// A profile (status_check, sweep_check) goes through the same company rule
-// as the stream and the bulk file, as source api; an officer list replaces
-// the company's officers, a PSC list its persons with significant control.
-// Only a failure of the job itself spends an attempt: a 429, a pause of
-// the budget, the breaker and a stop spend none. It joins queue, budget,
-// breaker, api and company, and writes no SQL of its own; only app imports
-// it.
+// (status checks, then gap sweeps, then officer fetches, filing checks and
+// PSC fetches), call the REST API through the shared budget and the circuit
+// breaker, and apply each answer in one write transaction together with the
+// job's completion. A profile (status_check, sweep_check) goes through the
+// same company rule as the stream and the bulk file, as source api; an
+// officer list replaces the company's officers, a PSC list its persons with
+// significant control; a filing history gives the strike-off's cause and
+// timetable. Only a failure of the job itself spends an attempt: a 429, a
+// pause of the budget, the breaker and a stop spend none. It joins queue,
+// budget, breaker, api and company, and writes no SQL of its own; only app
+// imports it.
 package enrich
 
 import (
@@ -42,19 +43,22 @@ const (
 
 // Kinds are the kinds of job the workers always run, highest priority
 // first; pscs joins them when Config.PSCs is set.
-func Kinds() []queue.Kind { return []queue.Kind{queue.StatusCheck, queue.SweepCheck, queue.Officers} }
+func Kinds() []queue.Kind {
+	return []queue.Kind{queue.StatusCheck, queue.SweepCheck, queue.Officers, queue.FilingCheck}
+}
 
 // Results of one job, the result label of chwatch_jobs_total.
 const (
 	Done     = "done"     // applied and completed
 	Failed   = "failed"   // an attempt spent, back in the queue after a backoff (or dead after the last)
 	Deferred = "deferred" // back in the queue without spending an attempt: the API could not be asked
+	Recheck  = "recheck"  // answered and written, to be asked again later (a filing_check that found no notice yet)
 	Dead     = "dead"     // buried at once: it can never succeed
 	Lost     = "lost"     // the lease was lost meanwhile: another worker holds the job now
 	Stopped  = "stopped"  // the service stopped; the lease is released with the others
 )
 
-func results() []string { return []string{Done, Failed, Deferred, Dead, Lost, Stopped} }
+func results() []string { return []string{Done, Failed, Deferred, Recheck, Dead, Lost, Stopped} }
 
 // Config configures the workers. DB, Queue, Budget, Breaker, Client and
 // Applier are required.
@@ -86,6 +90,9 @@ type Config struct {
 	ProbeWait time.Duration
 	// ProgressEvery is how often a progress line is logged while jobs run.
 	ProgressEvery time.Duration
+	// NoticeRecheck is how long a filing_check that found no first-Gazette
+	// notice waits before it looks again (DefaultNoticeRecheck when 0).
+	NoticeRecheck time.Duration
 	Now           func() time.Time
 }
 
@@ -127,6 +134,9 @@ func New(cfg Config) (*Workers, error) {
 	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = DefaultProgressEvery
+	}
+	if cfg.NoticeRecheck <= 0 {
+		cfg.NoticeRecheck = DefaultNoticeRecheck
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -253,6 +263,8 @@ func (w *Workers) run(ctx context.Context, j queue.Job) {
 		res = w.profile(ctx, j)
 	case queue.Officers:
 		res = w.officers(ctx, j)
+	case queue.FilingCheck:
+		res = w.filingCheck(ctx, j)
 	case queue.PSCs:
 		res = w.pscs(ctx, j)
 	}

@@ -155,7 +155,22 @@ func inStrikeOff(number string, t time.Time) company.Version {
 		Etag: "etag-" + number, Source: company.Stream, SourceTime: t}
 }
 
-// waitDrained waits until no job of the workers' kinds is queued or running.
+// rechecks counts the filing checks waiting a day for a notice not filed
+// yet: work for tomorrow, not a backlog.
+func (r *rig) rechecks(t *testing.T) int64 {
+	t.Helper()
+	var n int64
+	err := r.d.R.QueryRow("SELECT count(*) FROM jobs WHERE kind = 'filing_check' AND state = 'queued' AND run_after > ?",
+		db.FormatTime(time.Now().Add(time.Hour))).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitDrained waits until no job of the workers' kinds is queued or running,
+// but the filing checks waiting a day for a notice (the simulator's
+// companies these tests put in strike-off by hand have none).
 func (r *rig) waitDrained(t *testing.T, within time.Duration) {
 	t.Helper()
 	end := time.Now().Add(within)
@@ -164,7 +179,7 @@ func (r *rig) waitDrained(t *testing.T, within time.Duration) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		left := d.Sum(queue.StateQueued, enrich.Kinds()...) + d.Sum(queue.StateRunning, enrich.Kinds()...)
+		left := d.Sum(queue.StateQueued, enrich.Kinds()...) + d.Sum(queue.StateRunning, enrich.Kinds()...) - r.rechecks(t)
 		if left == 0 {
 			return
 		}
@@ -298,7 +313,7 @@ func TestOfficersMatchTheSimulator(t *testing.T) {
 	}
 	r.store(t, vs...)
 	r.start(t)
-	r.waitDrained(t, 60*time.Second)
+	r.waitDrained(t, 3*time.Minute) // 400 officer lists and 400 filing histories; minutes under -race on a busy box
 	companies, officers := r.checkOfficers(t)
 	is.Equal(companies, 400)
 	r.checkJobs(t, queue.Officers, 400)

@@ -17,14 +17,19 @@ import (
 
 const pscsEndpoint = "/company/{n}/persons-with-significant-control"
 
-// pending is how many jobs of kinds are queued or running.
+// pending is how many jobs of kinds are queued or running (the filing
+// checks waiting a day for a notice left out).
 func (r *rig) pending(t *testing.T, kinds ...queue.Kind) int64 {
 	t.Helper()
 	d, err := queue.Depths(context.Background(), r.d.R)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d.Sum(queue.StateQueued, kinds...) + d.Sum(queue.StateRunning, kinds...)
+	n := d.Sum(queue.StateQueued, kinds...) + d.Sum(queue.StateRunning, kinds...)
+	if slices.Contains(kinds, queue.FilingCheck) {
+		n -= r.rechecks(t) // tomorrow's work
+	}
+	return n
 }
 
 // pscsOf reads the stored PSC ids of number, sorted.

@@ -75,6 +75,10 @@ type Options struct {
 	// change_seq order.
 	Incremental bool
 	After       int64
+	// DueBefore (strike-off only, a YYYY-MM-DD date from ParseDueBefore)
+	// keeps the companies whose dissolution_due_on is before it and whose
+	// strike-off is not suspended, soonest first.
+	DueBefore string
 	// Raw turns off formula neutralising.
 	Raw bool
 	// OnSnapshot, when set, is called once the read snapshot is taken and
@@ -103,6 +107,9 @@ func Write(ctx context.Context, r *sql.DB, w io.Writer, kind Kind, opt Options) 
 	q, ok := queries[kind]
 	if !ok {
 		return res, fmt.Errorf("export: unknown kind %q: want one of %s", kind, kindList())
+	}
+	if opt.DueBefore != "" && kind != StrikeOff {
+		return res, fmt.Errorf("export %s: --due-before is for the strike-off export only", kind)
 	}
 	conn, err := r.Conn(ctx)
 	if err != nil {

@@ -23,8 +23,8 @@ var now = time.Date(2026, 11, 28, 23, 41, 36, 0, time.UTC)
 // documented is the README's column list of every kind: changing it breaks
 // users' scripts.
 var documented = map[export.Kind]string{
-	export.Companies: "company_number,company_name,company_status,company_status_detail,company_type,jurisdiction,date_of_creation,date_of_cessation,sic_codes,address_line_1,address_line_2,locality,region,postal_code,country,strike_off_since,missing_from_bulk,deleted_at,source,source_time,updated_at,change_seq",
-	export.StrikeOff: "company_number,company_name,strike_off_since,first_seen,company_type,date_of_creation,sic_codes,address_line_1,address_line_2,locality,region,postal_code,country,source_time,change_seq",
+	export.Companies: "company_number,company_name,company_status,company_status_detail,company_type,jurisdiction,date_of_creation,date_of_cessation,sic_codes,address_line_1,address_line_2,locality,region,postal_code,country,strike_off_since,missing_from_bulk,deleted_at,source,source_time,updated_at,change_seq,strike_off_kind,gazette_notice_on,dissolution_due_on,strike_off_suspended_at",
+	export.StrikeOff: "company_number,company_name,strike_off_since,first_seen,company_type,date_of_creation,sic_codes,address_line_1,address_line_2,locality,region,postal_code,country,source_time,change_seq,strike_off_kind,gazette_notice_on,dissolution_due_on,strike_off_suspended_at",
 	export.Officers:  "company_number,company_name,officer_id,name,officer_role,appointed_on,resigned_on,nationality,occupation,country_of_residence,birth_month,birth_year,address_line_1,address_line_2,locality,region,postal_code,country,fetched_at,change_seq",
 	export.Changes:   "id,company_number,company_name,change,old_status,old_detail,new_status,new_detail,source,first_seen,timepoint,source_time,detected_at,change_seq",
 	export.PSCs:      "company_number,company_name,psc_id,kind,name,natures_of_control,notified_on,ceased_on,nationality,country_of_residence,birth_month,birth_year,address_line_1,address_line_2,locality,region,postal_code,country,fetched_at,change_seq",

@@ -57,6 +57,7 @@ var queries = map[Kind]query{
 			address("c"),
 			cols("c.strike_off_since", "c.missing_from_bulk", "c.deleted_at", "c.source", "c.source_time",
 				"c.updated_at", "c.change_seq"),
+			strikeOffCols,
 		),
 		from:  "companies c",
 		order: "c.company_number",
@@ -72,6 +73,7 @@ var queries = map[Kind]query{
 			cols("c.company_type", "c.date_of_creation", "c.sic_codes"),
 			address("c"),
 			cols("c.source_time", "c.change_seq"),
+			strikeOffCols,
 		),
 		// The view is the one definition of strike-off; SQLite flattens
 		// it into the query, so its indexes serve --since and --state.
@@ -137,6 +139,13 @@ func (q query) build(opt Options) (string, []any) {
 	if !opt.Since.IsZero() {
 		conds = append(conds, q.since+" >= ?")
 		args = append(args, sinceArg(opt.Since))
+	}
+	if opt.DueBefore != "" {
+		conds = append(conds, dueBefore)
+		args = append(args, opt.DueBefore)
+		if !opt.Incremental {
+			order = "c.dissolution_due_on, c.company_number"
+		}
 	}
 	if len(conds) > 0 {
 		b.WriteString(" WHERE ")

@@ -12,12 +12,14 @@ import (
 )
 
 // Handler serves GET /companies (the stream), GET /company/{n},
-// GET /company/{n}/officers and GET /company/{n}/persons-with-significant-control.
+// GET /company/{n}/officers, GET /company/{n}/persons-with-significant-control
+// and GET /company/{n}/filing-history.
 func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /companies", s.serveStream)
 	mux.HandleFunc("GET /company/{n}", s.rest(s.serveProfile))
 	mux.HandleFunc("GET /company/{n}/officers", s.rest(s.serveOfficers))
+	mux.HandleFunc("GET /company/{n}/filing-history", s.rest(s.serveFilingHistory))
 	mux.HandleFunc("GET /company/{n}/persons-with-significant-control", s.rest(s.servePSCs))
 	return mux
 }

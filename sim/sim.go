@@ -85,7 +85,7 @@ type APIFaults struct {
 	Status403Every  int           // the Nth, 2Nth... REST request answers 403, as Companies House does to an IP it dislikes
 	OutageAfter     time.Duration // an outage starts this long after New (by Config.Now)...
 	OutageFor       time.Duration // ...and lasts this long: every REST request answers a gateway error (0: none; see also Sim.Outage)
-	PageCap         int           // the largest items_per_page the officer and PSC lists grant (default 100; a gateway may cap it lower)
+	PageCap         int           // the largest items_per_page the officer and PSC lists and filing histories grant (default 100; a gateway may cap it lower)
 	RemainingHeader bool          // spell the budget header X-Ratelimit-Remaining, as one Companies House API does
 	OverlapPages    bool          // every officer or PSC page after the first begins with the previous page's last item (an unstable sort order): a client must de-duplicate by links.self
 }

@@ -29,6 +29,7 @@ func Render(w io.Writer, r *Report, version string) {
 		p.stream()
 		p.events()
 		p.companies()
+		p.filings()
 		p.queue()
 		p.rest()
 		p.feed()
@@ -178,7 +179,7 @@ func (p *printer) queue() {
 		p.row(key, "drain %s", d.text())
 	}
 	if r.Queue.Refused > 0 {
-		p.row(key, "%s officer or PSC fetches refused past queue.max_depth", count(r.Queue.Refused))
+		p.row(key, "%s fetches (officers, filing checks, PSCs) refused past queue.max_depth", count(r.Queue.Refused))
 	}
 }
 

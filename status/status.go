@@ -217,6 +217,7 @@ type Report struct {
 	Queue        Queue        `json:"queue"`
 	REST         REST         `json:"rest"`
 	Feed         []FeedSink   `json:"feed"` // the change feed's sinks; empty when none is configured
+	Filings      Filings      `json:"filings"`
 
 	now time.Time // Now, to the nanosecond, for the ages on the screen
 }
@@ -253,7 +254,7 @@ func Gather(ctx context.Context, d *db.DB, th Thresholds, now time.Time) (*Repor
 	}
 	src := source{tx: tx, th: th, now: now}
 	for _, read := range []func(context.Context, source) error{
-		r.readService, r.readTotals, r.readCursor, r.readToday, r.readRecent, r.readGaps, r.readQueue, r.readREST, r.readFeed,
+		r.readService, r.readTotals, r.readCursor, r.readToday, r.readRecent, r.readGaps, r.readQueue, r.readREST, r.readFeed, r.readFilings,
 	} {
 		if err := read(ctx, src); err != nil {
 			return nil, err
