@@ -84,13 +84,6 @@ CREATE TABLE stream_events ( -- exactly one row per distinct stream timepoint re
   PRIMARY KEY (stream, timepoint)
 ) WITHOUT ROWID;
 
-CREATE TABLE event_payloads ( -- raw event JSON, deleted after retention.event_payload
-  stream    TEXT NOT NULL, -- 'companies'
-  timepoint INTEGER NOT NULL, -- matches stream_events
-  payload   TEXT NOT NULL, -- the line as received
-  PRIMARY KEY (stream, timepoint)
-);
-
 CREATE TABLE stream_rejects ( -- lines that carried no usable timepoint: not JSON, oversized; never counted as events
   id          INTEGER PRIMARY KEY, -- insertion order
   stream      TEXT NOT NULL, -- 'companies'
@@ -241,5 +234,11 @@ CREATE TABLE api_budget ( -- the REST request budget every chwatch process on th
   last_response_at TEXT, -- when it arrived
   writer           TEXT NOT NULL, -- random id of the chwatch process that wrote the row last
   updated_at       TEXT NOT NULL -- when the row was written
+);
+
+CREATE TABLE event_payloads ( -- raw event JSON, deleted after retention.event_payload
+  stream    TEXT NOT NULL, -- 'companies'
+  timepoint INTEGER PRIMARY KEY NOT NULL, -- matches stream_events; the rowid, so the table is its only B-tree
+  payload   TEXT NOT NULL -- the line as received
 );
 
