@@ -381,7 +381,8 @@ func TestCmdMigrate(t *testing.T) {
 		r := runCmd(t, env, "--db", p, "migrate", "down")
 		is.Equal(r.code, 0)
 		_, v := schemaOf(t, p)
-		is.Equal(v, db.Latest()-1)
+		ms := db.Migrations()
+		is.Equal(v, ms[len(ms)-2].Version) // numbers may skip (each branch has its own)
 		// down backs up first, exactly like up.
 		baks, _ := filepath.Glob(fmt.Sprintf("%s.v%d-*.bak", p, db.Latest()))
 		is.Equal(len(baks), 1)

@@ -89,6 +89,26 @@ func TestOpenPragmas(t *testing.T) {
 	is.True(err != nil)
 }
 
+// A new file gets the page size asked for; an existing one keeps its own.
+func TestPageSize(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chwatch.db")
+	pageSize := func(opts ...db.Option) int {
+		d, err := db.Open(ctx, path, opts...)
+		is.NoErr(err)
+		defer d.Close()
+		_, err = d.MigrateUp(ctx, time.Now())
+		is.NoErr(err)
+		var n int
+		is.NoErr(d.R.QueryRowContext(ctx, "PRAGMA page_size").Scan(&n))
+		return n
+	}
+	is.Equal(pageSize(db.PageSize(2048)), 2048)
+	is.Equal(pageSize(db.PageSize(4096)), 2048) // not changed
+	is.Equal(pageSize(), 2048)
+}
+
 func TestFileModes(t *testing.T) {
 	is := is.New(t)
 	d := dbtest.Open(t)
