@@ -6,5 +6,5 @@ CREATE TABLE event_payloads ( -- raw event JSON, deleted after retention.event_p
   PRIMARY KEY (stream, timepoint)
 );
 INSERT INTO event_payloads (stream, timepoint, payload)
-  SELECT stream, timepoint, payload FROM event_payloads_0007 ORDER BY stream, timepoint;
+  SELECT stream, timepoint, payload FROM event_payloads_0007 ORDER BY timepoint; -- rowid order: no sort
 DROP TABLE event_payloads_0007;

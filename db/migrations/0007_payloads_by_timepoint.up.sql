@@ -11,5 +11,5 @@ CREATE TABLE event_payloads ( -- raw event JSON, deleted after retention.event_p
   payload   TEXT NOT NULL -- the line as received
 );
 INSERT INTO event_payloads (stream, timepoint, payload)
-  SELECT stream, timepoint, payload FROM event_payloads_0001 ORDER BY timepoint;
+  SELECT stream, timepoint, payload FROM event_payloads_0001 ORDER BY stream, timepoint; -- the old key order: no sort
 DROP TABLE event_payloads_0001;
