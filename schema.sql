@@ -84,13 +84,6 @@ CREATE TABLE stream_events ( -- exactly one row per distinct stream timepoint re
   PRIMARY KEY (stream, timepoint)
 ) WITHOUT ROWID;
 
-CREATE TABLE event_payloads ( -- raw event JSON, deleted after retention.event_payload
-  stream    TEXT NOT NULL, -- 'companies'
-  timepoint INTEGER NOT NULL, -- matches stream_events
-  payload   TEXT NOT NULL, -- the line as received
-  PRIMARY KEY (stream, timepoint)
-);
-
 CREATE TABLE stream_rejects ( -- lines that carried no usable timepoint: not JSON, oversized; never counted as events
   id          INTEGER PRIMARY KEY, -- insertion order
   stream      TEXT NOT NULL, -- 'companies'
@@ -299,5 +292,11 @@ CREATE TABLE feed_outbox ( -- the change feed's messages, oldest first (owned by
   change_id  INTEGER, -- kind change: the status_changes id the message is read from at delivery (those rows are never deleted)
   body       TEXT, -- kind officers: the message as it stood in the replacement's transaction (JSON: company_number, fetched_at, officers under export officers' columns)
   created_at TEXT NOT NULL -- when the change was written
+);
+
+CREATE TABLE event_payloads ( -- raw event JSON, deleted after retention.event_payload
+  stream    TEXT NOT NULL, -- 'companies'
+  timepoint INTEGER PRIMARY KEY NOT NULL, -- matches stream_events; the rowid, so the table is its only B-tree
+  payload   TEXT NOT NULL -- the line as received
 );
 

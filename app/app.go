@@ -261,13 +261,15 @@ func checked(ctx context.Context, d *db.DB, err error) (*db.DB, error) {
 	return d, nil
 }
 
-// dbOptions is how every writer opens the database under cfg: with
-// database.checkpoints = "external" no connection checkpoints by itself.
+// dbOptions is how every writer opens the database under cfg: a new file
+// gets database.page_size; with database.checkpoints = "external" no
+// connection checkpoints by itself.
 func dbOptions(cfg *config.Config) []db.Option {
+	opts := []db.Option{db.PageSize(cfg.Database.PageSize)}
 	if cfg.Database.Checkpoints == "external" {
-		return []db.Option{db.NoAutoCheckpoint()}
+		opts = append(opts, db.NoAutoCheckpoint())
 	}
-	return nil
+	return opts
 }
 
 // logger builds the slog logger the configuration asks for. Its handler is

@@ -27,13 +27,19 @@ const (
 	DayLeft      = LeftStrikeOff
 )
 
-const columns = `company_number, company_name, company_status, company_status_detail, company_type,
+const columns = `company_number, ` + dataColumns
+
+// dataColumns are the columns an update sets: all but company_number, which
+// never changes for a row. An UPDATE that sets an indexed column rewrites
+// its index entry even to the same value, and the primary key's entry
+// lives on a random page of its index: one page more per event.
+const dataColumns = `company_name, company_status, company_status_detail, company_type,
 	jurisdiction, date_of_creation, date_of_cessation, sic_codes, address_line_1, address_line_2,
 	locality, region, postal_code, country, etag, source, source_time, source_timepoint,
 	strike_off_since, status_check_pending, missing_from_bulk, bulk_as_of, deleted_at, first_seen_at`
 
-const updateCompany = `UPDATE companies SET (` + columns + `, updated_at, change_seq)
-	= (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) WHERE rowid = ?`
+const updateCompany = `UPDATE companies SET (` + dataColumns + `, updated_at, change_seq)
+	= (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) WHERE rowid = ?`
 
 // LoadMany reads the stored companies among numbers in one query: a batch
 // of events reads its companies at once instead of one query each.
@@ -141,7 +147,7 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 		// The row was just read: update it in place by rowid rather than
 		// search the primary key again through an upsert.
 		w.rowid = stored.rowid
-		if _, err := tx.ExecContext(ctx, updateCompany, append(args, stored.rowid)...); err != nil {
+		if _, err := tx.ExecContext(ctx, updateCompany, append(args[1:], stored.rowid)...); err != nil {
 			return d, fmt.Errorf("store company %s: %w", in.Number, err)
 		}
 	}

@@ -46,6 +46,7 @@ type Config struct {
 	Database struct {
 		Path        string `toml:"path"`
 		Checkpoints string `toml:"checkpoints"`
+		PageSize    int    `toml:"page_size"`
 	} `toml:"database"`
 	Stream struct {
 		URL              string   `toml:"url"`
@@ -133,6 +134,7 @@ func Default() Config {
 	var c Config
 	c.Database.Path = "chwatch.db"
 	c.Database.Checkpoints = "auto"
+	c.Database.PageSize = 2048
 	c.Stream.URL = "https://stream.companieshouse.gov.uk"
 	c.Stream.IdleTimeout = dur(90 * time.Second)
 	c.Stream.LineTimeout = dur(60 * time.Second)
@@ -548,6 +550,9 @@ func (c *Config) Validate() error {
 		if positive[k] < 1 {
 			return &Error{Key: k, Problem: fmt.Sprintf("%d is not positive", positive[k]), Fix: "give a number of at least 1"}
 		}
+	}
+	if n := c.Database.PageSize; n < 512 || n > 65536 || n&(n-1) != 0 {
+		return &Error{Key: "database.page_size", Problem: fmt.Sprintf("%d is not a power of two from 512 to 65536", n), Fix: "use 2048 (the default) or 4096"}
 	}
 	if c.Stream.MaxLineBytes < 64<<10 {
 		return &Error{Key: "stream.max_line_bytes", Problem: fmt.Sprintf("%d is too small for a company event", c.Stream.MaxLineBytes), Fix: "use at least 65536; the default is 4194304"}

@@ -244,6 +244,7 @@ func TestBadInput(t *testing.T) {
 		{name: "EnvBooleanOne", env: []string{"CHWATCH_ENRICH_PSCS=1"}, want: []string{"CHWATCH_ENRICH_PSCS", `"1"`, "true or false"}},
 		{name: "BooleanWrongType", file: td("bool_wrong_type.toml"), want: []string{"enrich.pscs", "string", "line 2"}},
 		{name: "EnvNotAllowed", env: []string{"CHWATCH_STREAM_ON_GAP=maybe"}, want: []string{"CHWATCH_STREAM_ON_GAP", `"maybe"`, "sweep, bulk"}},
+		{name: "PageSizeNotAPowerOfTwo", env: []string{"CHWATCH_DATABASE_PAGE_SIZE=3000"}, want: []string{"CHWATCH_DATABASE_PAGE_SIZE", "3000", "power of two", "2048"}},
 		{name: "EnvZeroDuration", env: []string{"CHWATCH_STATUS_STALE_AFTER=0s"}, want: []string{"CHWATCH_STATUS_STALE_AFTER", "positive"}},
 		{name: "EnvURLWithCredentials", env: []string{"CHWATCH_API_URL=https://user:apisecret@api.example"}, want: []string{"CHWATCH_API_URL", "credentials", "CHWATCH_API_KEY"}, not: []string{"apisecret"}},
 		{name: "EnvUnparsableURLWithCredentials", env: []string{"CHWATCH_STREAM_URL=https://k:se%zzcret@stream.example"}, want: []string{"CHWATCH_STREAM_URL", "not an http(s) URL"}, not: []string{"se%zzcret"}},
