@@ -474,8 +474,11 @@ func TestProfilesGoThroughTheRule(t *testing.T) {
 	_, err := queue.EnqueueSweepTx(context.Background(), r.d.W, time.Now())
 	is.NoErr(err)
 
+	// One worker, so jobs run in priority order: early's status check
+	// settles its exit before its officers job could be claimed (two
+	// workers may claim both at once, and the fetch then runs).
 	r.w, err = enrich.New(enrich.Config{DB: r.d, Queue: r.q, Budget: r.b, Breaker: r.brk, Client: r.c, Applier: r.applier,
-		Workers: 2, Idle: 20 * time.Millisecond})
+		Workers: 1, Idle: 20 * time.Millisecond})
 	is.NoErr(err)
 	r.start(t)
 	r.waitDrained(t, 30*time.Second)
