@@ -361,7 +361,9 @@ func TestFaultsLoseNothing(t *testing.T) {
 	})
 	d, err := queue.Depths(context.Background(), r.d.R)
 	is.NoErr(err)
-	is.True(d.Count(queue.Officers, queue.StateQueued) > 50) // work is left for the outage
+	// Work is left for the outage (how much depends on how fast the box
+	// ran the workers before the first 429; a few jobs are enough).
+	is.True(d.Count(queue.Officers, queue.StateQueued) > 10)
 	// The API is dead until the breaker has opened and a probe failed.
 	r.sim.Outage(time.Hour)
 	r.until(t, "a failed probe", func() bool {
