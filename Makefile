@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/chwatch/chwatch/app.Version=$(VERSION) -X github.
 GO      ?= go
 DEMO_DB ?= demo/chwatch.db
 
-.PHONY: build test test-race test-litestream lint cross test-arm64 demo bench bench-status bench-e2e soak fuzz schema clean
+.PHONY: build test test-race test-litestream test-nats lint cross test-arm64 demo bench bench-status bench-e2e soak fuzz schema clean
 
 build: ## the chwatch binary for this machine
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o chwatch .
@@ -15,6 +15,9 @@ test: ## the whole suite (unit, end to end, crash test with random SIGKILLs)
 
 test-race: ## the suite under the race detector (needs cgo and gcc)
 	CGO_ENABLED=1 $(GO) test -race -short -count=1 ./...
+
+test-nats: ## the change feed against a real nats-server: SIGKILL mid-delivery, restart, every change once in the stream (installs nats-server v2.15.2 with go install)
+	scripts/test-nats
 
 test-litestream: ## chwatch beside Litestream: replicate, SIGKILL, restore, resume (installs litestream v0.5 with go install)
 	scripts/test-litestream

@@ -37,7 +37,7 @@ CREATE TABLE companies ( -- one row per company chwatch has seen, from the strea
   first_seen_at         TEXT NOT NULL, -- when chwatch first stored this company
   updated_at            TEXT NOT NULL, -- when chwatch last wrote this row
   change_seq            INTEGER NOT NULL -- value of the global change sequence at the last write (for export --state)
-);
+, strike_off_kind TEXT CHECK (strike_off_kind IN ('voluntary', 'compulsory', 'unknown')) /* -- why the current strike-off: voluntary (a DS01 or a voluntary first-Gazette notice), compulsory (Companies House's action), unknown (filing history checked, neither found); NULL until a filing_check ran, and cleared on leaving strike-off */, gazette_notice_on TEXT /* -- YYYY-MM-DD of the first-Gazette notice that started the current strike-off (after a re-entry, the latest notice); NULL while none is filed yet */, dissolution_due_on TEXT /* -- YYYY-MM-DD: gazette_notice_on plus two calendar months (a day past the month's end clamps: 2026-12-31 gives 2027-02-28), the earliest date Companies House may dissolve the company */, strike_off_suspended_at TEXT /* -- YYYY-MM-DD of a suspension or discontinuation of the strike-off filed after the notice; NULL when none */);
 
 CREATE INDEX companies_change_seq ON companies (change_seq);
 
@@ -83,13 +83,6 @@ CREATE TABLE stream_events ( -- exactly one row per distinct stream timepoint re
   reason       TEXT, -- why it was invalid (NULL otherwise)
   PRIMARY KEY (stream, timepoint)
 ) WITHOUT ROWID;
-
-CREATE TABLE event_payloads ( -- raw event JSON, deleted after retention.event_payload
-  stream    TEXT NOT NULL, -- 'companies'
-  timepoint INTEGER NOT NULL, -- matches stream_events
-  payload   TEXT NOT NULL, -- the line as received
-  PRIMARY KEY (stream, timepoint)
-);
 
 CREATE TABLE stream_rejects ( -- lines that carried no usable timepoint: not JSON, oversized; never counted as events
   id          INTEGER PRIMARY KEY, -- insertion order
@@ -241,5 +234,69 @@ CREATE TABLE api_budget ( -- the REST request budget every chwatch process on th
   last_response_at TEXT, -- when it arrived
   writer           TEXT NOT NULL, -- random id of the chwatch process that wrote the row last
   updated_at       TEXT NOT NULL -- when the row was written
+);
+
+CREATE INDEX companies_dissolution_due ON companies (dissolution_due_on) WHERE dissolution_due_on IS NOT NULL;
+
+CREATE TABLE filing_unknowns ( -- filing-history items of strike-off companies whose description chwatch does not recognise: kept raw and reported by status, never dropped (package company owns it)
+  company_number TEXT NOT NULL, -- the company whose filing history holds the item
+  transaction_id TEXT NOT NULL, -- the item's transaction_id (a digest of its JSON when it has none)
+  description    TEXT NOT NULL, -- the item's description key as sent ('' when it has none)
+  category       TEXT, -- the item's category (gazette, dissolution, ...)
+  type           TEXT, -- the item's form type (GAZ1, DS01, ...)
+  date           TEXT, -- the item's date, YYYY-MM-DD
+  raw            TEXT NOT NULL, -- the item's JSON exactly as the API sent it
+  seen_at        TEXT NOT NULL, -- when chwatch first read it
+  PRIMARY KEY (company_number, transaction_id)
+);
+
+CREATE TABLE pscs ( -- persons with significant control of companies in strike-off, fetched through the REST API (GET /company/{n}/persons-with-significant-control, every page)
+  company_number       TEXT NOT NULL, -- the company controlled
+  psc_id               TEXT NOT NULL, -- the last segment of the item's links.self (/company/{n}/persons-with-significant-control/{individual|corporate-entity|legal-person|super-secure|...}/{id})
+  kind                 TEXT, -- API enum, an open set: individual-person-with-significant-control, corporate-entity-person-with-significant-control, legal-person-person-with-significant-control, super-secure-person-with-significant-control, and the -beneficial-owner kinds
+  name                 TEXT, -- as published ('Mr John Smith', or the entity's name); NULL for a super-secure PSC, whose details are withheld
+  natures_of_control   TEXT, -- the item's natures_of_control joined with commas in published order, like sic_codes (e.g. 'ownership-of-shares-75-to-100-percent,voting-rights-75-to-100-percent'); the values themselves never hold a comma
+  notified_on          TEXT, -- YYYY-MM-DD, when the company was notified of this control
+  ceased_on            TEXT, -- YYYY-MM-DD when the control ceased; NULL while it lasts
+  nationality          TEXT, -- as published (individuals)
+  country_of_residence TEXT, -- as published (individuals)
+  birth_month          INTEGER, -- month of birth (individuals; the day is never published)
+  birth_year           INTEGER, -- year of birth
+  address_line_1       TEXT, -- service address: premises and first line
+  address_line_2       TEXT, -- service address: second line
+  locality             TEXT, -- service address: post town
+  region               TEXT, -- service address: county or region
+  postal_code          TEXT, -- service address: postcode
+  country              TEXT, -- service address: country
+  raw                  TEXT, -- the item's JSON exactly as the API sent it (name_elements, identification, ... and fields Companies House adds later)
+  fetched_at           TEXT NOT NULL, -- when the PSC list was fetched
+  change_seq           INTEGER NOT NULL, -- global change sequence at the last write
+  PRIMARY KEY (company_number, psc_id)
+);
+
+CREATE INDEX pscs_change_seq ON pscs (change_seq);
+
+CREATE TABLE feed_sinks ( -- one row per configured feed sink (owned by package feed), kept in step with the configuration by `chwatch run` at start; while any row exists, status changes (through the trigger feed_status_change, which exists only then) and officer replacements write feed_outbox
+  name          TEXT PRIMARY KEY, -- webhook | nats
+  delivered_id  INTEGER NOT NULL, -- the feed_outbox id this sink has delivered up to, in order; a sink added later starts at the newest id (no backfill)
+  delivered_at  TEXT, -- when it last delivered a message (NULL: not yet)
+  failing_since TEXT, -- when its current run of failed attempts began (NULL while delivering)
+  last_error    TEXT, -- its last failure (never the URL: sink URLs are secrets)
+  last_error_at TEXT, -- when
+  added_at      TEXT NOT NULL -- when `run` first found it configured
+);
+
+CREATE TABLE feed_outbox ( -- the change feed's messages, oldest first (owned by package feed): written in the transaction of the change, deleted once every sink has delivered them (the newest row is always kept, so ids are never reused)
+  id         INTEGER PRIMARY KEY, -- delivery order; a message's identity is change-<change_id> or officers-<id>
+  kind       TEXT NOT NULL CHECK (kind IN ('change', 'officers')), -- change: a status_changes row; officers: an officer replacement
+  change_id  INTEGER, -- kind change: the status_changes id the message is read from at delivery (those rows are never deleted)
+  body       TEXT, -- kind officers: the message as it stood in the replacement's transaction (JSON: company_number, fetched_at, officers under export officers' columns)
+  created_at TEXT NOT NULL -- when the change was written
+);
+
+CREATE TABLE event_payloads ( -- raw event JSON, deleted after retention.event_payload
+  stream    TEXT NOT NULL, -- 'companies'
+  timepoint INTEGER PRIMARY KEY NOT NULL, -- matches stream_events; the rowid, so the table is its only B-tree
+  payload   TEXT NOT NULL -- the line as received
 );
 

@@ -51,11 +51,12 @@ const (
 	APIForbidden       = "api_forbidden"       // the REST API answers 403
 	BreakerOpen        = "breaker_open"        // the REST breaker is open
 	DeadJobs           = "dead_jobs"           // jobs past queue.max_attempts
+	FeedBacklog        = "feed_backlog"        // a change feed sink has not delivered for longer than status.down_warn
 	Test               = "test"                // `chwatch alert test`
 )
 
 // Kinds lists every kind, so their metrics exist before first use.
-var Kinds = []string{StreamDown, StreamUnauthorized, Gap, DiskFull, APIUnauthorized, APIForbidden, BreakerOpen, DeadJobs, Test}
+var Kinds = []string{StreamDown, StreamUnauthorized, Gap, DiskFull, APIUnauthorized, APIForbidden, BreakerOpen, DeadJobs, FeedBacklog, Test}
 
 // Message is the JSON body posted. Service, Host, Kind, Text and Time are the
 // original fields; Text alone is what Slack shows.

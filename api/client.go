@@ -1,6 +1,7 @@
 // Package api is chwatch's client of the Companies House REST API: a
-// company's profile and every page of its officer list, over
-// go-retryablehttp. Every attempt waits on a Limiter (the shared budget)
+// company's profile, and every page of its officer and PSC lists and of its
+// strike-off filing history, over go-retryablehttp. Every attempt waits on
+// a Limiter (the shared budget)
 // and reports its status and rate-limit headers back to it; failures come
 // back as *Error, classified by kind. It knows HTTP and Companies House's
 // JSON, nothing of SQLite.

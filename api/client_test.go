@@ -120,6 +120,8 @@ func TestBadNumberIsNeverSent(t *testing.T) {
 			is.True(errors.Is(err, api.ErrBadNumber))
 			_, err = c.Officers(context.Background(), n)
 			is.True(errors.Is(err, api.ErrBadNumber))
+			_, err = c.PSCs(context.Background(), n)
+			is.True(errors.Is(err, api.ErrBadNumber))
 			is.True(api.Inconclusive(err) && !api.Failure(err))
 		})
 	}

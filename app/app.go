@@ -171,9 +171,20 @@ See config.example.toml. Try it without keys: chwatch run --sim`,
 // errQuiet ends a command with its exit code after it printed its own report.
 var errQuiet = errors.New("quiet")
 
+// commandPath is the command's name as typed after chwatch ("queue retry").
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, l := range c.Lineage() {
+		if l.Command != nil && l.Command.Name != "" && l.Command.Name != c.App.Name && (len(names) == 0 || names[0] != l.Command.Name) {
+			names = append([]string{l.Command.Name}, names...)
+		}
+	}
+	return strings.Join(names, " ")
+}
+
 func setUsageCode(cmd *cli.Command, code int) {
 	cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
-		return &exitError{code: code, err: fmt.Errorf("%s: %w (see chwatch %s --help)", cmd.Name, err, cmd.Name)}
+		return &exitError{code: code, err: fmt.Errorf("%s: %w (see chwatch %[1]s --help)", commandPath(c), err)}
 	}
 	for _, sub := range cmd.Subcommands {
 		setUsageCode(sub, code)
@@ -250,13 +261,15 @@ func checked(ctx context.Context, d *db.DB, err error) (*db.DB, error) {
 	return d, nil
 }
 
-// dbOptions is how every writer opens the database under cfg: with
-// database.checkpoints = "external" no connection checkpoints by itself.
+// dbOptions is how every writer opens the database under cfg: a new file
+// gets database.page_size; with database.checkpoints = "external" no
+// connection checkpoints by itself.
 func dbOptions(cfg *config.Config) []db.Option {
+	opts := []db.Option{db.PageSize(cfg.Database.PageSize)}
 	if cfg.Database.Checkpoints == "external" {
-		return []db.Option{db.NoAutoCheckpoint()}
+		opts = append(opts, db.NoAutoCheckpoint())
 	}
-	return nil
+	return opts
 }
 
 // logger builds the slog logger the configuration asks for. Its handler is
@@ -322,21 +335,21 @@ func positionals(c *cli.Context) ([]string, error) {
 			return nil, &exitError{code: ExitOK, err: errQuiet}
 		}
 		if !defined(c.Command, name) {
-			return nil, usageErr("%s: flag provided but not defined: %s (see chwatch %s --help)", c.Command.Name, a, c.Command.Name)
+			return nil, usageErr("%s: flag provided but not defined: %s (see chwatch %[1]s --help)", commandPath(c), a)
 		}
 		if !hasVal {
 			if isBool(c.Command, name) {
 				val = "true"
 			} else {
 				if i+1 >= len(args) {
-					return nil, usageErr("%s: flag needs an argument: %s (see chwatch %s --help)", c.Command.Name, a, c.Command.Name)
+					return nil, usageErr("%s: flag needs an argument: %s (see chwatch %[1]s --help)", commandPath(c), a)
 				}
 				i++
 				val = args[i]
 			}
 		}
 		if err := c.Set(name, val); err != nil {
-			return nil, usageErr("%s: flag %s: %v (see chwatch %s --help)", c.Command.Name, a, err, c.Command.Name)
+			return nil, usageErr("%s: flag %s: %v (see chwatch %[1]s --help)", commandPath(c), a, err)
 		}
 	}
 	return pos, nil

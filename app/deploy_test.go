@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
@@ -87,6 +88,9 @@ func scrapeRunningService(t *testing.T) map[string][]map[string]string {
 	cfg := testConfig(t, srv.URL)
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.API.Key = "deploy-test-key" // the REST workers serve their metrics too
+	consumer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer consumer.Close()
+	cfg.Feed.WebhookURL = consumer.URL // and the change feed
 	addr := make(chan string, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

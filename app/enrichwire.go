@@ -72,7 +72,7 @@ func newREST(ctx context.Context, cfg *config.Config, d *db.DB, applier *company
 		return nil, withCode(ExitUsage, err)
 	}
 	r.workers, err = enrich.New(enrich.Config{DB: d, Queue: q, Budget: r.budget, Breaker: r.breaker, Client: client,
-		Applier: applier, Alerts: alerts, Workers: cfg.API.Workers, Logger: log, Metrics: r.m})
+		Applier: applier, Alerts: alerts, Workers: cfg.API.Workers, PSCs: cfg.Enrich.PSCs, Logger: log, Metrics: r.m})
 	if err != nil {
 		return nil, err
 	}
@@ -158,4 +158,25 @@ func (r *rest) breakerChanged(c breaker.Change) {
 	if err != nil {
 		r.log.Warn("breaker state not written to service_state", "err", err)
 	}
+}
+
+// setUpPSCs brings the pscs jobs in line with enrich.pscs (the backfill
+// when it was just turned on, the queued jobs dropped when it is off) and
+// says what it did. It runs under the instance lock, after newREST has
+// queued again the jobs a stopped process left running.
+func setUpPSCs(ctx context.Context, cfg *config.Config, d *db.DB, log *slog.Logger) error {
+	res, err := enrich.SetUpPSCs(ctx, d, cfg.Enrich.PSCs, int64(cfg.Queue.MaxDepth), time.Now())
+	if err != nil {
+		return err
+	}
+	switch {
+	case res.Backfill && res.Refused > 0:
+		log.Warn("enrich.pscs turned on: PSC fetches queued for the companies already in strike-off, but some were refused past queue.max_depth (raise it, then turn enrich.pscs off and on again across two starts)",
+			"queued", res.Queued, "refused", res.Refused)
+	case res.Backfill:
+		log.Info("enrich.pscs turned on: PSC fetches queued for the companies already in strike-off without PSCs", "queued", res.Queued)
+	case res.Cancelled > 0:
+		log.Info("enrich.pscs is off: queued PSC fetches dropped (PSCs already stored stay until their company leaves strike-off)", "dropped", res.Cancelled)
+	}
+	return nil
 }

@@ -93,8 +93,8 @@ func exportParse(t *testing.T, s string) [][]string {
 func TestExportKinds(t *testing.T) {
 	_, path := exportDB(t)
 	want := map[string]string{
-		"companies":  "company_number,company_name,company_status,company_status_detail,company_type,jurisdiction,date_of_creation,date_of_cessation,sic_codes,address_line_1,address_line_2,locality,region,postal_code,country,strike_off_since,missing_from_bulk,deleted_at,source,source_time,updated_at,change_seq",
-		"strike-off": "company_number,company_name,strike_off_since,first_seen,company_type,date_of_creation,sic_codes,address_line_1,address_line_2,locality,region,postal_code,country,source_time,change_seq",
+		"companies":  "company_number,company_name,company_status,company_status_detail,company_type,jurisdiction,date_of_creation,date_of_cessation,sic_codes,address_line_1,address_line_2,locality,region,postal_code,country,strike_off_since,missing_from_bulk,deleted_at,source,source_time,updated_at,change_seq,strike_off_kind,gazette_notice_on,dissolution_due_on,strike_off_suspended_at",
+		"strike-off": "company_number,company_name,strike_off_since,first_seen,company_type,date_of_creation,sic_codes,address_line_1,address_line_2,locality,region,postal_code,country,source_time,change_seq,strike_off_kind,gazette_notice_on,dissolution_due_on,strike_off_suspended_at",
 		"officers":   "company_number,company_name,officer_id,name,officer_role,appointed_on,resigned_on,nationality,occupation,country_of_residence,birth_month,birth_year,address_line_1,address_line_2,locality,region,postal_code,country,fetched_at,change_seq",
 		"changes":    "id,company_number,company_name,change,old_status,old_detail,new_status,new_detail,source,first_seen,timepoint,source_time,detected_at,change_seq",
 	}
@@ -279,4 +279,33 @@ func TestExportMissingDatabase(t *testing.T) {
 	code, _, errs := exportRun(t, "--db", filepath.Join(t.TempDir(), "none.db"), "export", "companies")
 	is.Equal(code, ExitFailure)
 	is.True(strings.Contains(errs, "migrate up"))
+}
+
+func TestExportDueBefore(t *testing.T) {
+	_, path := exportDB(t)
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"Date", []string{"strike-off", "--due-before", "2027-02-01"}, ExitOK, ""},
+		{"NotADate", []string{"strike-off", "--due-before", "February"}, ExitUsage, `--due-before "February" is not a date: want YYYY-MM-DD`},
+		{"NoDay", []string{"strike-off", "--due-before", "2027-02-30"}, ExitUsage, "want YYYY-MM-DD"},
+		{"OtherKind", []string{"companies", "--due-before", "2027-02-01"}, ExitUsage, "--due-before is for the strike-off export only"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			code, out, errs := exportRun(t, append([]string{"--db", path, "export"}, c.args...)...)
+			is.Equal(code, c.code)
+			is.True(strings.Contains(errs, c.want))
+			if c.code == ExitOK {
+				recs := exportParse(t, out)
+				is.Equal(recs[0][len(recs[0])-2], "dissolution_due_on")
+				is.Equal(len(recs), 1) // the fixture's companies have no notice yet
+			} else {
+				is.Equal(out, "")
+			}
+		})
+	}
 }

@@ -14,14 +14,20 @@ import (
 func (e *env) exportCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "export",
-		Usage:     "write companies, strike-off, officers or changes as CSV with a header row",
-		ArgsUsage: "companies|strike-off|officers|changes",
+		Usage:     "write companies, strike-off, officers, changes or pscs as CSV with a header row",
+		ArgsUsage: "companies|strike-off|officers|changes|pscs",
 		Description: `Reads one snapshot of the database, so it runs beside chwatch run without
 blocking it and never sees half a batch. Cells starting with = + - @ tab or
 carriage return get a leading ' unless --raw.
 
 --since TIME keeps rows at or after TIME (companies: updated_at, strike-off:
-strike_off_since, officers: fetched_at, changes: detected_at).
+strike_off_since, officers: fetched_at, changes: detected_at, pscs: fetched_at).
+pscs holds the persons with significant control of strike-off companies, fetched
+only with enrich.pscs = true.
+--due-before DATE (strike-off only) keeps the companies Companies House may
+dissolve before DATE (dissolution_due_on < DATE, exclusive), soonest first,
+leaving out those whose strike-off is suspended: "what will be dissolved this
+month" is --due-before the first of next month.
 --state FILE is for cron: only rows written since the mark in FILE (a change
 sequence, not a clock; a missing file exports everything), and the mark moves
 only after the output is safely written. Use one state file per kind and
@@ -32,6 +38,7 @@ Example: chwatch export strike-off --state /var/lib/chwatch/strike-off.state --o
 			&cli.StringFlag{Name: "out", Usage: "write to `FILE` (a temporary file beside it, fsynced, then renamed) instead of stdout"},
 			&cli.StringFlag{Name: "since", Usage: "only rows at or after `TIME` (RFC 3339, e.g. 2026-11-28T00:00:00Z)"},
 			&cli.StringFlag{Name: "state", Usage: "incremental: only rows changed since the mark in `FILE`, which then advances"},
+			&cli.StringFlag{Name: "due-before", Usage: "strike-off only: companies due for dissolution before `DATE` (YYYY-MM-DD, exclusive), suspended ones left out"},
 			&cli.BoolFlag{Name: "raw", Usage: "do not neutralise cells that look like spreadsheet formulas"},
 		},
 		Action: func(c *cli.Context) error {
@@ -49,6 +56,14 @@ Example: chwatch export strike-off --state /var/lib/chwatch/strike-off.state --o
 			opt := export.Options{Raw: c.Bool("raw")}
 			if s := c.String("since"); s != "" {
 				if opt.Since, err = export.ParseSince(s); err != nil {
+					return usageErr("export: %v", err)
+				}
+			}
+			if c.IsSet("due-before") {
+				if kind != export.StrikeOff {
+					return usageErr("export: --due-before is for the strike-off export only, not %s", kind)
+				}
+				if opt.DueBefore, err = export.ParseDueBefore(c.String("due-before")); err != nil {
 					return usageErr("export: %v", err)
 				}
 			}

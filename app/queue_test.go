@@ -71,12 +71,21 @@ func TestCmdQueueAdd(t *testing.T) {
 		contains(t, "stdout", r.stdout, "officers: 3 queued")
 		is.Equal(len(pendingJobs(t, path)), 3)
 	})
+	t.Run("PSCsWithTheOption", func(t *testing.T) {
+		is := is.New(t)
+		path := migratedDB(t)
+		r := runCmd(t, env, "--db", path, "--set", "enrich.pscs=true", "queue", "add", "pscs", "SC571653")
+		is.Equal(r.code, 0)
+		contains(t, "stdout", r.stdout, "pscs: 1 queued")
+		is.Equal(pendingJobs(t, path), []string{"pscs SC571653 queued"})
+	})
 	bad := []struct {
 		name string
 		args []string
 		want []string // in stderr
 	}{
-		{"UnknownKind", []string{"officer", "SC571653"}, []string{`"officer"`, "status_check or officers"}},
+		{"UnknownKind", []string{"officer", "SC571653"}, []string{`"officer"`, "status_check or officers or filing_check or pscs"}},
+		{"PSCsNeedTheOption", []string{"pscs", "SC571653"}, []string{"enrich.pscs is off", "CHWATCH_ENRICH_PSCS=true", "nothing was queued"}},
 		{"SweepNotAdded", []string{"sweep_check", "SC571653"}, []string{`"sweep_check"`}},
 		{"ShortNumber", []string{"officers", "SC571653", "1234567"}, []string{`"1234567"`, "8 letters and digits", "nothing was queued"}},
 		{"LongNumber", []string{"officers", "SC5716531"}, []string{`"SC5716531"`}},

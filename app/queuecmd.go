@@ -12,8 +12,11 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// addKinds are the kinds `queue add` queues: those a worker runs.
-func addKinds() []queue.Kind { return []queue.Kind{queue.StatusCheck, queue.Officers} }
+// addKinds are the kinds `queue add` queues: those a worker runs (pscs
+// only with enrich.pscs, checked once the configuration is read).
+func addKinds() []queue.Kind {
+	return []queue.Kind{queue.StatusCheck, queue.Officers, queue.FilingCheck, queue.PSCs}
+}
 
 // companyNumber is what Companies House accepts as a company number.
 var companyNumber = regexp.MustCompile(`^[A-Z0-9]{8}$`)
@@ -42,7 +45,8 @@ func (e *env) queueCommand() *cli.Command {
 				Name:      "add",
 				Usage:     "queue a job now for each company (or move its queued job to now), whatever queue.max_depth says",
 				ArgsUsage: "KIND NUMBER...",
-				Description: `KIND is status_check or officers. NUMBER is a company number, 8 letters and
+				Description: `KIND is status_check, officers, filing_check or pscs (pscs only with
+enrich.pscs = true: otherwise no worker would ever run it). NUMBER is a company number, 8 letters and
 digits (SC571653, 00000006; lower case is upper-cased). A company with a
 queued job of that kind has it moved to now; one with a running job is left
 alone. Nothing is queued when any argument is wrong (exit 2).`,
@@ -54,6 +58,15 @@ alone. Nothing is queued when any argument is wrong (exit 2).`,
 					kind, numbers, err := parseQueueAdd(args)
 					if err != nil {
 						return err
+					}
+					if kind == queue.PSCs {
+						cfg, err := e.loadConfig(c)
+						if err != nil {
+							return err
+						}
+						if !cfg.Enrich.PSCs {
+							return usageErr("queue add pscs: enrich.pscs is off, so no worker would run the job and the next start would drop it (set enrich.pscs = true or CHWATCH_ENRICH_PSCS=true, restart chwatch run, then queue it; nothing was queued)")
+						}
 					}
 					d, err := e.openQueueWriter(c)
 					if err != nil {
@@ -211,7 +224,7 @@ func (e *env) queueStatus(c *cli.Context, d *db.DB, now time.Time) error {
 	}
 	w.Flush()
 	if n := counters[queue.CounterRefused]; n > 0 {
-		fmt.Fprintf(e.stdout, "refused past queue.max_depth: %d officer fetches (raise queue.max_depth, or queue one with chwatch queue add)\n", n)
+		fmt.Fprintf(e.stdout, "refused past queue.max_depth: %d officer, filing and PSC fetches (raise queue.max_depth, or queue one with chwatch queue add)\n", n)
 	}
 	dead, err := queue.ListDead(c.Context, d.R, deadShown)
 	if err != nil {

@@ -40,8 +40,13 @@ func (e *env) runCommand() *cli.Command {
 		Description: `Connects to the companies stream, applies every event exactly once, detects
 strike-off transitions, and serves /metrics and /healthz (http.listen). With an
 API key (api.key, CHWATCH_API_KEY) its REST workers (api.workers) fetch the
-officers of companies in strike-off and run status checks and gap sweeps,
-within the shared request budget (api.rate_limit per api.rate_window). Stops
+officers of companies in strike-off (and, with enrich.pscs = true, their
+persons with significant control) and run status checks and gap sweeps,
+within the shared request budget (api.rate_limit per api.rate_window).
+With feed.webhook_url or feed.nats_url set, it delivers every status change
+and officer replacement to them, at least once and in order (the change
+feed). Turning enrich.pscs on queues the companies already in strike-off without
+PSCs once, at the next start; turning it off drops the queued PSC fetches. Stops
 gracefully on SIGINT or SIGTERM: the batch in flight commits, the REST jobs in
 hand go back to the queue, then exit 0; a batch that cannot commit within 5s (a
 full disk) is left for the next start (the cursor did not move) and the exit is
@@ -142,6 +147,7 @@ type runOptions struct {
 	alertEvery  time.Duration     // alert rate-limit window per kind (tests; default alert.DefaultEvery)
 	stopTimeout time.Duration     // how long a stop waits on failing commits (tests; default ingest.DefaultStopTimeout)
 	restBackoff time.Duration     // a failed REST job's first backoff (tests; default the queue's)
+	feedBackoff time.Duration     // a failed feed delivery's first backoff (tests; default feed's)
 }
 
 // runService is `chwatch run` once the configuration is known: the parts
@@ -169,6 +175,7 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		return err
 	}
 	applier := newApplier(cfg)
+	applier.Transitions = company.NewTransitions(ingestMetrics)
 	proc := newProcessor(d, cfg, applier, streamID, opt.stopTimeout, log, ingestMetrics)
 	hk := newHousekeeper(d, cfg, log)
 	// What runs beside the stream until the stop, what parts beyond the
@@ -181,6 +188,14 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger, opt r
 		return err
 	} else if rest != nil {
 		beside, parts, sets = append(beside, rest.run), append(parts, rest.part()), append(sets, rest.m)
+	}
+	if err := setUpPSCs(ctx, cfg, d, log); err != nil {
+		return err
+	}
+	if fd, err := newFeed(ctx, cfg, d, log, opt.feedBackoff); err != nil {
+		return err
+	} else if fd != nil {
+		beside, parts, sets = append(beside, fd.run), append(parts, fd.part()), append(sets, fd.m)
 	}
 
 	v, _ := version()
@@ -285,7 +300,8 @@ func newStreamClient(cfg *config.Config, log *slog.Logger, m *metrics.Set) (*str
 // REST workers alike.
 func newApplier(cfg *config.Config) *company.Applier {
 	return &company.Applier{
-		Policy:   company.Policy{ConfirmExit: cfg.ConfirmExit(), KeepOfficers: cfg.StrikeOff.OnExit == "keep", OfficersOnFirstSight: true},
+		Policy: company.Policy{ConfirmExit: cfg.ConfirmExit(), KeepOfficers: cfg.StrikeOff.OnExit == "keep", OfficersOnFirstSight: true,
+			PSCs: cfg.Enrich.PSCs},
 		MaxDepth: int64(cfg.Queue.MaxDepth),
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,9 +53,12 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	hook := newWebhook(t, 1)
+	consumer := newFeedConsumer(t)
+	feedURL := consumer.URL + "/feed/" + feedToken
 	cfg := testConfig(t, srv.URL)
 	cfg.Stream.Key, cfg.API.Key = streamKey, apiKey
 	cfg.Alert.WebhookURL = hook.url()
+	cfg.Feed.WebhookURL = feedURL
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Log.Level, cfg.Log.Format = "debug", "json"
 	cfg.API.RateLimit, cfg.API.RateWindow = 1000, config.Duration{Duration: time.Second}
@@ -76,7 +80,7 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runService(ctx, cfg, log, runOptions{beatEvery: 20 * time.Millisecond, restBackoff: 20 * time.Millisecond,
+		done <- runService(ctx, cfg, log, runOptions{beatEvery: 20 * time.Millisecond, restBackoff: 20 * time.Millisecond, feedBackoff: 20 * time.Millisecond,
 			onListen: func(a string) { addr <- a }, onOpen: func(d *db.DB) { runDB <- d }})
 	}()
 	defer func() { // before the simulator closes, which waits for the stream connection
@@ -129,12 +133,14 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 		"chwatch_apply_batch_seconds", "chwatch_strike_off_transitions_total{change=\"entered_strike_off\"}",
 		"chwatch_queue_depth{kind=\"officers\",state=\"queued\"}", "process_resident_memory_bytes", "go_goroutines",
 		`chwatch_alerts_sent_total{kind="gap"}`, `chwatch_alert_active{kind="api_unauthorized"} 0`,
-		`chwatch_api_requests_total{code="200"}`, "chwatch_api_budget_remaining", "chwatch_breaker_state", `chwatch_job_seconds_bucket{kind="officers"`, `chwatch_alerts_dropped_total{kind="api_forbidden"} 0`} {
+		`chwatch_api_requests_total{code="200"}`, "chwatch_api_budget_remaining", "chwatch_breaker_state",
+		`chwatch_feed_delivered_total{sink="webhook"}`, `chwatch_feed_backlog{sink="webhook"}`, `chwatch_feed_failures_total{sink="webhook"}`, `chwatch_job_seconds_bucket{kind="officers"`, `chwatch_alerts_dropped_total{kind="api_forbidden"} 0`} {
 		if !strings.Contains(metrics, name) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
-	environ := []string{"CHWATCH_STREAM_KEY=" + streamKey, "CHWATCH_API_KEY=" + apiKey, "CHWATCH_ALERT_WEBHOOK_URL=" + hook.url()}
+	is.True(metricValue(metrics, `chwatch_feed_failures_total{sink="webhook"}`) >= 3) // the consumer's first three answers
+	environ := []string{"CHWATCH_STREAM_KEY=" + streamKey, "CHWATCH_API_KEY=" + apiKey, "CHWATCH_ALERT_WEBHOOK_URL=" + hook.url(), "CHWATCH_FEED_WEBHOOK_URL=" + feedURL}
 	var out, errOut strings.Builder
 	cmd := &env{stdout: &out, stderr: &errOut, environ: environ}
 	cmd.run(context.Background(), []string{"chwatch", "--db", cfg.Database.Path, "status", "--json"})
@@ -151,7 +157,8 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	var state strings.Builder
 	rows, err := r.R.Query(`SELECT key || '=' || value FROM service_state
 		UNION ALL SELECT key_id || ' ' || coalesce(pause_reason, '') || ' ' || coalesce(refused, '') || ' ' || writer FROM api_budget
-		UNION ALL SELECT coalesce(last_error, '') FROM jobs`)
+		UNION ALL SELECT coalesce(last_error, '') FROM jobs
+		UNION ALL SELECT name || ' ' || coalesce(last_error, '') FROM feed_sinks`)
 	is.NoErr(err)
 	for rows.Next() {
 		var kv string
@@ -178,14 +185,62 @@ func TestMetricsHealthAndSecrets(t *testing.T) {
 	hook.mu.Unlock()
 
 	all := l + health + fullHealth + metrics + out.String() + errOut.String() + state.String() + bodies
-	is.True(strings.Contains(state.String(), "rest_workers=")) // the REST side reported
+	is.True(strings.Contains(state.String(), "rest_workers="))           // the REST side reported
+	is.True(strings.Contains(state.String(), "webhook deliver change-")) // the feed's failures were recorded
+	t.Logf("feed consumer: %d posts, %d accepted", consumer.posts, consumer.accepted())
+	is.True(consumer.accepted() > 0) // and it delivered after them
 	is.True(strings.Contains(out.String(), "company_number,company_name,officer_id"))
 	for _, secret := range []string{streamKey, apiKey, base64.StdEncoding.EncodeToString([]byte(streamKey + ":")),
-		base64.StdEncoding.EncodeToString([]byte(apiKey + ":")), hookToken, hook.url(), hook.srv.URL + "/services/"} {
+		base64.StdEncoding.EncodeToString([]byte(apiKey + ":")), hookToken, hook.url(), hook.srv.URL + "/services/",
+		feedToken, feedURL, consumer.URL + "/feed/"} {
 		if strings.Contains(all, secret) {
 			t.Errorf("secret %q leaked", secret)
 		}
 	}
+}
+
+// feedToken is the secret in the feed webhook's URL.
+const feedToken = "F33D-t0ken-5ecret"
+
+// feedConsumer is a change feed webhook that drops the first connection
+// (the client's error then quotes the URL) and answers 500 twice, then
+// takes every message.
+type feedConsumer struct {
+	*httptest.Server
+	mu    sync.Mutex
+	posts int
+	ok    int
+}
+
+func newFeedConsumer(t *testing.T) *feedConsumer {
+	c := &feedConsumer{}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		c.mu.Lock()
+		c.posts++
+		n := c.posts
+		if n > 3 {
+			c.ok++
+		}
+		c.mu.Unlock()
+		switch {
+		case n == 1:
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		case n <= 3:
+			http.Error(w, "try later", http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+func (c *feedConsumer) accepted() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ok
 }
 
 // metricValue reads an unlabelled metric from Prometheus text (-1 if absent).

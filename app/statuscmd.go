@@ -24,7 +24,9 @@ output). Then: the service (pid, uptime, heartbeat); the stream's state and sinc
 when, the lag (receive time minus published_at of the latest event) beside the
 last event's age, the cursor; today's events by outcome (UTC day); companies,
 strike-off total, today's entries and exits (first sightings are not entries);
-the REST queue by kind with the oldest job's age and the drain estimate; the
+why and when the strike-off companies go (kinds, suspensions, dissolutions due
+this month and next, overdue; the upgrade's backfill; unknown filing items); the
+REST queue by kind with the oldest job's age and the drain estimate; the
 REST budget and breaker; open gaps; the last error; the database's size, its
 WAL's and the free disk; the latest transitions. --json prints the same facts
 (keys are only ever added). Exit codes follow the monitoring-plugin convention.`,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/feed"
 )
 
 // Officer is one appointment at a company, as an item of GET
@@ -136,22 +137,15 @@ const officersPerInsert = 50
 // still in strike-off is checked in the same transaction: a list that
 // arrives after the company left (or for a company chwatch does not hold)
 // writes nothing, so a late result cannot resurrect officers that leaving
-// deleted. Items with the same ID are written once, the first kept.
+// deleted. Items with the same ID are written once, the first kept. While
+// a feed sink is configured, the replacement is also a message of the
+// change feed, written in tx (feed.OfficersTx).
 func ReplaceOfficersTx(ctx context.Context, tx db.Querier, seq *db.Seq, number string, officers []Officer, fetchedAt time.Time) (OfficersResult, error) {
-	var (
-		status          string
-		detail, deleted sql.NullString
-	)
-	err := tx.QueryRowContext(ctx, "SELECT company_status, company_status_detail, deleted_at FROM companies WHERE company_number = ?", number).
-		Scan(&status, &detail, &deleted)
-	if errors.Is(err, sql.ErrNoRows) {
-		return OfficersResult{}, nil
-	}
-	if err != nil {
-		return OfficersResult{}, fmt.Errorf("replace officers of %s: read company: %w", number, err)
-	}
-	if !InStrikeOff(status, detail.String, deleted.Valid) {
-		return OfficersResult{}, nil
+	if ok, err := inStrikeOffTx(ctx, tx, number); err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("replace officers of %s: %w", number, err)
+		}
+		return OfficersResult{}, err
 	}
 
 	seen := make(map[string]bool, len(officers))
@@ -202,7 +196,30 @@ func ReplaceOfficersTx(ctx context.Context, tx db.Querier, seq *db.Seq, number s
 		}
 		out.Stored += len(chunk)
 	}
+	// The change feed's message commits with the rows, or not at all.
+	if err := feed.OfficersTx(ctx, tx, number, fetchedAt); err != nil {
+		return OfficersResult{}, fmt.Errorf("replace officers of %s: %w", number, err)
+	}
 	return out, nil
+}
+
+// inStrikeOffTx reads whether company number is in strike-off inside the
+// caller's transaction (false when chwatch does not hold it): a list that
+// arrives after the company left must write nothing.
+func inStrikeOffTx(ctx context.Context, tx db.Querier, number string) (bool, error) {
+	var (
+		status          string
+		detail, deleted sql.NullString
+	)
+	err := tx.QueryRowContext(ctx, "SELECT company_status, company_status_detail, deleted_at FROM companies WHERE company_number = ?", number).
+		Scan(&status, &detail, &deleted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read company: %w", err)
+	}
+	return InStrikeOff(status, detail.String, deleted.Valid), nil
 }
 
 // DeletedVersion is the version a source reports when the company no longer

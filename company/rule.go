@@ -2,9 +2,11 @@
 // source (stream, REST API, bulk file) goes through, and the statements that
 // store its decisions.
 //
-// It owns the tables companies, officers and status_changes (and pscs when
-// it lands): no other package writes them, and every write takes its
-// change_seq here. Others read companies and status_changes for exports and
+// It owns the tables companies, officers, pscs, status_changes and
+// filing_unknowns: no other package writes them, and every write takes its
+// change_seq here. A company's strike-off cause and timetable
+// (DecideStrikeOff, from its filing history) are stored here too, and
+// cleared when it leaves. Others read companies and status_changes for exports and
 // status; strike-off is the strike_off_companies view (InStrikeOff is its Go
 // twin, tested to agree).
 package company
@@ -104,9 +106,12 @@ type Policy struct {
 	// ConfirmExit "api": a strike-off company whose stream event drops the
 	// detail but stays active keeps its status until a REST check decides.
 	ConfirmExit string
-	// KeepOfficers keeps officers of a company leaving strike-off
-	// (strike_off.on_exit = keep); otherwise they are deleted.
+	// KeepOfficers keeps officers (and PSCs) of a company leaving
+	// strike-off (strike_off.on_exit = keep); otherwise they are deleted.
 	KeepOfficers bool
+	// PSCs queues a pscs fetch beside every officers fetch
+	// (enrich.pscs).
+	PSCs bool
 	// OfficersOnFirstSight queues officer fetches for companies a bulk
 	// row shows for the first time already in strike-off (imports set it
 	// only with --officers); the stream and the API always queue them.
@@ -124,8 +129,8 @@ type Decision struct {
 	FirstSeen        bool
 	QueueOfficers    bool
 	QueueStatusCheck bool
-	// Exit work: cancel queued officer fetches, and delete officers unless
-	// the policy keeps them.
+	// Exit work: cancel queued officer (and PSC) fetches, and delete
+	// officers and PSCs unless the policy keeps them.
 	CancelOfficers bool
 	DeleteOfficers bool
 	// OfficersRefused is set when storing the decision found the queue

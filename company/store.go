@@ -26,18 +26,18 @@ const (
 	DayLeft      = LeftStrikeOff
 )
 
-const columns = `company_number, ` + otherColumns
+const columns = `company_number, ` + dataColumns
 
-// otherColumns are columns but the number.
-const otherColumns = `company_name, company_status, company_status_detail, company_type,
+// dataColumns are the columns an update sets: all but company_number, which
+// never changes for a row. An UPDATE that sets an indexed column rewrites
+// its index entry even to the same value, and the primary key's entry
+// lives on a random page of its index: one page more per event.
+const dataColumns = `company_name, company_status, company_status_detail, company_type,
 	jurisdiction, date_of_creation, date_of_cessation, sic_codes, address_line_1, address_line_2,
 	locality, region, postal_code, country, etag, source, source_time, source_timepoint,
 	strike_off_since, status_check_pending, missing_from_bulk, bulk_as_of, deleted_at, first_seen_at`
 
-// updateCompany rewrites a row found by its number, all but the number:
-// a column in the SET list moves its entries in every index on it, and
-// the primary key's would be deleted and inserted again unchanged.
-const updateCompany = `UPDATE companies SET (` + otherColumns + `, updated_at, change_seq)
+const updateCompany = `UPDATE companies SET (` + dataColumns + `, updated_at, change_seq)
 	= (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) WHERE rowid = ?`
 
 // LoadMany reads the stored companies among numbers in one query: a batch
@@ -107,6 +107,9 @@ func scanRecord(row interface{ Scan(...any) error }) (*Record, error) {
 type Applier struct {
 	Policy   Policy
 	MaxDepth int64 // queue.max_depth
+	// Transitions, when set, is where every writer sharing this Applier
+	// counts the strike-off transitions it committed.
+	Transitions *Transitions
 }
 
 // Apply runs the transition rule for one version and stores its decision
@@ -166,7 +169,7 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 			return d, err
 		}
 	}
-	if err := a.queueWork(ctx, tx, &d, in.Number, now); err != nil {
+	if err := a.queueWork(ctx, tx, seq, &d, in.Number, now); err != nil {
 		return d, err
 	}
 	return d, nil
@@ -200,7 +203,7 @@ func (a *Applier) recordChange(ctx context.Context, tx db.Querier, seq *db.Seq, 
 	return nil
 }
 
-func (a *Applier) queueWork(ctx context.Context, tx db.Querier, d *Decision, number string, now time.Time) error {
+func (a *Applier) queueWork(ctx context.Context, tx db.Querier, seq *db.Seq, d *Decision, number string, now time.Time) error {
 	if d.QueueStatusCheck {
 		if _, err := queue.EnqueueTx(ctx, tx, queue.StatusCheck, number, now, a.MaxDepth); err != nil {
 			return err
@@ -212,15 +215,40 @@ func (a *Applier) queueWork(ctx context.Context, tx db.Querier, d *Decision, num
 			return err
 		}
 		d.OfficersRefused = res == queue.Refused
+		// The strike-off's cause and timetable, at the same priority and
+		// under the same conditions (a refusal is counted in jobs_refused).
+		if _, err := queue.EnqueueTx(ctx, tx, queue.FilingCheck, number, now, a.MaxDepth); err != nil {
+			return err
+		}
+		if a.Policy.PSCs {
+			// Refused past max depth like the officers (counted); the
+			// two are fetched side by side.
+			if _, err := queue.EnqueueTx(ctx, tx, queue.PSCs, number, now, a.MaxDepth); err != nil {
+				return err
+			}
+		}
 	}
 	if d.CancelOfficers {
-		if _, err := queue.CancelTx(ctx, tx, queue.Officers, number); err != nil {
+		// PSC fetches go whatever enrich.pscs says now: a job queued
+		// while it was on is no use once the company left.
+		for _, k := range []queue.Kind{queue.Officers, queue.PSCs} {
+			if _, err := queue.CancelTx(ctx, tx, k, number); err != nil {
+				return err
+			}
+		}
+		if _, err := queue.CancelTx(ctx, tx, queue.FilingCheck, number); err != nil {
+			return err
+		}
+		if err := clearStrikeOffTx(ctx, tx, seq, number); err != nil {
 			return err
 		}
 	}
 	if d.DeleteOfficers {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM officers WHERE company_number = ?", number); err != nil {
 			return fmt.Errorf("delete officers of %s: %w", number, err)
+		}
+		if err := deletePSCsTx(ctx, tx, number); err != nil {
+			return err
 		}
 	}
 	return nil

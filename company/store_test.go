@@ -324,11 +324,13 @@ func TestApplyQueuesAndCancelsOfficers(t *testing.T) {
 	a := &company.Applier{Policy: company.Policy{ConfirmExit: "stream"}}
 
 	apply(t, d, a, co("SC571653", active, strikeOff, "e1", at(0), 100))
-	is.Equal(jobs(t, d, queue.Officers, "SC571653"), int64(1)) // first sight on the stream queues officers
-	is.Equal(counters(t, d)[queue.CounterPending], int64(1))
+	is.Equal(jobs(t, d, queue.Officers, "SC571653"), int64(1))    // first sight on the stream queues officers
+	is.Equal(jobs(t, d, queue.FilingCheck, "SC571653"), int64(1)) // and its filing history
+	is.Equal(counters(t, d)[queue.CounterPending], int64(2))
 
 	apply(t, d, a, co("SC571653", active, "", "e2", at(1), 101))
-	is.Equal(jobs(t, d, queue.Officers, "SC571653"), int64(0)) // leaving cancels the queued fetch
+	is.Equal(jobs(t, d, queue.Officers, "SC571653"), int64(0)) // leaving cancels the queued fetches
+	is.Equal(jobs(t, d, queue.FilingCheck, "SC571653"), int64(0))
 	is.Equal(counters(t, d)[queue.CounterPending], int64(0))
 
 	// Two entries while the first fetch runs: still one job.
@@ -338,7 +340,8 @@ func TestApplyQueuesAndCancelsOfficers(t *testing.T) {
 	apply(t, d, a, co("SC571653", active, "", "e4", at(3), 103)) // a running fetch is not cancelled
 	apply(t, d, a, co("SC571653", active, strikeOff, "e5", at(4), 104))
 	is.Equal(jobs(t, d, queue.Officers, "SC571653"), int64(1))
-	is.Equal(counters(t, d)[queue.CounterPending], int64(1))
+	is.Equal(jobs(t, d, queue.FilingCheck, "SC571653"), int64(1))
+	is.Equal(counters(t, d)[queue.CounterPending], int64(2))
 	is.Equal(count(t, d, "SELECT count(*) FROM status_changes WHERE company_number = 'SC571653' AND change = 'entered_strike_off'"), int64(3))
 }
 
@@ -365,7 +368,8 @@ func TestApplyOfficersRefusedPastMaxDepth(t *testing.T) {
 	apply(t, d, a, co("00000001", active, strikeOff, "a1", at(0), 1), co("00000002", active, strikeOff, "b1", at(0), 2))
 	is.Equal(jobs(t, d, queue.Officers, "00000001"), int64(1))
 	is.Equal(jobs(t, d, queue.Officers, "00000002"), int64(0))
-	is.Equal(counters(t, d)[queue.CounterRefused], int64(1))
+	is.Equal(jobs(t, d, queue.FilingCheck, "00000001"), int64(0))
+	is.Equal(counters(t, d)[queue.CounterRefused], int64(3)) // officers of 2, filing checks of 1 and 2
 	// A status check goes in whatever the depth.
 	apply(t, d, a, co("00000002", active, "", "b2", at(1), 3))
 	is.Equal(jobs(t, d, queue.StatusCheck, "00000002"), int64(1))

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,6 +46,7 @@ type Config struct {
 	Database struct {
 		Path        string `toml:"path"`
 		Checkpoints string `toml:"checkpoints"`
+		PageSize    int    `toml:"page_size"`
 	} `toml:"database"`
 	Stream struct {
 		URL              string   `toml:"url"`
@@ -90,6 +92,11 @@ type Config struct {
 		OnExit      string `toml:"on_exit"`
 		ConfirmExit string `toml:"confirm_exit"`
 	} `toml:"strike_off"`
+	Enrich struct {
+		// PSCs also fetches the persons with significant control of
+		// every company in strike-off: a request or more per company.
+		PSCs bool `toml:"pscs"`
+	} `toml:"enrich"`
 	Status struct {
 		StaleAfter Duration `toml:"stale_after"`
 		DownWarn   Duration `toml:"down_warn"`
@@ -105,6 +112,13 @@ type Config struct {
 	Alert struct {
 		WebhookURL string `toml:"webhook_url" secret:"true"`
 	} `toml:"alert"`
+	// Feed is the change feed's sinks: a webhook, NATS JetStream, both or
+	// neither. Both URLs are secrets (tokens, credentials).
+	Feed struct {
+		WebhookURL  string `toml:"webhook_url" secret:"true"`
+		NATSURL     string `toml:"nats_url" secret:"true"`
+		NATSSubject string `toml:"nats_subject"`
+	} `toml:"feed"`
 
 	// File is the file the configuration was read from ("" for none).
 	File string `toml:"-"`
@@ -120,6 +134,7 @@ func Default() Config {
 	var c Config
 	c.Database.Path = "chwatch.db"
 	c.Database.Checkpoints = "auto"
+	c.Database.PageSize = 2048
 	c.Stream.URL = "https://stream.companieshouse.gov.uk"
 	c.Stream.IdleTimeout = dur(90 * time.Second)
 	c.Stream.LineTimeout = dur(60 * time.Second)
@@ -153,6 +168,7 @@ func Default() Config {
 	c.HTTP.Listen = "127.0.0.1:9464"
 	c.Log.Level = "info"
 	c.Log.Format = "" // text on a terminal, json otherwise
+	c.Feed.NATSSubject = "chwatch.changes"
 	return c
 }
 
@@ -492,6 +508,17 @@ func (c *Config) Set(key, value string) error {
 			if err := p.UnmarshalText([]byte(strings.TrimSpace(value))); err != nil {
 				return &Error{Key: key, Problem: err.Error()}
 			}
+		case *bool:
+			// Only the two words TOML itself accepts: "1", "yes" or "on"
+			// would pass in one place and fail in the other.
+			switch strings.TrimSpace(value) {
+			case "true":
+				*p = true
+			case "false":
+				*p = false
+			default:
+				return &Error{Key: key, Problem: fmt.Sprintf("%q is not a boolean", value), Fix: "give true or false"}
+			}
 		default:
 			panic("config: unhandled type for " + key)
 		}
@@ -523,6 +550,9 @@ func (c *Config) Validate() error {
 		if positive[k] < 1 {
 			return &Error{Key: k, Problem: fmt.Sprintf("%d is not positive", positive[k]), Fix: "give a number of at least 1"}
 		}
+	}
+	if n := c.Database.PageSize; n < 512 || n > 65536 || n&(n-1) != 0 {
+		return &Error{Key: "database.page_size", Problem: fmt.Sprintf("%d is not a power of two from 512 to 65536", n), Fix: "use 2048 (the default) or 4096"}
 	}
 	if c.Stream.MaxLineBytes < 64<<10 {
 		return &Error{Key: "stream.max_line_bytes", Problem: fmt.Sprintf("%d is too small for a company event", c.Stream.MaxLineBytes), Fix: "use at least 65536; the default is 4194304"}
@@ -586,6 +616,36 @@ func (c *Config) Validate() error {
 		if u.User != nil && k.key != "alert.webhook_url" {
 			return &Error{Key: k.key, Problem: "the URL holds credentials", Fix: "put the key in " + EnvName(strings.Split(k.key, ".")[0]+".key") + " instead"}
 		}
+	}
+	return c.validateFeed()
+}
+
+// validateFeed checks the change feed's keys. The URLs are secrets: a
+// problem with one never quotes it.
+func (c *Config) validateFeed() error {
+	if v := c.Feed.WebhookURL; v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return &Error{Key: "feed.webhook_url", Problem: "the value is not an http(s) URL", Fix: "give the URL to POST each change to, such as https://hooks.example/chwatch, or leave it empty"}
+		}
+	}
+	if v := c.Feed.NATSURL; v != "" {
+		for _, part := range strings.Split(v, ",") {
+			u, err := url.Parse(strings.TrimSpace(part))
+			if err != nil || u.Host == "" || !slices.Contains([]string{"nats", "tls", "ws", "wss"}, u.Scheme) {
+				return &Error{Key: "feed.nats_url", Problem: "the value is not a NATS URL", Fix: "give nats://host:4222 (tls://, ws:// and wss:// work too; several, comma-separated; credentials as nats://user:password@host), or leave it empty"}
+			}
+		}
+	}
+	s := c.Feed.NATSSubject
+	const fix = "give a NATS subject of dot-separated tokens without spaces or wildcards, such as chwatch.changes (officer replacements go to it plus .officers)"
+	switch {
+	case s == "":
+		return &Error{Key: "feed.nats_subject", Problem: "empty", Fix: fix}
+	case strings.ContainsAny(s, " \t\r\n*>"):
+		return &Error{Key: "feed.nats_subject", Problem: fmt.Sprintf("%q holds a space or a wildcard", s), Fix: fix}
+	case slices.Contains(strings.Split(s, "."), ""):
+		return &Error{Key: "feed.nats_subject", Problem: fmt.Sprintf("%q has an empty token", s), Fix: fix}
 	}
 	return nil
 }
@@ -670,6 +730,8 @@ func (c *Config) Show() string {
 			val = strconv.Quote(v)
 		case int:
 			val = strconv.Itoa(v)
+		case bool:
+			val = strconv.FormatBool(v)
 		case Duration:
 			val = strconv.Quote(v.String())
 		}

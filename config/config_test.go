@@ -186,6 +186,34 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+// enrich.pscs is false unless the file, the environment or a flag says
+// true, in TOML's own spelling.
+func TestEnrichPSCs(t *testing.T) {
+	tests := []struct {
+		name  string
+		file  string
+		env   []string
+		flags map[string]string
+		want  bool
+	}{
+		{name: "Default", want: false},
+		{name: "File", file: filepath.Join("testdata", "pscs.toml"), want: true},
+		{name: "Env", env: []string{"CHWATCH_ENRICH_PSCS=true"}, want: true},
+		{name: "EnvTrimmed", env: []string{"CHWATCH_ENRICH_PSCS= true "}, want: true},
+		{name: "EnvBeatsFile", file: filepath.Join("testdata", "pscs.toml"), env: []string{"CHWATCH_ENRICH_PSCS=false"}, want: false},
+		{name: "FlagBeatsEnv", env: []string{"CHWATCH_ENRICH_PSCS=false"}, flags: map[string]string{"enrich.pscs": "true"}, want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			c, err := load(tt.file, tt.env, tt.flags)
+			is.NoErr(err)
+			is.Equal(c.Enrich.PSCs, tt.want)
+			is.True(strings.Contains(c.Show(), fmt.Sprintf("[enrich]\npscs = %t\n", tt.want)))
+		})
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	td := func(name string) string { return filepath.Join("testdata", name) }
 	tests := []struct {
@@ -212,7 +240,11 @@ func TestBadInput(t *testing.T) {
 		{name: "URLWithCredentials", file: td("url_credentials.toml"), want: []string{"stream.url", "credentials", "CHWATCH_STREAM_KEY"}, not: []string{"streamkey-0123"}},
 		{name: "EnvNotADuration", env: []string{"CHWATCH_STREAM_IDLE_TIMEOUT=soon"}, want: []string{"CHWATCH_STREAM_IDLE_TIMEOUT", `"soon"`, "90s"}},
 		{name: "EnvNotANumber", env: []string{"CHWATCH_API_WORKERS=two"}, want: []string{"CHWATCH_API_WORKERS", `"two"`, "integer"}},
+		{name: "EnvNotABoolean", env: []string{"CHWATCH_ENRICH_PSCS=yes"}, want: []string{"CHWATCH_ENRICH_PSCS", `"yes"`, "true or false"}},
+		{name: "EnvBooleanOne", env: []string{"CHWATCH_ENRICH_PSCS=1"}, want: []string{"CHWATCH_ENRICH_PSCS", `"1"`, "true or false"}},
+		{name: "BooleanWrongType", file: td("bool_wrong_type.toml"), want: []string{"enrich.pscs", "string", "line 2"}},
 		{name: "EnvNotAllowed", env: []string{"CHWATCH_STREAM_ON_GAP=maybe"}, want: []string{"CHWATCH_STREAM_ON_GAP", `"maybe"`, "sweep, bulk"}},
+		{name: "PageSizeNotAPowerOfTwo", env: []string{"CHWATCH_DATABASE_PAGE_SIZE=3000"}, want: []string{"CHWATCH_DATABASE_PAGE_SIZE", "3000", "power of two", "2048"}},
 		{name: "EnvZeroDuration", env: []string{"CHWATCH_STATUS_STALE_AFTER=0s"}, want: []string{"CHWATCH_STATUS_STALE_AFTER", "positive"}},
 		{name: "EnvURLWithCredentials", env: []string{"CHWATCH_API_URL=https://user:apisecret@api.example"}, want: []string{"CHWATCH_API_URL", "credentials", "CHWATCH_API_KEY"}, not: []string{"apisecret"}},
 		{name: "EnvUnparsableURLWithCredentials", env: []string{"CHWATCH_STREAM_URL=https://k:se%zzcret@stream.example"}, want: []string{"CHWATCH_STREAM_URL", "not an http(s) URL"}, not: []string{"se%zzcret"}},
@@ -230,6 +262,21 @@ func TestBadInput(t *testing.T) {
 		{name: "EnvListenNotAnAddress", env: []string{"CHWATCH_HTTP_LISTEN=notanaddr"}, want: []string{"CHWATCH_HTTP_LISTEN", `"notanaddr"`}},
 		{name: "DurationUnderAMillisecond", flags: map[string]string{"stream.idle_timeout": "1ns"}, want: []string{"stream.idle_timeout", "1ns", "1ms"}},
 		{name: "EnvDurationUnderAMillisecond", env: []string{"CHWATCH_STREAM_LINE_TIMEOUT=500us"}, want: []string{"CHWATCH_STREAM_LINE_TIMEOUT", "500µs", "1ms"}},
+		{
+			name: "FeedWebhookNotAURL", env: []string{"CHWATCH_FEED_WEBHOOK_URL=hooks.example/feed/T0K3N-feed-secret"},
+			want: []string{"CHWATCH_FEED_WEBHOOK_URL", "not an http(s) URL"}, not: []string{"T0K3N-feed-secret"},
+		},
+		{
+			name: "FeedNATSNotAURL", env: []string{"CHWATCH_FEED_NATS_URL=http://user:natspassw0rd@nats.example:4222"},
+			want: []string{"CHWATCH_FEED_NATS_URL", "not a NATS URL", "nats://host:4222"}, not: []string{"natspassw0rd"},
+		},
+		{
+			name: "FeedNATSOneOfManyBad", flags: map[string]string{"feed.nats_url": "nats://a:4222,b:4222"},
+			want: []string{"feed.nats_url", "not a NATS URL"},
+		},
+		{name: "FeedSubjectWildcard", flags: map[string]string{"feed.nats_subject": "chwatch.>"}, want: []string{"feed.nats_subject", "wildcard", "chwatch.changes"}},
+		{name: "FeedSubjectEmptyToken", env: []string{"CHWATCH_FEED_NATS_SUBJECT=chwatch..changes"}, want: []string{"CHWATCH_FEED_NATS_SUBJECT", "empty token"}},
+		{name: "FeedSubjectEmpty", flags: map[string]string{"feed.nats_subject": ""}, want: []string{"feed.nats_subject", "empty"}},
 		{
 			name: "WebhookNotAURL", env: []string{"CHWATCH_ALERT_WEBHOOK_URL=hooks.example/services/T0K3N-webhook-secret"},
 			want: []string{"CHWATCH_ALERT_WEBHOOK_URL", "not an http(s) URL"}, not: []string{"T0K3N-webhook-secret"},

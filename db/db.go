@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -87,7 +88,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := sql.Open("sqlite", dsn(path, url.Values{"_txlock": {"immediate"}, "_pragma": o.pragmas}))
+	w, err := sql.Open("sqlite", dsn(path, url.Values{"_txlock": {"immediate"}, "_pragma": o.connPragmas()}))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
@@ -95,6 +96,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
+	if fresh && o.pageSize > 0 {
+		// Like auto_vacuum, only before the first table exists.
+		if _, err := w.ExecContext(ctx, "PRAGMA page_size = "+strconv.Itoa(o.pageSize)); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("set page_size on %s: %w", path, err)
+		}
+	}
 	if fresh {
 		// auto_vacuum only takes effect before the first table exists.
 		if _, err := w.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
@@ -111,7 +119,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open database %s: journal_mode is %q, not wal (is it on a network file system?)", path, mode)
 	}
-	r, err := openReadPool(path, "rw", o.pragmas...)
+	r, err := openReadPool(path, "rw", o.connPragmas()...)
 	if err != nil {
 		w.Close()
 		return nil, err

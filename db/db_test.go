@@ -65,6 +65,8 @@ func TestSchemaCommented(t *testing.T) {
 			if !strings.Contains(line, "--") {
 				t.Errorf("schema.sql:%d: column without a comment: %s", i+1, line)
 			}
+			// Columns added by ALTER TABLE end on the table's last line.
+			inTable = !strings.HasSuffix(trimmed, ");")
 		}
 	}
 }
@@ -87,6 +89,26 @@ func TestOpenPragmas(t *testing.T) {
 	// The read pool cannot write.
 	_, err := d.R.ExecContext(ctx, "INSERT INTO counters (name, value) VALUES ('x', 1)")
 	is.True(err != nil)
+}
+
+// A new file gets the page size asked for; an existing one keeps its own.
+func TestPageSize(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chwatch.db")
+	pageSize := func(opts ...db.Option) int {
+		d, err := db.Open(ctx, path, opts...)
+		is.NoErr(err)
+		defer d.Close()
+		_, err = d.MigrateUp(ctx, time.Now())
+		is.NoErr(err)
+		var n int
+		is.NoErr(d.R.QueryRowContext(ctx, "PRAGMA page_size").Scan(&n))
+		return n
+	}
+	is.Equal(pageSize(db.PageSize(2048)), 2048)
+	is.Equal(pageSize(db.PageSize(4096)), 2048) // not changed
+	is.Equal(pageSize(), 2048)
 }
 
 func TestFileModes(t *testing.T) {
@@ -203,4 +225,35 @@ func TestBackupWhileWriting(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(c["companies"], int64(42))          // the committed snapshot, not the open transaction
 	is.True(db.Backup(ctx, d.Path, dest) != nil) // never overwrites
+}
+
+// Migration 0007 rebuilds event_payloads keyed by timepoint: every payload
+// survives it, and its way back, unchanged.
+func TestPayloadsKeyedByTimepoint(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	d := dbtest.Open(t)
+	payloads := func() string {
+		var s string
+		is.NoErr(d.W.QueryRowContext(ctx, "SELECT group_concat(stream || ':' || timepoint || ':' || payload, ' ') FROM (SELECT * FROM event_payloads ORDER BY timepoint)").Scan(&s))
+		return s
+	}
+	_, err := d.MigrateDown(ctx, 1)
+	is.NoErr(err)
+	_, err = d.W.ExecContext(ctx, `INSERT INTO event_payloads (stream, timepoint, payload) VALUES
+		('companies', 47000002, '{"b":2}'), ('companies', 47000001, '{"a":1}'), ('companies', 47000003, '{"c":3}')`)
+	is.NoErr(err)
+	want := payloads()
+	_, err = d.MigrateUp(ctx, time.Now())
+	is.NoErr(err)
+	is.Equal(payloads(), want)
+	var rowid int64
+	is.NoErr(d.W.QueryRowContext(ctx, "SELECT rowid FROM event_payloads WHERE timepoint = 47000002").Scan(&rowid))
+	is.Equal(rowid, int64(47000002)) // the timepoint is the key: no second B-tree
+	var indexes int
+	is.NoErr(d.W.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event_payloads'").Scan(&indexes))
+	is.Equal(indexes, 0)
+	_, err = d.MigrateDown(ctx, 1)
+	is.NoErr(err)
+	is.Equal(payloads(), want)
 }

@@ -11,8 +11,8 @@ import (
 )
 
 // With NoAutoCheckpoint no connection of chwatch's checkpoints by itself
-// (database.checkpoints = "external", for Litestream); without it SQLite's
-// default stands.
+// (database.checkpoints = "external", for Litestream); without it a commit
+// checkpoints once the WAL holds db.AutoCheckpointPages.
 func TestNoAutoCheckpoint(t *testing.T) {
 	ctx := context.Background()
 	for _, tt := range []struct {
@@ -20,7 +20,7 @@ func TestNoAutoCheckpoint(t *testing.T) {
 		opts []db.Option
 		want int
 	}{
-		{"Default", nil, 1000},
+		{"Default", nil, db.AutoCheckpointPages},
 		{"External", []db.Option{db.NoAutoCheckpoint()}, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

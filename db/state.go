@@ -147,6 +147,11 @@ func (s *Seq) Save(ctx context.Context, q Querier) error {
 	return AddCounter(ctx, q, "change_seq", s.next-s.start)
 }
 
+// StatePSCsSince is the service_state row saying since when enrich.pscs is
+// on ("" or absent: off); `run` writes it at start (enrich.SetUpPSCs),
+// status reads it.
+const StatePSCsSince = "pscs_since"
+
 // SetState writes service_state rows.
 func SetState(ctx context.Context, q Querier, now string, kv map[string]string) error {
 	for k, v := range kv {

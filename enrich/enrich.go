@@ -1,14 +1,16 @@
 // Package enrich runs chwatch's REST workers: the goroutines of `chwatch
 // run` (api.workers of them) that claim jobs from the queue in its order
-// (status checks, then gap sweeps, then officer fetches), call the REST API
-// through the shared budget and the circuit breaker, and apply each answer
-// in one write transaction together with the job's completion. A profile
-// (status_check, sweep_check) goes through the same company rule as the
-// stream and the bulk file, as source api; an officer list replaces the
-// company's officers. Only a failure of the job itself spends an attempt:
-// a 429, a pause of the budget, the breaker and a stop spend none. It joins
-// queue, budget, breaker, api and company, and writes no SQL of its own;
-// only app imports it.
+// (status checks, then gap sweeps, then officer fetches, filing checks and
+// PSC fetches), call the REST API through the shared budget and the circuit
+// breaker, and apply each answer in one write transaction together with the
+// job's completion. A profile (status_check, sweep_check) goes through the
+// same company rule as the stream and the bulk file, as source api; an
+// officer list replaces the company's officers, a PSC list its persons with
+// significant control; a filing history gives the strike-off's cause and
+// timetable. Only a failure of the job itself spends an attempt: a 429, a
+// pause of the budget, the breaker and a stop spend none. It joins queue,
+// budget, breaker, api and company, and writes no SQL of its own; only app
+// imports it.
 package enrich
 
 import (
@@ -39,21 +41,24 @@ const (
 	DefaultProgressEvery = 30 * time.Second
 )
 
-// Kinds are the kinds of job the workers run, highest priority first.
-// Others (filing_check, pscs) stay queued for a later version.
-func Kinds() []queue.Kind { return []queue.Kind{queue.StatusCheck, queue.SweepCheck, queue.Officers} }
+// Kinds are the kinds of job the workers always run, highest priority
+// first; pscs joins them when Config.PSCs is set.
+func Kinds() []queue.Kind {
+	return []queue.Kind{queue.StatusCheck, queue.SweepCheck, queue.Officers, queue.FilingCheck}
+}
 
 // Results of one job, the result label of chwatch_jobs_total.
 const (
 	Done     = "done"     // applied and completed
 	Failed   = "failed"   // an attempt spent, back in the queue after a backoff (or dead after the last)
 	Deferred = "deferred" // back in the queue without spending an attempt: the API could not be asked
+	Recheck  = "recheck"  // answered and written, to be asked again later (a filing_check that found no notice yet)
 	Dead     = "dead"     // buried at once: it can never succeed
 	Lost     = "lost"     // the lease was lost meanwhile: another worker holds the job now
 	Stopped  = "stopped"  // the service stopped; the lease is released with the others
 )
 
-func results() []string { return []string{Done, Failed, Deferred, Dead, Lost, Stopped} }
+func results() []string { return []string{Done, Failed, Deferred, Recheck, Dead, Lost, Stopped} }
 
 // Config configures the workers. DB, Queue, Budget, Breaker, Client and
 // Applier are required.
@@ -70,7 +75,10 @@ type Config struct {
 	// the first success); nil tells no one.
 	Alerts  *alert.Alerter
 	Workers int // api.workers
-	Logger  *slog.Logger
+	// PSCs runs pscs jobs too (enrich.pscs); without it they are never
+	// claimed.
+	PSCs   bool
+	Logger *slog.Logger
 	// Metrics is where chwatch_job_seconds{kind}, chwatch_jobs_total{kind,result}
 	// and chwatch_rest_workers go (a private set when nil).
 	Metrics *metrics.Set
@@ -82,6 +90,9 @@ type Config struct {
 	ProbeWait time.Duration
 	// ProgressEvery is how often a progress line is logged while jobs run.
 	ProgressEvery time.Duration
+	// NoticeRecheck is how long a filing_check that found no first-Gazette
+	// notice waits before it looks again (DefaultNoticeRecheck when 0).
+	NoticeRecheck time.Duration
 	Now           func() time.Time
 }
 
@@ -90,6 +101,7 @@ type Workers struct {
 	cfg Config
 	log *slog.Logger
 
+	kinds   []queue.Kind // the kinds claimed: Kinds, and pscs with Config.PSCs
 	running atomic.Int64
 	stored  atomic.Int64 // officers written
 	counts  map[queue.Kind]map[string]*metrics.Counter
@@ -123,14 +135,21 @@ func New(cfg Config) (*Workers, error) {
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = DefaultProgressEvery
 	}
+	if cfg.NoticeRecheck <= 0 {
+		cfg.NoticeRecheck = DefaultNoticeRecheck
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	w := &Workers{cfg: cfg, log: cfg.Logger.With("component", "rest"),
 		counts: map[queue.Kind]map[string]*metrics.Counter{}, seconds: map[queue.Kind]*metrics.Histogram{}}
+	w.kinds = Kinds()
+	if cfg.PSCs {
+		w.kinds = append(w.kinds, queue.PSCs)
+	}
 	// Every series exists from the start, so dashboards see it before
 	// first use.
-	for _, k := range Kinds() {
+	for _, k := range w.kinds {
 		w.counts[k] = map[string]*metrics.Counter{}
 		for _, r := range results() {
 			w.counts[k][r] = cfg.Metrics.NewCounter(fmt.Sprintf(`chwatch_jobs_total{kind=%q,result=%q}`, k, r))
@@ -212,7 +231,7 @@ func (w *Workers) work(ctx context.Context, id int) {
 				continue
 			}
 		}
-		j, ok, err := w.cfg.Queue.Claim(ctx, Kinds()...)
+		j, ok, err := w.cfg.Queue.Claim(ctx, w.kinds...)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.log.Warn("could not claim a REST job", "err", err)
@@ -244,6 +263,10 @@ func (w *Workers) run(ctx context.Context, j queue.Job) {
 		res = w.profile(ctx, j)
 	case queue.Officers:
 		res = w.officers(ctx, j)
+	case queue.FilingCheck:
+		res = w.filingCheck(ctx, j)
+	case queue.PSCs:
+		res = w.pscs(ctx, j)
 	}
 	stop()
 	w.counts[j.Kind][res].Inc()
@@ -299,7 +322,7 @@ func (w *Workers) progress(ctx context.Context) {
 		}
 		now := map[string]int64{}
 		changed := false
-		for _, k := range Kinds() {
+		for _, k := range w.kinds {
 			for _, r := range results() {
 				now[r] += int64(w.counts[k][r].Get())
 			}

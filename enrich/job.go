@@ -59,6 +59,7 @@ func (w *Workers) profile(ctx context.Context, j queue.Job) string {
 	if err != nil {
 		return w.unwritten(ctx, j, err)
 	}
+	w.cfg.Applier.Transitions.Add(d.Change, 1)
 	log := w.log.With("company", j.Company, "job", string(j.Kind))
 	switch {
 	case d.Change == company.EnteredStrikeOff || d.Change == company.LeftStrikeOff:
@@ -79,27 +80,8 @@ func (w *Workers) profile(ctx context.Context, j queue.Job) string {
 // the company left strike-off meanwhile: ReplaceOfficersTx checks inside
 // the transaction).
 func (w *Workers) officers(ctx context.Context, j queue.Job) string {
-	if !api.ValidNumber(j.Company) {
-		return w.bury(ctx, j, badNumber(j))
-	}
-	recs, err := company.LoadMany(ctx, w.cfg.DB.R, []string{j.Company})
-	rec := recs[j.Company]
-	if err != nil {
-		if ctx.Err() != nil {
-			return Stopped
-		}
-		return w.unwritten(ctx, j, err)
-	}
-	if !rec.InStrikeOff() {
-		// It left (or was never seen): the list would be thrown away, so
-		// no request is spent on it.
-		wctx := context.WithoutCancel(ctx)
-		err := w.cfg.DB.WriteTx(wctx, func(tx db.Tx) error { return w.cfg.Queue.CompleteTx(wctx, tx, j) })
-		if err != nil {
-			return w.unwritten(ctx, j, err)
-		}
-		w.log.Info("officers not fetched: the company is not in strike-off", "company", j.Company)
-		return Done
+	if res, skip := w.skipList(ctx, j, "officers"); skip {
+		return res
 	}
 	list, err := breaker.Call(w.cfg.Breaker, func() (api.OfficerList, error) { return w.cfg.Client.Officers(ctx, j.Company) })
 	if err != nil {
@@ -136,6 +118,33 @@ func (w *Workers) officers(ctx context.Context, j queue.Job) string {
 	w.stored.Add(int64(res.Stored))
 	w.log.Debug("officers stored", "company", j.Company, "officers", res.Stored, "removed", res.Removed, "pages", list.Pages)
 	return Done
+}
+
+// skipList settles a list job (officers, pscs) that must send nothing: a
+// bad company number (dead at once), or a company no longer in strike-off
+// (or never seen), whose list would be thrown away, so no request is spent
+// on it (done). skip is false when the list is to be fetched.
+func (w *Workers) skipList(ctx context.Context, j queue.Job, what string) (res string, skip bool) {
+	if !api.ValidNumber(j.Company) {
+		return w.bury(ctx, j, badNumber(j)), true
+	}
+	recs, err := company.LoadMany(ctx, w.cfg.DB.R, []string{j.Company})
+	if err != nil {
+		if ctx.Err() != nil {
+			return Stopped, true
+		}
+		return w.unwritten(ctx, j, err), true
+	}
+	if recs[j.Company].InStrikeOff() {
+		return "", false
+	}
+	wctx := context.WithoutCancel(ctx)
+	err = w.cfg.DB.WriteTx(wctx, func(tx db.Tx) error { return w.cfg.Queue.CompleteTx(wctx, tx, j) })
+	if err != nil {
+		return w.unwritten(ctx, j, err), true
+	}
+	w.log.Info(what+" not fetched: the company is not in strike-off", "company", j.Company)
+	return Done, true
 }
 
 // settle puts a job whose call failed where it belongs. Only a failure of

@@ -28,7 +28,7 @@ const (
 )
 
 // Kinds lists every kind, in the order the help text shows them.
-var Kinds = []Kind{Companies, StrikeOff, Officers, Changes}
+var Kinds = []Kind{Companies, StrikeOff, Officers, Changes, PSCs}
 
 // ErrMarkAhead is returned when an incremental export's mark is above the
 // database's change sequence: the state file belongs to another database, or
@@ -75,11 +75,17 @@ type Options struct {
 	// change_seq order.
 	Incremental bool
 	After       int64
+	// DueBefore (strike-off only, a YYYY-MM-DD date from ParseDueBefore)
+	// keeps the companies whose dissolution_due_on is before it and whose
+	// strike-off is not suspended, soonest first.
+	DueBefore string
 	// Raw turns off formula neutralising.
 	Raw bool
 	// OnSnapshot, when set, is called once the read snapshot is taken and
 	// before any row is read. Tests use it to commit a write mid-export.
 	OnSnapshot func()
+
+	cond string // one more condition, with one ? (Records)
 }
 
 // Result says what an export wrote.
@@ -101,6 +107,9 @@ func Write(ctx context.Context, r *sql.DB, w io.Writer, kind Kind, opt Options) 
 	q, ok := queries[kind]
 	if !ok {
 		return res, fmt.Errorf("export: unknown kind %q: want one of %s", kind, kindList())
+	}
+	if opt.DueBefore != "" && kind != StrikeOff {
+		return res, fmt.Errorf("export %s: --due-before is for the strike-off export only", kind)
 	}
 	conn, err := r.Conn(ctx)
 	if err != nil {
@@ -157,7 +166,7 @@ func Write(ctx context.Context, r *sql.DB, w io.Writer, kind Kind, opt Options) 
 		}
 		for i := range vals {
 			rec[i] = vals[i].String
-			if !opt.Raw {
+			if !opt.Raw && !(q.cols[i].id && plainID(rec[i])) {
 				rec[i] = neutralise(rec[i])
 			}
 		}
@@ -217,6 +226,19 @@ func neutralise(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// plainID reports whether s holds only the characters of Companies House's
+// identifiers: letters, digits, '-' and '_'.
+func plainID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ParseSince parses a --since value: RFC 3339 (2026-11-28T23:41:36Z, any

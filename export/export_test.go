@@ -23,10 +23,11 @@ var now = time.Date(2026, 11, 28, 23, 41, 36, 0, time.UTC)
 // documented is the README's column list of every kind: changing it breaks
 // users' scripts.
 var documented = map[export.Kind]string{
-	export.Companies: "company_number,company_name,company_status,company_status_detail,company_type,jurisdiction,date_of_creation,date_of_cessation,sic_codes,address_line_1,address_line_2,locality,region,postal_code,country,strike_off_since,missing_from_bulk,deleted_at,source,source_time,updated_at,change_seq",
-	export.StrikeOff: "company_number,company_name,strike_off_since,first_seen,company_type,date_of_creation,sic_codes,address_line_1,address_line_2,locality,region,postal_code,country,source_time,change_seq",
+	export.Companies: "company_number,company_name,company_status,company_status_detail,company_type,jurisdiction,date_of_creation,date_of_cessation,sic_codes,address_line_1,address_line_2,locality,region,postal_code,country,strike_off_since,missing_from_bulk,deleted_at,source,source_time,updated_at,change_seq,strike_off_kind,gazette_notice_on,dissolution_due_on,strike_off_suspended_at",
+	export.StrikeOff: "company_number,company_name,strike_off_since,first_seen,company_type,date_of_creation,sic_codes,address_line_1,address_line_2,locality,region,postal_code,country,source_time,change_seq,strike_off_kind,gazette_notice_on,dissolution_due_on,strike_off_suspended_at",
 	export.Officers:  "company_number,company_name,officer_id,name,officer_role,appointed_on,resigned_on,nationality,occupation,country_of_residence,birth_month,birth_year,address_line_1,address_line_2,locality,region,postal_code,country,fetched_at,change_seq",
 	export.Changes:   "id,company_number,company_name,change,old_status,old_detail,new_status,new_detail,source,first_seen,timepoint,source_time,detected_at,change_seq",
+	export.PSCs:      "company_number,company_name,psc_id,kind,name,natures_of_control,notified_on,ceased_on,nationality,country_of_residence,birth_month,birth_year,address_line_1,address_line_2,locality,region,postal_code,country,fetched_at,change_seq",
 }
 
 // company is a row to insert; the zero fields take plain values.
@@ -271,6 +272,22 @@ func TestNeutralise(t *testing.T) {
 		recs, _ := export_(t, d, export.Companies, export.Options{Raw: true})
 		is.Equal(cell(t, recs, "00000001", "address_line_1"), "=SUM(1)")
 	})
+}
+
+// An officer id is Companies House's base64url key, and may begin with '-':
+// it is exported as it is, so a user can join on it, unless it holds
+// anything a formula needs.
+func TestOfficerIDsAreNotNeutralised(t *testing.T) {
+	is := is.New(t)
+	d := dbtest.Open(t)
+	write(t, d, func(tx db.Tx, seq *db.Seq) error {
+		addCompany(t, tx, seq, company{number: "00000009", detail: proposal, since: "2026-11-09T00:00:00Z"})
+		addOfficer(t, tx, seq, "00000009", "-Xy_3kQ9-ab", "DOE, Jane", "2026-11-10T00:00:00Z")
+		addOfficer(t, tx, seq, "00000009", "-1+cmd|' /C calc'!A0", "ROE, Richard", "2026-11-10T00:00:00Z")
+		return nil
+	})
+	recs, _ := export_(t, d, export.Officers, export.Options{})
+	is.Equal(column(t, recs, "officer_id"), []string{"'-1+cmd|' /C calc'!A0", "-Xy_3kQ9-ab"})
 }
 
 func TestSinceIsInclusive(t *testing.T) {

@@ -2,8 +2,14 @@ package export
 
 import "strings"
 
-// col is one output column: its header name and the SQL that reads it.
-type col struct{ name, expr string }
+// col is one output column: its header name and the SQL that reads it. An
+// id column holds Companies House's opaque identifiers (base64url, so they
+// may begin with '-'): neutralising would change the key a user joins on,
+// and a cell of only letters, digits, '-' and '_' cannot carry a formula.
+type col struct {
+	name, expr string
+	id         bool
+}
 
 // query is the SQL of one kind, assembled from parts so that the filters of
 // --since and --state can be added in one place.
@@ -19,7 +25,7 @@ type query struct {
 func address(alias string) []col {
 	var out []col
 	for _, n := range []string{"address_line_1", "address_line_2", "locality", "region", "postal_code", "country"} {
-		out = append(out, col{n, alias + "." + n})
+		out = append(out, col{name: n, expr: alias + "." + n})
 	}
 	return out
 }
@@ -30,7 +36,7 @@ func cols(names ...string) []col {
 	out := make([]col, len(names))
 	for i, n := range names {
 		_, name, _ := strings.Cut(n, ".")
-		out[i] = col{name, n}
+		out[i] = col{name: name, expr: n}
 	}
 	return out
 }
@@ -51,6 +57,7 @@ var queries = map[Kind]query{
 			address("c"),
 			cols("c.strike_off_since", "c.missing_from_bulk", "c.deleted_at", "c.source", "c.source_time",
 				"c.updated_at", "c.change_seq"),
+			strikeOffCols,
 		),
 		from:  "companies c",
 		order: "c.company_number",
@@ -60,12 +67,13 @@ var queries = map[Kind]query{
 	StrikeOff: {
 		cols: join(
 			cols("c.company_number", "c.company_name", "c.strike_off_since"),
-			[]col{{"first_seen", `COALESCE((SELECT s.first_seen FROM status_changes s
+			[]col{{name: "first_seen", expr: `COALESCE((SELECT s.first_seen FROM status_changes s
 				WHERE s.company_number = c.company_number AND s.change = 'entered_strike_off'
 				ORDER BY s.id DESC LIMIT 1), 0)`}},
 			cols("c.company_type", "c.date_of_creation", "c.sic_codes"),
 			address("c"),
 			cols("c.source_time", "c.change_seq"),
+			strikeOffCols,
 		),
 		// The view is the one definition of strike-off; SQLite flattens
 		// it into the query, so its indexes serve --since and --state.
@@ -76,7 +84,9 @@ var queries = map[Kind]query{
 	},
 	Officers: {
 		cols: join(
-			cols("o.company_number", "c.company_name", "o.officer_id", "o.name", "o.officer_role",
+			cols("o.company_number", "c.company_name"),
+			[]col{{name: "officer_id", expr: "o.officer_id", id: true}},
+			cols("o.name", "o.officer_role",
 				"o.appointed_on", "o.resigned_on", "o.nationality", "o.occupation", "o.country_of_residence",
 				"o.birth_month", "o.birth_year"),
 			address("o"),
@@ -96,6 +106,7 @@ var queries = map[Kind]query{
 		since: "s.detected_at",
 		seq:   "s.change_seq",
 	},
+	PSCs: pscsQuery,
 }
 
 // build returns the SQL text and its arguments for the options.
@@ -115,6 +126,9 @@ func (q query) build(opt Options) (string, []any) {
 	if q.where != "" {
 		conds = append(conds, q.where)
 	}
+	if opt.cond != "" {
+		conds = append(conds, opt.cond)
+	}
 	order := q.order
 	if opt.Incremental {
 		// The change_seq indexes serve both the condition and the order.
@@ -125,6 +139,13 @@ func (q query) build(opt Options) (string, []any) {
 	if !opt.Since.IsZero() {
 		conds = append(conds, q.since+" >= ?")
 		args = append(args, sinceArg(opt.Since))
+	}
+	if opt.DueBefore != "" {
+		conds = append(conds, dueBefore)
+		args = append(args, opt.DueBefore)
+		if !opt.Incremental {
+			order = "c.dissolution_due_on, c.company_number"
+		}
 	}
 	if len(conds) > 0 {
 		b.WriteString(" WHERE ")

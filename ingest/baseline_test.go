@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chwatch/chwatch/config"
 	"github.com/chwatch/chwatch/db"
 	"github.com/chwatch/chwatch/stream"
 )
@@ -34,7 +35,12 @@ func TestRawBaseline(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, err := db.Open(ctx, filepath.Join(dir, "baseline.db"))
+	// The page size chwatch run gives a new file, under the same setting.
+	pageSize := config.Default().Database.PageSize
+	if v := os.Getenv("CHWATCH_DATABASE_PAGE_SIZE"); v != "" {
+		pageSize, _ = strconv.Atoi(v)
+	}
+	d, err := db.Open(ctx, filepath.Join(dir, "baseline.db"), db.PageSize(pageSize))
 	if err != nil {
 		t.Fatal(err)
 	}

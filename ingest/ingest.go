@@ -87,7 +87,7 @@ type Processor struct {
 	batches     *metrics.Counter
 	batchTime   *metrics.Histogram
 	latency     *metrics.Summary
-	transitions map[string]*metrics.Counter
+	transitions *company.Transitions
 	commitFails *metrics.Counter
 
 	// recorded is the highest timepoint in stream_events as of the last
@@ -142,7 +142,7 @@ func New(d *db.DB, cfg Config) *Processor {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = DefaultStopTimeout
 	}
-	p := &Processor{db: d, cfg: cfg, log: cfg.Logger, recorded: -1, events: map[string]*metrics.Counter{}, transitions: map[string]*metrics.Counter{}}
+	p := &Processor{db: d, cfg: cfg, log: cfg.Logger, recorded: -1, events: map[string]*metrics.Counter{}}
 	m := cfg.Metrics
 	for _, o := range []string{"applied", "unchanged", "stale", "deleted", "invalid", "duplicate"} {
 		p.events[o] = m.NewCounter(`chwatch_stream_events_total{outcome="` + o + `"}`)
@@ -155,8 +155,9 @@ func New(d *db.DB, cfg Config) *Processor {
 	// From an event's arrival to its commit: what "committed within
 	// milliseconds" means to an operator.
 	p.latency = m.NewSummaryExt("chwatch_apply_latency_seconds", 5*time.Minute, []float64{0.5, 0.9, 0.99, 1})
-	for _, c := range []string{company.EnteredStrikeOff, company.LeftStrikeOff} {
-		p.transitions[c] = m.NewCounter(`chwatch_strike_off_transitions_total{change="` + c + `"}`)
+	// The Applier's, shared with the REST workers; its own when alone.
+	if p.transitions = cfg.Applier.Transitions; p.transitions == nil {
+		p.transitions = company.NewTransitions(m)
 	}
 	m.NewGauge("chwatch_stream_timepoint", func() float64 { return float64(p.State().Timepoint) })
 	m.NewGauge("chwatch_stream_lag_seconds", func() float64 { return p.State().Lag.Seconds() })
@@ -463,9 +464,7 @@ func (p *Processor) publish(res *batchResult, start time.Time) {
 	p.duplicates.AddInt64(res.duplicates)
 	p.rejects.AddInt64(res.rejects)
 	for c, n := range res.changes {
-		if m := p.transitions[c]; m != nil {
-			m.AddInt64(n)
-		}
+		p.transitions.Add(c, n)
 	}
 	p.mu.Lock()
 	p.state.Events += res.duplicates

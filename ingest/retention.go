@@ -17,8 +17,8 @@ import (
 
 // DeletePayloadsTx deletes the raw JSON of events received before before.
 func DeletePayloadsTx(ctx context.Context, tx db.Querier, before time.Time, limit int) (int64, error) {
-	res, err := tx.ExecContext(ctx, `DELETE FROM event_payloads WHERE rowid IN (
-		SELECT p.rowid FROM (SELECT rowid, stream, timepoint FROM event_payloads ORDER BY stream, timepoint LIMIT ?2) p
+	res, err := tx.ExecContext(ctx, `DELETE FROM event_payloads WHERE timepoint IN (
+		SELECT p.timepoint FROM (SELECT stream, timepoint FROM event_payloads ORDER BY timepoint LIMIT ?2) p
 		JOIN stream_events e USING (stream, timepoint) WHERE e.received_at < ?1)`, db.FormatTime(before), limit)
 	if err != nil {
 		return 0, fmt.Errorf("delete event payloads: %w", err)
@@ -40,7 +40,7 @@ func DeleteEventsTx(ctx context.Context, tx db.Querier, before time.Time, limit 
 	// Payloads of deleted events cannot outlive them.
 	_, err = tx.ExecContext(ctx, `DELETE FROM event_payloads WHERE NOT EXISTS (
 		SELECT 1 FROM stream_events e WHERE e.stream = event_payloads.stream AND e.timepoint = event_payloads.timepoint)
-		AND rowid IN (SELECT rowid FROM event_payloads ORDER BY stream, timepoint LIMIT ?)`, limit)
+		AND timepoint IN (SELECT timepoint FROM event_payloads ORDER BY timepoint LIMIT ?)`, limit)
 	if err != nil {
 		return n, fmt.Errorf("delete payloads of deleted events: %w", err)
 	}

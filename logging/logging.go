@@ -25,7 +25,8 @@ const minSecret = 6
 // Secrets expands secret values into every form in which they could reach a
 // log: the value itself, its HTTP Basic form (base64 of "value:", how the
 // stream key travels) and, for a URL, its path and query, its password and
-// each query value (a webhook's token lives there).
+// each query value (a webhook's token lives there), or its user when it
+// has no password (a NATS token); a comma-separated list, each URL of it.
 func Secrets(values ...string) []string {
 	var out []string
 	add := func(s string) {
@@ -36,6 +37,10 @@ func Secrets(values ...string) []string {
 	for _, v := range values {
 		if len(v) < minSecret {
 			continue
+		}
+		if strings.Contains(v, ",") {
+			// A list of URLs (feed.nats_url): each one too.
+			out = append(out, Secrets(strings.Split(v, ",")...)...)
 		}
 		add(v)
 		add(base64.StdEncoding.EncodeToString([]byte(v + ":")))
@@ -49,6 +54,8 @@ func Secrets(values ...string) []string {
 		}
 		if pw, ok := u.User.Password(); ok {
 			add(pw)
+		} else if u.User != nil {
+			add(u.User.Username()) // a token alone: nats://TOKEN@host
 		}
 		for _, vs := range u.Query() {
 			for _, q := range vs {

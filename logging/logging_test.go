@@ -18,6 +18,7 @@ import (
 func TestRedact(t *testing.T) {
 	const key = "STREAMKEY-d3adb33f"
 	const hook = "https://hooks.example.com/services/T000/B000/tok3n-XYZ?sig=abcdef123456"
+	const nats = "nats://natsuser:natspassw0rd@a.example:4222,nats://s3cr3t-t0ken@b.example:4222"
 	tests := []struct {
 		name   string
 		log    func(l *slog.Logger)
@@ -33,12 +34,14 @@ func TestRedact(t *testing.T) {
 		}, base64.StdEncoding.EncodeToString([]byte(key + ":"))},
 		{"PathOnly", func(l *slog.Logger) { l.Info("GET /services/T000/B000/tok3n-XYZ failed") }, "tok3n-XYZ"},
 		{"Stringer", func(l *slog.Logger) { l.Info("x", "v", struct{ K string }{key}) }, key},
+		{"NATSPassword", func(l *slog.Logger) { l.Warn("connect: password natspassw0rd refused") }, "natspassw0rd"},
+		{"NATSToken", func(l *slog.Logger) { l.Warn("x", "err", errors.New("token s3cr3t-t0ken rejected")) }, "s3cr3t-t0ken"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
 			var out bytes.Buffer
-			l := slog.New(logging.Redact(slog.NewJSONHandler(&out, nil), logging.Secrets(key, hook, "")))
+			l := slog.New(logging.Redact(slog.NewJSONHandler(&out, nil), logging.Secrets(key, hook, nats, "")))
 			tt.log(l)
 			is.True(out.Len() > 0)
 			is.True(!strings.Contains(out.String(), tt.secret)) // secret leaked

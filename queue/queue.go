@@ -558,13 +558,63 @@ func CancelTx(ctx context.Context, tx db.Querier, kind Kind, company string) (in
 // strike_off_companies view) that has none pending: after a 416 gap, exits
 // during the gap are found this way. It returns how many it queued.
 func EnqueueSweepTx(ctx context.Context, tx db.Querier, now time.Time) (int64, error) {
-	ts := db.FormatTime(now)
-	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (kind, priority, company_number, state, run_after, created_at, updated_at)
-		SELECT ?, ?, company_number, 'queued', ?, ?, ? FROM strike_off_companies WHERE true
-		ON CONFLICT (kind, company_number) WHERE state IN ('queued', 'running') DO NOTHING`,
-		string(SweepCheck), SweepCheck.Priority(), ts, ts, ts)
+	n, _, err := EnqueueSelectTx(ctx, tx, SweepCheck, now, 0, "SELECT company_number FROM strike_off_companies")
 	if err != nil {
 		return 0, fmt.Errorf("queue gap sweep: %w", err)
+	}
+	return n, nil
+}
+
+// EnqueueSelectTx queues a job of kind, in the caller's transaction, for
+// every company number that query (a SELECT of one column named
+// company_number, written by the package that owns the rows it reads)
+// returns and that has none of kind pending: the backfills (a gap sweep,
+// enrich.pscs turned on) in one statement. A low-priority kind queues at most maxDepth less the pending
+// jobs (maxDepth <= 0: no limit); the companies left over are counted in
+// CounterRefused. It returns how many it queued and how many it refused.
+func EnqueueSelectTx(ctx context.Context, tx db.Querier, kind Kind, now time.Time, maxDepth int64, query string, args ...any) (queued, refused int64, err error) {
+	if kind.Priority() < 0 {
+		return 0, 0, fmt.Errorf("enqueue %s: unknown kind", kind)
+	}
+	room := int64(-1) // LIMIT -1: no limit
+	if maxDepth > 0 && kind.lowPriority() {
+		var pending int64
+		if err := tx.QueryRowContext(ctx, "SELECT coalesce((SELECT value FROM counters WHERE name = ?), 0)", CounterPending).Scan(&pending); err != nil {
+			return 0, 0, fmt.Errorf("enqueue %s: %w", kind, err)
+		}
+		room = max(maxDepth-pending, 0)
+	}
+	ts := db.FormatTime(now)
+	// The candidates without a pending job of kind, so that the limit
+	// counts only rows that insert.
+	from := `SELECT company_number FROM (` + query + `) AS sel WHERE NOT EXISTS (SELECT 1 FROM jobs j
+		WHERE j.kind = ? AND j.company_number = sel.company_number AND j.state IN ('queued', 'running'))`
+	all := append(append([]any{}, args...), string(kind))
+	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (kind, priority, company_number, state, run_after, created_at, updated_at)
+		SELECT ?, ?, company_number, 'queued', ?, ?, ? FROM (`+from+` LIMIT ?) WHERE true
+		ON CONFLICT (kind, company_number) WHERE state IN ('queued', 'running') DO NOTHING`,
+		append(append([]any{string(kind), kind.Priority(), ts, ts, ts}, all...), room)...)
+	if err != nil {
+		return 0, 0, fmt.Errorf("enqueue %s: %w", kind, err)
+	}
+	queued, _ = res.RowsAffected()
+	if room >= 0 && queued == room {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (`+from+`)`, all...).Scan(&refused); err != nil {
+			return queued, 0, fmt.Errorf("enqueue %s: count refused: %w", kind, err)
+		}
+		if err := db.AddCounter(ctx, tx, CounterRefused, refused); err != nil {
+			return queued, 0, err
+		}
+	}
+	return queued, refused, nil
+}
+
+// CancelKindTx removes every queued (not running) job of kind, and returns
+// how many it removed: enrich.pscs turned off drops the PSC fetches.
+func CancelKindTx(ctx context.Context, tx db.Querier, kind Kind) (int64, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE kind = ? AND state IN ('queued', 'running') AND state = 'queued'`, string(kind))
+	if err != nil {
+		return 0, fmt.Errorf("cancel every %s job: %w", kind, err)
 	}
 	n, _ := res.RowsAffected()
 	return n, nil

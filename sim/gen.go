@@ -73,8 +73,13 @@ type company struct {
 	cur, prev version
 	srcPub    uint32 // published_at of the event that last changed truth
 	seen      bool   // appeared in a published event
-	hasPrev   bool
-	deleted   bool
+	// enteredPub is published_at of the event that last moved the company
+	// into strike-off (0: it was there from the start), entries how many
+	// did: its filing history follows them (sim/filings.go).
+	enteredPub uint32
+	entries    uint8
+	hasPrev    bool
+	deleted    bool
 }
 
 // static is what never changes about a company.
@@ -352,6 +357,9 @@ func (s *Sim) change(r rng, ci uint32, k uint8, pub uint32, tp int64, fc bool) r
 		v.status = stDissolved
 	}
 	c.prev, c.hasPrev, c.cur = c.cur, true, v
+	if k == kEnter {
+		c.enteredPub, c.entries = pub, c.entries+1
+	}
 	c.seen, c.deleted, c.srcPub = true, false, pub
 	s.lastPub = pub
 	if nowIn := v.status == stStrikeOff; nowIn != wasIn {

@@ -11,13 +11,16 @@ import (
 	"time"
 )
 
-// Handler serves GET /companies (the stream), GET /company/{n} and
-// GET /company/{n}/officers.
+// Handler serves GET /companies (the stream), GET /company/{n},
+// GET /company/{n}/officers, GET /company/{n}/persons-with-significant-control
+// and GET /company/{n}/filing-history.
 func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /companies", s.serveStream)
 	mux.HandleFunc("GET /company/{n}", s.rest(s.serveProfile))
 	mux.HandleFunc("GET /company/{n}/officers", s.rest(s.serveOfficers))
+	mux.HandleFunc("GET /company/{n}/filing-history", s.rest(s.serveFilingHistory))
+	mux.HandleFunc("GET /company/{n}/persons-with-significant-control", s.rest(s.servePSCs))
 	return mux
 }
 
@@ -58,7 +61,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *Sim) rest(h http.HandlerFunc) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		w := &statusWriter{ResponseWriter: rw}
-		defer func() { s.countStatus(w.code) }()
+		defer func() { s.countStatus(w.code, r.Pattern) }()
 		n := s.restN.Add(1)
 		now := s.cfg.Now()
 		f := &s.cfg.API
@@ -136,12 +139,13 @@ func (s *Sim) Outage(d time.Duration) {
 	s.rlMu.Unlock()
 }
 
-func (s *Sim) countStatus(code int) {
+func (s *Sim) countStatus(code int, pattern string) {
 	if code == 0 {
 		return // the client went away before an answer
 	}
 	s.rlMu.Lock()
 	s.byStatus[code]++
+	s.byEndpoint[strings.TrimPrefix(pattern, "GET ")]++
 	s.rlMu.Unlock()
 }
 
@@ -149,6 +153,9 @@ func (s *Sim) countStatus(code int) {
 type RESTStats struct {
 	Requests int64         // REST requests received
 	ByStatus map[int]int64 // answers by HTTP status
+	// ByEndpoint counts the answers by route: "/company/{n}",
+	// "/company/{n}/officers", "/company/{n}/persons-with-significant-control".
+	ByEndpoint map[string]int64
 }
 
 // RESTStats returns the REST answers so far.
@@ -158,6 +165,10 @@ func (s *Sim) RESTStats() RESTStats {
 	st := RESTStats{Requests: s.restN.Load(), ByStatus: make(map[int]int64, len(s.byStatus))}
 	for k, v := range s.byStatus {
 		st.ByStatus[k] = v
+	}
+	st.ByEndpoint = make(map[string]int64, len(s.byEndpoint))
+	for k, v := range s.byEndpoint {
+		st.ByEndpoint[k] = v
 	}
 	return st
 }

@@ -85,9 +85,9 @@ type APIFaults struct {
 	Status403Every  int           // the Nth, 2Nth... REST request answers 403, as Companies House does to an IP it dislikes
 	OutageAfter     time.Duration // an outage starts this long after New (by Config.Now)...
 	OutageFor       time.Duration // ...and lasts this long: every REST request answers a gateway error (0: none; see also Sim.Outage)
-	PageCap         int           // the largest items_per_page the officers list grants (default 100; a gateway may cap it lower)
+	PageCap         int           // the largest items_per_page the officer and PSC lists and filing histories grant (default 100; a gateway may cap it lower)
 	RemainingHeader bool          // spell the budget header X-Ratelimit-Remaining, as one Companies House API does
-	OverlapPages    bool          // every officer page after the first begins with the previous page's last item (an unstable sort order): a client must de-duplicate by links.self
+	OverlapPages    bool          // every officer or PSC page after the first begins with the previous page's last item (an unstable sort order): a client must de-duplicate by links.self
 }
 
 // An oversized line is the next event's own line with one extra member: inside
@@ -149,10 +149,11 @@ type Sim struct {
 	restN  atomic.Int64 // REST requests received
 	restGW atomic.Int64 // REST gateway errors sent, for their rotation
 
-	rlMu     sync.Mutex
-	rl       map[string]*rateWindow // by API key: the budget belongs to the key
-	outage   [2]time.Time           // REST answers gateway errors in [from, to)
-	byStatus map[int]int64
+	rlMu       sync.Mutex
+	rl         map[string]*rateWindow // by API key: the budget belongs to the key
+	outage     [2]time.Time           // REST answers gateway errors in [from, to)
+	byStatus   map[int]int64
+	byEndpoint map[string]int64
 }
 
 // Truth is the simulator's own view of what it has published so far.
@@ -191,7 +192,7 @@ func New(cfg Config) (*Sim, error) {
 		maxConn:  maxConnection,
 		changed:  make(chan struct{}),
 		rl:       map[string]*rateWindow{},
-		byStatus: map[int]int64{},
+		byStatus: map[int]int64{}, byEndpoint: map[string]int64{},
 	}
 	if cfg.API.OutageFor > 0 {
 		from := cfg.Now().Add(cfg.API.OutageAfter)

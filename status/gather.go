@@ -40,6 +40,7 @@ func (r *Report) readService(ctx context.Context, s source) error {
 		return err
 	}
 	r.Service = ParseService(kv)
+	r.PSCsSince = kv[db.StatePSCsSince]
 	if sv := r.Service; !sv.HeartbeatAt.IsZero() {
 		r.HeartbeatAgeSeconds = s.now.Sub(sv.HeartbeatAt).Seconds()
 		if !sv.StartedAt.IsZero() {
@@ -61,11 +62,13 @@ func (r *Report) readTotals(ctx context.Context, s source) error {
 	for o, n := range events {
 		r.Events[o] = n
 	}
-	c, err := db.CountersNamed(ctx, s.tx, ingest.CounterRejects, company.CounterCompanies, company.CounterStrikeOff, queue.CounterPending, queue.CounterRefused)
+	c, err := db.CountersNamed(ctx, s.tx, ingest.CounterRejects, company.CounterCompanies, company.CounterStrikeOff, company.CounterPSCs,
+		queue.CounterPending, queue.CounterRefused)
 	if err != nil {
 		return err
 	}
 	r.Rejects, r.Companies, r.StrikeOff = c[ingest.CounterRejects], c[company.CounterCompanies], c[company.CounterStrikeOff]
+	r.PSCs = c[company.CounterPSCs]
 	r.Queue.Pending, r.Queue.Refused = c[queue.CounterPending], c[queue.CounterRefused]
 	return nil
 }

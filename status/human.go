@@ -29,8 +29,10 @@ func Render(w io.Writer, r *Report, version string) {
 		p.stream()
 		p.events()
 		p.companies()
+		p.filings()
 		p.queue()
 		p.rest()
+		p.feed()
 		p.gaps()
 		if r.Service.LastError != "" {
 			p.row("last error", "%s", r.Service.LastError)
@@ -133,6 +135,12 @@ func (p *printer) companies() {
 		first = fmt.Sprintf(", and %s first seen in strike-off (no entries: the day they entered is unknown)", count(r.Today.FirstSeen))
 	}
 	p.row("companies", "%s, in strike-off %s; today %s entered, %s left%s", count(r.Companies), count(r.StrikeOff), count(r.Today.Entered), count(r.Today.Left), first)
+	switch {
+	case r.PSCsSince != "":
+		p.row("pscs", "%s stored (enrich.pscs on since %s)", count(r.PSCs), r.PSCsSince)
+	case r.PSCs > 0:
+		p.row("pscs", "%s stored (enrich.pscs off: no more are fetched)", count(r.PSCs))
+	}
 }
 
 // queue prints each kind with work waiting or dead, the drain estimate and
@@ -171,7 +179,7 @@ func (p *printer) queue() {
 		p.row(key, "drain %s", d.text())
 	}
 	if r.Queue.Refused > 0 {
-		p.row(key, "%s officer fetches refused past queue.max_depth", count(r.Queue.Refused))
+		p.row(key, "%s fetches (officers, filing checks, PSCs) refused past queue.max_depth", count(r.Queue.Refused))
 	}
 }
 

@@ -73,7 +73,7 @@ func TestJSONKeys(t *testing.T) {
 	is.NoErr(json.Unmarshal(b, &m))
 	for _, k := range []string{"verdict", "reasons", "now", "database", "service", "running", "cursor", "last_event_age_seconds",
 		"events", "rejects", "companies", "strike_off", "entered_today", "left_today", "recent_transitions", "open_gaps", "queue",
-		"today", "rest", "uptime_seconds", "heartbeat_age_seconds"} {
+		"today", "rest", "feed", "uptime_seconds", "heartbeat_age_seconds"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("the JSON lacks %q: %s", k, b)
 		}

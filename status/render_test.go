@@ -86,13 +86,26 @@ func TestRender(t *testing.T) {
 			},
 			setup: func(tb testing.TB, d *db.DB) {
 				aDay(tb, d)
-				counters(tb, d, map[string]int64{"day.2026-11-28.entered_strike_off_first_seen": 398_765, "jobs_refused": 12})
+				counters(tb, d, map[string]int64{"day.2026-11-28.entered_strike_off_first_seen": 398_765, "jobs_refused": 12, "pscs": 5_432})
+				// enrich.pscs was turned on with the import: its fetches queue beside the officers.
+				exec(tb, d, `INSERT INTO service_state (key, value, updated_at) VALUES ('pscs_since', ?, ?)`, db.FormatTime(ago(20*time.Hour)), db.FormatTime(ago(20*time.Hour)))
+				addJobs(tb, d, queue.PSCs, queue.StateQueued, 40, ago(20*time.Hour))
 				addJobs(tb, d, queue.Officers, queue.StateQueued, 400, ago(20*time.Hour))
 				addJobs(tb, d, queue.Officers, queue.StateRunning, 2, ago(time.Minute))
 				addJobs(tb, d, queue.StatusCheck, queue.StateQueued, 25, ago(3*time.Minute))
 				addJobs(tb, d, queue.Officers, queue.StateDead, 3, ago(10*time.Hour))
 				// As if the 400 were 400,000: the drain reads the counter.
 				counters(tb, d, map[string]int64{queue.CounterName(queue.Officers, queue.StateQueued): 400_000 - 400})
+				// The upgrade to filing checks queued a backfill, partly run.
+				addJobs(tb, d, queue.FilingCheck, queue.StateQueued, 300, ago(20*time.Hour))
+				counters(tb, d, map[string]int64{
+					"filing.backfill": 360_000, "filing.kind.voluntary": 21_000, "filing.kind.compulsory": 38_000, "filing.kind.unknown": 700,
+					"filing.suspended": 1_100, "filing.due.2026-10": 40, "filing.due.2026-11": 12_345, "filing.due.2026-12": 20_001,
+					"filing.due.2027-01": 25_000, "filing.unknown_items": 2,
+				})
+				exec(tb, d, `INSERT INTO filing_unknowns (company_number, transaction_id, description, raw, seen_at)
+					VALUES ('SC571653', 'T1', 'gazette-objection-to-strike-off-received', '{}', '2026-11-28T00:00:00Z'),
+					('09876543', 'T2', 'gazette-notice-strike-off-pending-review', '{}', '2026-11-28T00:00:00Z')`)
 				exec(tb, d, `INSERT INTO api_budget (id, key_id, rate_limit, window_seconds, remain, window_end, requests, rate_limited, last_status, last_response_at, writer, updated_at)
 					VALUES (1, 'k', 600, 300, 412, ?, 123456, 3, 200, ?, 'w', ?)`, db.FormatTime(now.Add(2*time.Minute)), db.FormatTime(ago(time.Second)), db.FormatTime(ago(time.Second)))
 			},

@@ -205,12 +205,19 @@ type Report struct {
 	Today               Today            `json:"today"`
 	Companies           int64            `json:"companies"`
 	StrikeOff           int64            `json:"strike_off"`
-	EnteredToday        int64            `json:"entered_today"` // Today.Entered
-	LeftToday           int64            `json:"left_today"`    // Today.Left
-	Recent              []Transition     `json:"recent_transitions"`
-	Gaps                []Gap            `json:"open_gaps"`
-	Queue               Queue            `json:"queue"`
-	REST                REST             `json:"rest"`
+	// PSCs is the persons with significant control stored (the pscs
+	// table's counter); PSCsSince is when enrich.pscs was turned on, ""
+	// while it is off.
+	PSCs         int64        `json:"pscs"`
+	PSCsSince    string       `json:"pscs_since,omitempty"`
+	EnteredToday int64        `json:"entered_today"` // Today.Entered
+	LeftToday    int64        `json:"left_today"`    // Today.Left
+	Recent       []Transition `json:"recent_transitions"`
+	Gaps         []Gap        `json:"open_gaps"`
+	Queue        Queue        `json:"queue"`
+	REST         REST         `json:"rest"`
+	Feed         []FeedSink   `json:"feed"` // the change feed's sinks; empty when none is configured
+	Filings      Filings      `json:"filings"`
 
 	now time.Time // Now, to the nanosecond, for the ages on the screen
 }
@@ -247,7 +254,7 @@ func Gather(ctx context.Context, d *db.DB, th Thresholds, now time.Time) (*Repor
 	}
 	src := source{tx: tx, th: th, now: now}
 	for _, read := range []func(context.Context, source) error{
-		r.readService, r.readTotals, r.readCursor, r.readToday, r.readRecent, r.readGaps, r.readQueue, r.readREST,
+		r.readService, r.readTotals, r.readCursor, r.readToday, r.readRecent, r.readGaps, r.readQueue, r.readREST, r.readFeed, r.readFilings,
 	} {
 		if err := read(ctx, src); err != nil {
 			return nil, err

@@ -33,6 +33,7 @@ func (r *Report) decide(th Thresholds, now time.Time) {
 	r.judgeStream(th, now, add)
 	r.judgeREST(add)
 	r.judgeData(add)
+	r.judgeFeed(add)
 }
 
 // judgeService decides whether the service runs, and whether the disk

@@ -657,8 +657,8 @@ func (c *Client) items(r *reading, l rawLine, now time.Time) (items [2]Item, n i
 		}
 	}
 	if it.Event != nil && r.s.gap != nil {
+		// The gap stays pending until deliver has handed it over.
 		g := r.s.gap
-		r.s.gap = nil
 		g.ToTimepoint, g.ToTime = it.Event.Timepoint, it.Event.PublishedAt
 		items[n] = Item{Gap: g}
 		n++
@@ -667,8 +667,10 @@ func (c *Client) items(r *reading, l rawLine, now time.Time) (items [2]Item, n i
 	return items, n + 1
 }
 
-// deliver counts it, moves the resume point past an event, and sends it;
-// false when ctx ended first.
+// deliver counts it, sends it, and once it is handed over moves the
+// resume point past an event (or clears the pending gap it carries); false
+// when ctx ended first. The order matters: an item ctx cut off is not
+// delivered, so the next connection must ask for it again.
 func (c *Client) deliver(ctx context.Context, r *reading, it Item) bool {
 	var tp int64
 	switch {
@@ -687,6 +689,12 @@ func (c *Client) deliver(ctx context.Context, r *reading, it Item) bool {
 		c.m.linesReject.Inc()
 		c.log.Debug("stream line rejected", "reason", it.Reject.Reason, "bytes", it.Reject.Bytes, "recovered_timepoint", it.Reject.Timepoint)
 	}
+	if !r.w.send(ctx, r.s.out, it) {
+		return false
+	}
+	if it.Gap != nil {
+		r.s.gap = nil
+	}
 	if tp > 0 && tp >= r.s.next {
 		r.s.next = tp + 1
 		c.update(func(st *State) { st.Timepoint = tp })
@@ -694,7 +702,7 @@ func (c *Client) deliver(ctx context.Context, r *reading, it Item) bool {
 	if r.o.events > 0 {
 		r.s.failures = 0
 	}
-	return r.w.send(ctx, r.s.out, it)
+	return true
 }
 
 // plausible reports whether an event at tp may follow prev on one

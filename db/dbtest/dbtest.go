@@ -11,13 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chwatch/chwatch/config"
 	"github.com/chwatch/chwatch/db"
 )
 
-// Open opens a new migrated database in tb's temporary directory.
+// Open opens a new migrated database in tb's temporary directory, with the
+// page size chwatch gives a new file.
 func Open(tb testing.TB) *db.DB {
 	tb.Helper()
-	d, err := db.Open(context.Background(), filepath.Join(tb.TempDir(), "chwatch.db"))
+	d, err := db.Open(context.Background(), filepath.Join(tb.TempDir(), "chwatch.db"), db.PageSize(config.Default().Database.PageSize))
 	if err != nil {
 		tb.Fatal(err)
 	}

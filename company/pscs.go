@@ -1,0 +1,201 @@
+package company
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/chwatch/chwatch/db"
+)
+
+// CounterPSCs is the running total of pscs rows, kept in the transactions
+// that write and delete them, so status never counts the table.
+const CounterPSCs = "pscs"
+
+// PSC is one person with significant control of a company, as an item of
+// GET /company/{n}/persons-with-significant-control describes it. Only Raw
+// is complete: the fields are what the pscs table has columns for.
+type PSC struct {
+	// ID is the last segment of links.self
+	// (/company/{n}/persons-with-significant-control/individual/{id}). An
+	// item without links.self gets "sha256:" and a digest of its JSON, so
+	// it is still kept, once.
+	ID                 string
+	Kind               string // individual-person-with-significant-control, corporate-entity-..., an open set
+	Name               string // "" for a super-secure PSC
+	NaturesOfControl   []string
+	NotifiedOn         string
+	CeasedOn           string // "" while the control lasts
+	Nationality        string
+	CountryOfResidence string
+	BirthMonth         int // 0 when not published
+	BirthYear          int
+	AddressLine1       string // premises and first line
+	AddressLine2       string
+	Locality           string
+	Region             string
+	PostalCode         string
+	Country            string
+	// Raw is the item exactly as the API sent it.
+	Raw []byte
+}
+
+// ParsePSC reads one PSC item, as leniently as ParseOfficer: unknown
+// members are ignored, a known member of an unexpected type is left empty
+// (Raw still holds it), and only an item that is not a JSON object is an
+// error.
+func ParsePSC(raw []byte) (PSC, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return PSC{}, fmt.Errorf("decode PSC item: not a JSON object")
+	}
+	p := PSC{
+		Kind: jsonString(m["kind"]), Name: jsonString(m["name"]),
+		NotifiedOn: jsonString(m["notified_on"]), CeasedOn: jsonString(m["ceased_on"]),
+		Nationality: jsonString(m["nationality"]), CountryOfResidence: jsonString(m["country_of_residence"]),
+		Raw: bytes.Clone(raw),
+	}
+	var natures []json.RawMessage
+	if json.Unmarshal(m["natures_of_control"], &natures) == nil {
+		for _, n := range natures {
+			if s := jsonString(n); s != "" {
+				p.NaturesOfControl = append(p.NaturesOfControl, s)
+			}
+		}
+	}
+	var dob map[string]json.RawMessage
+	if json.Unmarshal(m["date_of_birth"], &dob) == nil {
+		p.BirthMonth, p.BirthYear = jsonInt(dob["month"]), jsonInt(dob["year"])
+	}
+	var addr map[string]json.RawMessage
+	if json.Unmarshal(m["address"], &addr) == nil {
+		p.AddressLine1 = jsonString(addr["address_line_1"])
+		if prem := jsonString(addr["premises"]); prem != "" && !startsWithWord(p.AddressLine1, prem) {
+			p.AddressLine1 = strings.TrimSpace(prem + " " + p.AddressLine1)
+		}
+		p.AddressLine2, p.Locality, p.Region = jsonString(addr["address_line_2"]), jsonString(addr["locality"]), jsonString(addr["region"])
+		p.PostalCode, p.Country = jsonString(addr["postal_code"]), jsonString(addr["country"])
+	}
+	var links map[string]json.RawMessage
+	if json.Unmarshal(m["links"], &links) == nil {
+		self := strings.TrimRight(jsonString(links["self"]), "/")
+		p.ID = self[strings.LastIndexByte(self, '/')+1:]
+	}
+	if p.ID == "" {
+		sum := sha256.Sum256(raw)
+		p.ID = "sha256:" + hex.EncodeToString(sum[:10])
+	}
+	return p, nil
+}
+
+// PSCsResult says what ReplacePSCsTx did.
+type PSCsResult struct {
+	// Written is false when the company is not in strike-off (it left
+	// while the list was being fetched, or was never stored): nothing was
+	// written.
+	Written bool
+	Stored  int   // PSC rows written
+	Removed int64 // rows deleted because the new list no longer has them
+}
+
+// pscColumns are the columns ReplacePSCsTx writes, in order.
+const pscColumns = `company_number, psc_id, kind, name, natures_of_control, notified_on, ceased_on, nationality,
+	country_of_residence, birth_month, birth_year, address_line_1, address_line_2, locality, region, postal_code,
+	country, raw, fetched_at, change_seq`
+
+const pscValues = 20
+
+// ReplacePSCsTx makes pscs the whole list of company number's persons with
+// significant control, inside the caller's write transaction, as
+// ReplaceOfficersTx does for officers: rows the list no longer has are
+// deleted, every row of the list is written with fetchedAt and its own
+// change_seq from seq (the caller saves seq), nothing is written when the
+// company is not in strike-off (checked in the same transaction, so a late
+// list cannot resurrect rows that leaving deleted), and items with the same
+// ID are written once, the first kept. The 'pscs' counter moves by the
+// rows gained or lost.
+func ReplacePSCsTx(ctx context.Context, tx db.Querier, seq *db.Seq, number string, pscs []PSC, fetchedAt time.Time) (PSCsResult, error) {
+	if ok, err := inStrikeOffTx(ctx, tx, number); err != nil || !ok {
+		if err != nil {
+			err = fmt.Errorf("replace PSCs of %s: %w", number, err)
+		}
+		return PSCsResult{}, err
+	}
+	seen := make(map[string]bool, len(pscs))
+	keep := make([]PSC, 0, len(pscs))
+	ids := make([]string, 0, len(pscs))
+	for _, p := range pscs {
+		if p.ID == "" {
+			return PSCsResult{}, fmt.Errorf("replace PSCs of %s: a PSC has no id", number)
+		}
+		if !seen[p.ID] {
+			seen[p.ID] = true
+			keep = append(keep, p)
+			ids = append(ids, p.ID)
+		}
+	}
+	var before int64
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM pscs WHERE company_number = ?", number).Scan(&before); err != nil {
+		return PSCsResult{}, fmt.Errorf("replace PSCs of %s: count old rows: %w", number, err)
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return PSCsResult{}, fmt.Errorf("replace PSCs of %s: %w", number, err)
+	}
+	res, err := tx.ExecContext(ctx, "DELETE FROM pscs WHERE company_number = ? AND psc_id NOT IN (SELECT value FROM json_each(?))", number, string(list))
+	if err != nil {
+		return PSCsResult{}, fmt.Errorf("replace PSCs of %s: delete old rows: %w", number, err)
+	}
+	out := PSCsResult{Written: true}
+	out.Removed, _ = res.RowsAffected()
+
+	ts := db.FormatTime(fetchedAt)
+	args := make([]any, 0, officersPerInsert*pscValues)
+	for start := 0; start < len(keep); start += officersPerInsert {
+		chunk := keep[start:min(start+officersPerInsert, len(keep))]
+		args = args[:0]
+		for _, p := range chunk {
+			args = append(args, number, p.ID, db.NullString(p.Kind), db.NullString(p.Name), db.NullString(strings.Join(p.NaturesOfControl, ",")),
+				db.NullString(p.NotifiedOn), db.NullString(p.CeasedOn), db.NullString(p.Nationality), db.NullString(p.CountryOfResidence),
+				db.NullInt(int64(p.BirthMonth)), db.NullInt(int64(p.BirthYear)), db.NullString(p.AddressLine1), db.NullString(p.AddressLine2),
+				db.NullString(p.Locality), db.NullString(p.Region), db.NullString(p.PostalCode), db.NullString(p.Country),
+				db.NullString(string(p.Raw)), ts, seq.Next())
+		}
+		row := "(" + strings.Repeat("?,", pscValues-1) + "?)"
+		q := "INSERT INTO pscs (" + pscColumns + ") VALUES " + strings.Repeat(row+",", len(chunk)-1) + row + `
+			ON CONFLICT (company_number, psc_id) DO UPDATE SET (` + pscColumns + `) =
+			(excluded.company_number, excluded.psc_id, excluded.kind, excluded.name, excluded.natures_of_control,
+			excluded.notified_on, excluded.ceased_on, excluded.nationality, excluded.country_of_residence,
+			excluded.birth_month, excluded.birth_year, excluded.address_line_1, excluded.address_line_2,
+			excluded.locality, excluded.region, excluded.postal_code, excluded.country, excluded.raw,
+			excluded.fetched_at, excluded.change_seq)`
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return PSCsResult{}, fmt.Errorf("replace PSCs of %s: write %d rows: %w", number, len(chunk), err)
+		}
+		out.Stored += len(chunk)
+	}
+	seq.Count(CounterPSCs, int64(len(keep))-before)
+	return out, nil
+}
+
+// deletePSCsTx deletes company number's PSCs (it left strike-off) and
+// moves the counter with them.
+func deletePSCsTx(ctx context.Context, tx db.Querier, number string) error {
+	res, err := tx.ExecContext(ctx, "DELETE FROM pscs WHERE company_number = ?", number)
+	if err != nil {
+		return fmt.Errorf("delete PSCs of %s: %w", number, err)
+	}
+	n, _ := res.RowsAffected()
+	return db.AddCounter(ctx, tx, CounterPSCs, -n)
+}
+
+// WithoutPSCsSQL selects the companies in strike-off that have no PSC rows:
+// the companies the pscs backfill queues when enrich.pscs is turned on
+// (queue.EnqueueSelectTx runs it).
+const WithoutPSCsSQL = `SELECT c.company_number FROM strike_off_companies c
+	WHERE NOT EXISTS (SELECT 1 FROM pscs p WHERE p.company_number = c.company_number)`
