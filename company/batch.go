@@ -22,6 +22,20 @@ type Batch struct {
 	stored map[string]*Record // nil: known to be absent
 	news   map[string]int     // company → its row in inserts, not written yet
 	rows   []any              // new company rows, len(insertColumns) values each
+	args   []any              // one row's values, reused
+	now    time.Time          // the detection time of ts
+	ts     string             // now as stored
+	tsv    any                // ts boxed once for the batch's rows
+}
+
+// stamp is now as stored, formatted and boxed once while now stays the
+// same (a whole stream batch has one detection time).
+func (b *Batch) stamp(now time.Time) (string, any) {
+	if b.tsv == nil || !now.Equal(b.now) {
+		b.now, b.ts = now, db.FormatTime(now)
+		b.tsv = b.ts
+	}
+	return b.ts, b.tsv
 }
 
 // Begin starts a batch in tx; seq is the transaction's change sequence.
@@ -113,8 +127,13 @@ func (b *Batch) buffer(number string, args []any) {
 // insertColumns is the number of values of a companies row.
 const insertColumns = 27
 
-// rowsPerInsert keeps a statement well under SQLite's limit on parameters.
-const rowsPerInsert = 200
+// rowsPerInsert is the new companies per INSERT. database/sql and the
+// driver each build an array per statement over its values (40 and 16
+// bytes a value): at 200 rows, 5,400 values, those were 216 KB and a 128 KB
+// array grown by doubling, large objects every statement. At 25 rows they
+// stay small; measured, a first import took 10% less CPU and `run` peaked
+// 3 MB lower.
+const rowsPerInsert = 25
 
 // Flush writes the buffered new companies.
 func (b *Batch) Flush(ctx context.Context) error {

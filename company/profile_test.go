@@ -88,6 +88,46 @@ func TestParseProfile(t *testing.T) {
 			},
 		},
 		{
+			name:    "NameNotAString",
+			json:    `{"company_number":"00000006","company_status":"active","company_name":7}`,
+			wantErr: `"company_name" has the wrong type`,
+		},
+		{
+			name:    "SICCodeNotAString",
+			json:    `{"company_number":"00000006","company_status":"active","sic_codes":["1",2]}`,
+			wantErr: `"sic_codes" has the wrong type`,
+		},
+		{
+			name:    "AddressNotAnObject",
+			json:    `{"company_number":"00000006","company_status":"active","registered_office_address":"x"}`,
+			wantErr: `"registered_office_address" has the wrong type`,
+		},
+		{
+			name:    "TrailingGarbage",
+			json:    `{"company_number":"00000006","company_status":"active"} x`,
+			wantErr: "decode company profile",
+		},
+		{
+			name: "EscapesNullsAndInvalidUTF8AsEncodingJSON",
+			json: "{\"company_number\":\"00000006\",\"company_status\":\"active\",\"company_name\":\"A \\\"B\\\" \\u00e9 LTD\"," +
+				"\"type\":null,\"sic_codes\":null,\"registered_office_address\":{\"locality\":\"Caf\xe9\",\"region\":null},\"extra\":{\"a\":[1,{}]}}",
+			check: func(is *is.I, v company.Version) {
+				is.Equal(v.Name, `A "B" é LTD`)
+				is.Equal(v.Type, "")
+				is.Equal(len(v.SICCodes), 0)
+				is.Equal(v.Locality, "Caf\uFFFD") // as encoding/json decodes it
+				is.Equal(v.Region, "")
+			},
+		},
+		{
+			name: "LastOfARepeatedKey",
+			json: `{"company_number":"00000006","company_status":"dissolved","company_status":"active","sic_codes":["1","2"]}`,
+			check: func(is *is.I, v company.Version) {
+				is.Equal(v.Status, "active")
+				is.Equal(v.SICCodes, []string{"1", "2"})
+			},
+		},
+		{
 			name: "DetailInStatusIsKeptVerbatim",
 			json: `{"company_number":"00000006","company_status":"active-proposal-to-strike-off"}`,
 			check: func(is *is.I, v company.Version) {

@@ -26,6 +26,20 @@ const (
 	API    Source = "api"
 )
 
+// value is s as a column value: a constant in an interface is not
+// allocated, a string variable is, for every row.
+func (s Source) value() any {
+	switch s {
+	case Stream:
+		return string(Stream)
+	case Bulk:
+		return string(Bulk)
+	case API:
+		return string(API)
+	}
+	return string(s)
+}
+
 // StrikeOffDetail is the company_status_detail that, with status "active",
 // means a proposal to strike off.
 const StrikeOffDetail = "active-proposal-to-strike-off"

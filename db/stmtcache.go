@@ -15,6 +15,15 @@ type StmtCache struct {
 }
 
 // NewStmtCache wraps tx. The statements close when tx ends.
+//
+// Its statements run under their context's values but not its
+// cancellation: the driver watches a cancellable context with a goroutine
+// per statement (and a progress callback), for statements that take
+// microseconds. Nothing inside a write
+// transaction waits on a lock (it is BEGIN IMMEDIATE), and the transaction
+// still ends with its context: once that is done, the next statement fails
+// and the transaction rolls back. Only a statement already running is not
+// interrupted mid-way.
 func NewStmtCache(tx *sql.Tx) *StmtCache {
 	return &StmtCache{tx: tx, stmts: map[string]*sql.Stmt{}}
 }
@@ -37,7 +46,7 @@ func (c *StmtCache) ExecContext(ctx context.Context, query string, args ...any) 
 	if err != nil {
 		return nil, err
 	}
-	return s.ExecContext(ctx, args...)
+	return s.ExecContext(context.WithoutCancel(ctx), args...)
 }
 
 // QueryContext runs a prepared query.
@@ -46,7 +55,7 @@ func (c *StmtCache) QueryContext(ctx context.Context, query string, args ...any)
 	if err != nil {
 		return nil, err
 	}
-	return s.QueryContext(ctx, args...)
+	return s.QueryContext(context.WithoutCancel(ctx), args...)
 }
 
 // QueryRowContext runs a prepared query for one row. A failure to prepare
@@ -56,5 +65,5 @@ func (c *StmtCache) QueryRowContext(ctx context.Context, query string, args ...a
 	if err != nil {
 		return c.tx.QueryRowContext(ctx, query, args...)
 	}
-	return s.QueryRowContext(ctx, args...)
+	return s.QueryRowContext(context.WithoutCancel(ctx), args...)
 }

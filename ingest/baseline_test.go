@@ -53,7 +53,7 @@ func TestRawBaseline(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := make(chan stream.Item, 256)
-	w0 := writeBytes(t)
+	w0, c0 := writeBytes(t), cpuTicks(t)
 	start := time.Now()
 	go c.Run(ctx, stream.Start{From: from}, out)
 	done := 0
@@ -75,6 +75,24 @@ func TestRawBaseline(t *testing.T) {
 	// Like chwatch run's, measured once the last event committed: neither
 	// counts the final checkpoint of a stop.
 	fmt.Printf("baseline bytes written: %d\n", writeBytes(t)-w0)
+	// CPU time repeats where a rate on a shared box does not: the script
+	// prints both ratios.
+	fmt.Printf("baseline cpu ticks: %d\n", cpuTicks(t)-c0)
+}
+
+// cpuTicks is this process's user and system time from /proc/self/stat,
+// in clock ticks, as the script reads chwatch run's.
+func cpuTicks(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command's closing parenthesis; utime and
+	// stime are the 14th and 15th of the whole line.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
 }
 
 // writeBytes is this process's write_bytes from /proc/self/io: what it

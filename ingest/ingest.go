@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -93,6 +94,11 @@ type Processor struct {
 	// commit; -1 until read. A timepoint above it cannot be
 	// in the table, so its primary-key check is skipped.
 	recorded int64
+	// seen, events and payloads are batchResult's arrays, kept from one
+	// batch to the next instead of grown again for each.
+	seenBuf                []int64
+	eventsBuf, payloadsBuf []any
+
 	// afterGap is set once a gap committed and until an event after it
 	// moves the cursor (they may fall in different batches).
 	afterGap bool
@@ -339,7 +345,14 @@ func (p *Processor) apply(ctx context.Context, tx db.Querier, batch []stream.Ite
 	if err != nil {
 		return nil, err
 	}
-	res := &batchResult{outcomes: map[string]int64{}, changes: map[string]int64{}, recorded: p.recorded}
+	res := &batchResult{outcomes: map[string]int64{}, changes: map[string]int64{}, recorded: p.recorded,
+		seen: p.seenBuf[:0], events: p.eventsBuf[:0], payloads: p.payloadsBuf[:0]}
+	defer func() {
+		// Kept for the next batch: the arrays, not what they point to.
+		clear(res.events)
+		clear(res.payloads)
+		p.seenBuf, p.eventsBuf, p.payloadsBuf = res.seen[:0], res.events[:0], res.payloads[:0]
+	}()
 	if res.recorded < 0 {
 		var hi sql.NullInt64
 		err := tx.QueryRowContext(ctx, "SELECT max(timepoint) FROM stream_events WHERE stream = ?", StreamName).Scan(&hi)
@@ -476,9 +489,9 @@ func (p *Processor) publish(res *batchResult, start time.Time) {
 
 type batchResult struct {
 	companies  *company.Batch // the batch's companies
-	seen       map[int64]bool // timepoints recorded in this batch
-	events     []any          // stream_events rows to insert, eventCols values each
-	payloads   []any          // event_payloads rows to insert, 3 values each
+	seen       []int64        // timepoints recorded in this batch, sorted
+	events     []any          // stream_events rows not inserted yet, 7 values each
+	payloads   []any          // event_payloads rows not inserted yet, 2 values each
 	recorded   int64          // the cursor before this batch
 	outcomes   map[string]int64
 	changes    map[string]int64
@@ -520,28 +533,34 @@ func (r *batchResult) countDay(t, now time.Time, name string) {
 	r.daily[[2]string{r.day, name}]++
 }
 
-// flush inserts the batch's event rows and payloads, many rows per
-// statement.
+// flush inserts the event rows and payloads not inserted yet, many rows
+// per statement. The stream's name is in the statement, not bound: fewer
+// values to bind per event.
 func (r *batchResult) flush(ctx context.Context, tx db.Querier) error {
-	if err := insertRows(ctx, tx, "INSERT INTO stream_events (stream, timepoint, resource_id, event_type, published_at, received_at, outcome, reason) VALUES ", 8, r.events); err != nil {
+	if err := insertRows(ctx, tx, "INSERT INTO stream_events (stream, timepoint, resource_id, event_type, published_at, received_at, outcome, reason) VALUES ", "('"+StreamName+"',", 7, r.events); err != nil {
 		return fmt.Errorf("record events: %w", err)
 	}
-	if err := insertRows(ctx, tx, "INSERT INTO event_payloads (stream, timepoint, payload) VALUES ", 3, r.payloads); err != nil {
+	if err := insertRows(ctx, tx, "INSERT INTO event_payloads (stream, timepoint, payload) VALUES ", "('"+StreamName+"',", 2, r.payloads); err != nil {
 		return fmt.Errorf("store payloads: %w", err)
 	}
+	clear(r.events)
+	clear(r.payloads)
+	r.events, r.payloads = r.events[:0], r.payloads[:0]
 	return nil
 }
 
-// rowsPerInsert bounds a multi-row INSERT well under SQLite's limit on
-// bound parameters.
-const rowsPerInsert = 200
+// rowsPerInsert is the event rows per INSERT: few enough that the
+// per-statement arrays database/sql and the driver build over the values
+// stay small objects (see company.rowsPerInsert).
+const rowsPerInsert = 50
 
 // insertRows runs insert ("INSERT INTO t (cols) VALUES ") with vals, cols
-// values a row, many rows per statement.
-func insertRows(ctx context.Context, tx db.Querier, insert string, cols int, vals []any) error {
+// values a row after open ("(" and any literal values), many rows per
+// statement.
+func insertRows(ctx context.Context, tx db.Querier, insert, open string, cols int, vals []any) error {
 	for len(vals) > 0 {
 		n := min(len(vals)/cols, rowsPerInsert)
-		row := "(" + strings.Repeat("?,", cols-1) + "?)"
+		row := open + strings.Repeat("?,", cols-1) + "?)"
 		q := insert + strings.Repeat(row+",", n-1) + row
 		if _, err := tx.ExecContext(ctx, q, vals[:n*cols]...); err != nil {
 			return err
@@ -576,7 +595,7 @@ func (r *batchResult) gap() {
 // applyEvent records one event and applies it. A timepoint already in
 // stream_events is a duplicate: counted, nothing written.
 func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, ev *stream.Event, now time.Time, res *batchResult) error {
-	if res.seen[ev.Timepoint] {
+	if _, dup := slices.BinarySearch(res.seen, ev.Timepoint); dup {
 		res.duplicates++
 		return nil
 	}
@@ -620,22 +639,50 @@ func (p *Processor) applyEvent(ctx context.Context, tx db.Querier, ev *stream.Ev
 		outcome = "invalid"
 		p.log.Warn("invalid event recorded and skipped", "timepoint", ev.Timepoint, "reason", reason)
 	}
-	res.events = append(res.events, StreamName, ev.Timepoint, db.NullString(ev.ResourceID), db.NullString(ev.Type), db.NullTime(ev.PublishedAt), db.FormatTime(ev.ReceivedAt), outcome, db.NullString(reason))
+	tp := any(ev.Timepoint) // boxed once for both rows
+	res.events = append(res.events, tp, db.NullString(ev.ResourceID), db.NullString(ev.Type), db.NullTime(ev.PublishedAt), db.FormatTime(ev.ReceivedAt), outcomeValue(outcome), db.NullString(reason))
 	if len(ev.Raw) > 0 {
 		// Raw is never written after decoding: share its bytes rather
 		// than copy a few kilobytes per event (the driver copies them
 		// into SQLite anyway).
-		res.payloads = append(res.payloads, StreamName, ev.Timepoint, unsafe.String(unsafe.SliceData(ev.Raw), len(ev.Raw)))
+		res.payloads = append(res.payloads, tp, unsafe.String(unsafe.SliceData(ev.Raw), len(ev.Raw)))
 	}
-	if res.seen == nil {
-		res.seen = map[int64]bool{}
+	if len(res.events) >= rowsPerInsert*7 {
+		// A statement's worth: insert it now, so the batch holds one
+		// statement of rows, not thousands.
+		if err := res.flush(ctx, tx); err != nil {
+			return err
+		}
 	}
-	res.seen[ev.Timepoint] = true
+	// Timepoints mostly arrive in order: appending keeps the list sorted.
+	if i, _ := slices.BinarySearch(res.seen, ev.Timepoint); i == len(res.seen) {
+		res.seen = append(res.seen, ev.Timepoint)
+	} else {
+		res.seen = slices.Insert(res.seen, i, ev.Timepoint)
+	}
 	res.outcomes[outcome]++
 	res.countDay(ev.ReceivedAt, now, CounterEventsPrefix+outcome)
 	res.saw(ev.Timepoint, ev.PublishedAt, ev.ReceivedAt)
 	p.checkZone(ev)
 	return nil
+}
+
+// outcomeValue is outcome as a column value: a constant in an interface
+// is not allocated, a string variable is, for every event.
+func outcomeValue(outcome string) any {
+	switch outcome {
+	case string(company.Applied):
+		return string(company.Applied)
+	case string(company.Unchanged):
+		return string(company.Unchanged)
+	case string(company.Stale):
+		return string(company.Stale)
+	case string(company.Deleted):
+		return string(company.Deleted)
+	case "invalid":
+		return "invalid"
+	}
+	return outcome
 }
 
 // toVersion turns an event into the company version it describes.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/chwatch/chwatch/jsonscan"
 )
 
 // Reject reasons.
@@ -50,18 +52,18 @@ func Decode(line []byte, received time.Time) (Item, error) {
 	raw := make([]byte, len(line))
 	copy(raw, line)
 	var env envelope
-	err := scanObject(raw, func(m member) {
-		switch string(m.key) {
+	err := jsonscan.Object(raw, func(key, value []byte) {
+		switch string(key) {
 		case "resource_kind":
-			env.resourceKind = m.value
+			env.resourceKind = value
 		case "resource_id":
-			env.resourceID = m.value
+			env.resourceID = value
 		case "resource_uri":
-			env.resourceURI = m.value
+			env.resourceURI = value
 		case "data":
-			env.data = m.value
+			env.data = value
 		case "event":
-			env.event = m.value
+			env.event = value
 		}
 	})
 	if err != nil {
@@ -73,16 +75,16 @@ func Decode(line []byte, received time.Time) (Item, error) {
 		return rejectItem(line, ReasonNoTimepoint, received, 0),
 			fmt.Errorf("decode stream line: %w: event is missing or not an object", ErrNoTimepoint)
 	}
-	_ = scanObject(env.event, func(m member) {
-		switch string(m.key) {
+	_ = jsonscan.Object(env.event, func(key, value []byte) {
+		switch string(key) {
 		case "timepoint":
-			ev.timepoint = m.value
+			ev.timepoint = value
 		case "published_at":
-			ev.publishedAt = m.value
+			ev.publishedAt = value
 		case "type":
-			ev.typ = m.value
+			ev.typ = value
 		case "fields_changed":
-			ev.fieldsChanged = m.value
+			ev.fieldsChanged = value
 		}
 	})
 	tp, ok := parseTimepoint(ev.timepoint)

@@ -1,23 +1,26 @@
-package stream
+// Package jsonscan walks a JSON object in place: a small validating
+// scanner that hands out each member's raw key and value as sub-slices.
+// encoding/json scans a document twice (validate, then decode), copies
+// every json.RawMessage and builds values through reflection; the stream's
+// envelope and the company profile it carries are read through this
+// instead, which keeps decoding well above the stream's peak rate on a
+// small box. It accepts exactly the documents json.Valid accepts
+// (stream.FuzzDecode checks the two against each other).
+package jsonscan
 
-import "errors"
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"unicode/utf8"
+	"unsafe"
+)
 
-// A small validating JSON scanner for the envelope. encoding/json scans a
-// line twice (validate, then decode) and copies every json.RawMessage; this
-// scans it once and hands out sub-slices, which keeps Decode well above the
-// stream's peak rate on a small box. It accepts exactly the documents
-// json.Valid accepts (FuzzDecode checks the two against each other).
-
-var errSyntax = errors.New("invalid JSON")
+// ErrSyntax is returned for a document that is not valid JSON.
+var ErrSyntax = errors.New("invalid JSON")
 
 // maxDepth bounds nesting, as encoding/json does.
 const maxDepth = 10000
-
-// member is one key and its raw value in an object.
-type member struct {
-	key   []byte // raw, without quotes; escaped keys never match our names
-	value []byte
-}
 
 func skipWS(b []byte, i int) int {
 	for i < len(b) {
@@ -31,23 +34,25 @@ func skipWS(b []byte, i int) int {
 	return i
 }
 
-// scanObject walks the object that fills b (white space around it allowed)
-// and calls f for each member. It validates every value.
-func scanObject(b []byte, f func(m member)) error {
+// Object walks the object that fills b (white space around it allowed)
+// and calls f for each member with its raw key (without quotes, escapes
+// left as they are: an escaped key never matches a plain name) and its raw
+// value. It validates every value.
+func Object(b []byte, f func(key, value []byte)) error {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return errSyntax
+		return ErrSyntax
 	}
 	i = skipWS(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		if skipWS(b, i+1) != len(b) {
-			return errSyntax
+			return ErrSyntax
 		}
 		return nil
 	}
 	for {
 		if i >= len(b) || b[i] != '"' {
-			return errSyntax
+			return ErrSyntax
 		}
 		end, err := skipString(b, i)
 		if err != nil {
@@ -56,36 +61,97 @@ func scanObject(b []byte, f func(m member)) error {
 		key := b[i+1 : end-1]
 		i = skipWS(b, end)
 		if i >= len(b) || b[i] != ':' {
-			return errSyntax
+			return ErrSyntax
 		}
 		i = skipWS(b, i+1)
 		vend, err := skipValue(b, i, 1)
 		if err != nil {
 			return err
 		}
-		f(member{key: key, value: b[i:vend]})
+		f(key, b[i:vend])
 		i = skipWS(b, vend)
 		if i >= len(b) {
-			return errSyntax
+			return ErrSyntax
 		}
 		switch b[i] {
 		case ',':
 			i = skipWS(b, i+1)
 		case '}':
 			if skipWS(b, i+1) != len(b) {
-				return errSyntax
+				return ErrSyntax
 			}
 			return nil
 		default:
-			return errSyntax
+			return ErrSyntax
 		}
 	}
 }
 
+// Array walks the array that fills b (white space around it allowed) and
+// calls f for each raw element. It validates every element.
+func Array(b []byte, f func(value []byte)) error {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return ErrSyntax
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		if skipWS(b, i+1) != len(b) {
+			return ErrSyntax
+		}
+		return nil
+	}
+	for {
+		end, err := skipValue(b, i, 1)
+		if err != nil {
+			return err
+		}
+		f(b[i:end])
+		i = skipWS(b, end)
+		if i >= len(b) {
+			return ErrSyntax
+		}
+		switch b[i] {
+		case ',':
+			i = skipWS(b, i+1)
+		case ']':
+			if skipWS(b, i+1) != len(b) {
+				return ErrSyntax
+			}
+			return nil
+		default:
+			return ErrSyntax
+		}
+	}
+}
+
+// Text decodes v, a raw JSON string value as Object hands out; false when v
+// is not a string. A string without escapes, and valid UTF-8, is not
+// copied: the result shares v's memory, so v must not change while it is in
+// use. Others are decoded as encoding/json does (invalid UTF-8 becomes
+// U+FFFD).
+func Text(v []byte) (string, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", false
+	}
+	in := v[1 : len(v)-1]
+	if bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+		return unsafe.String(unsafe.SliceData(in), len(in)), true
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// IsNull reports whether v is the literal null.
+func IsNull(v []byte) bool { return string(v) == "null" }
+
 // skipValue returns the index just past the value starting at b[i].
 func skipValue(b []byte, i, depth int) (int, error) {
 	if i >= len(b) {
-		return 0, errSyntax
+		return 0, ErrSyntax
 	}
 	switch c := b[i]; {
 	case c == '"':
@@ -101,19 +167,19 @@ func skipValue(b []byte, i, depth int) (int, error) {
 	case c == 'n':
 		return skipLiteral(b, i, "null")
 	}
-	return 0, errSyntax
+	return 0, ErrSyntax
 }
 
 func skipLiteral(b []byte, i int, lit string) (int, error) {
 	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-		return 0, errSyntax
+		return 0, ErrSyntax
 	}
 	return i + len(lit), nil
 }
 
 func skipComposite(b []byte, i, depth int) (int, error) {
 	if depth > maxDepth {
-		return 0, errSyntax
+		return 0, ErrSyntax
 	}
 	closer := byte('}')
 	obj := b[i] == '{'
@@ -127,7 +193,7 @@ func skipComposite(b []byte, i, depth int) (int, error) {
 	for {
 		if obj {
 			if i >= len(b) || b[i] != '"' {
-				return 0, errSyntax
+				return 0, ErrSyntax
 			}
 			end, err := skipString(b, i)
 			if err != nil {
@@ -135,7 +201,7 @@ func skipComposite(b []byte, i, depth int) (int, error) {
 			}
 			i = skipWS(b, end)
 			if i >= len(b) || b[i] != ':' {
-				return 0, errSyntax
+				return 0, ErrSyntax
 			}
 			i = skipWS(b, i+1)
 		}
@@ -145,7 +211,7 @@ func skipComposite(b []byte, i, depth int) (int, error) {
 		}
 		i = skipWS(b, end)
 		if i >= len(b) {
-			return 0, errSyntax
+			return 0, ErrSyntax
 		}
 		switch b[i] {
 		case ',':
@@ -153,7 +219,7 @@ func skipComposite(b []byte, i, depth int) (int, error) {
 		case closer:
 			return i + 1, nil
 		default:
-			return 0, errSyntax
+			return 0, ErrSyntax
 		}
 	}
 }
@@ -175,31 +241,31 @@ func skipString(b []byte, i int) (int, error) {
 			return i + 1, nil
 		case c == '\\':
 			if i+1 >= len(b) {
-				return 0, errSyntax
+				return 0, ErrSyntax
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if i+6 > len(b) {
-					return 0, errSyntax
+					return 0, ErrSyntax
 				}
 				for _, h := range b[i+2 : i+6] {
 					if !isHex(h) {
-						return 0, errSyntax
+						return 0, ErrSyntax
 					}
 				}
 				i += 6
 			default:
-				return 0, errSyntax
+				return 0, ErrSyntax
 			}
 		case c < 0x20:
-			return 0, errSyntax
+			return 0, ErrSyntax
 		default:
 			i++
 		}
 	}
-	return 0, errSyntax
+	return 0, ErrSyntax
 }
 
 // stringSpecial marks the bytes that end a run of ordinary string bytes.
@@ -231,12 +297,12 @@ func skipNumber(b []byte, i int) (int, error) {
 			i++
 		}
 	default:
-		return 0, errSyntax
+		return 0, ErrSyntax
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
 		if i >= len(b) || !isDigit(b[i]) {
-			return 0, errSyntax
+			return 0, ErrSyntax
 		}
 		for i < len(b) && isDigit(b[i]) {
 			i++
@@ -248,7 +314,7 @@ func skipNumber(b []byte, i int) (int, error) {
 			i++
 		}
 		if i >= len(b) || !isDigit(b[i]) {
-			return 0, errSyntax
+			return 0, ErrSyntax
 		}
 		for i < len(b) && isDigit(b[i]) {
 			i++
