@@ -18,7 +18,8 @@ func (e *env) exportCommand() *cli.Command {
 		ArgsUsage: "companies|strike-off|officers|changes|pscs",
 		Description: `Reads one snapshot of the database, so it runs beside chwatch run without
 blocking it and never sees half a batch. Cells starting with = + - @ tab or
-carriage return get a leading ' unless --raw.
+carriage return get a leading ' unless --raw; ids (officer_id, psc_id) of
+only letters, digits, - and _ are left as they are.
 
 --since TIME keeps rows at or after TIME (companies: updated_at, strike-off:
 strike_off_since, officers: fetched_at, changes: detected_at, pscs: fetched_at).
