@@ -120,15 +120,12 @@ type OfficersResult struct {
 	Removed int64 // rows deleted because the new list no longer has them
 }
 
-// officerColumns are the columns ReplaceOfficersTx writes, in order.
-const officerColumns = `company_number, officer_id, name, officer_role, appointed_on, resigned_on, nationality,
-	occupation, country_of_residence, birth_month, birth_year, address_line_1, address_line_2, locality, region,
-	postal_code, country, raw, fetched_at, change_seq`
-
-const officerValues = 20
-
-// officersPerInsert keeps a statement well under SQLite's limit on parameters.
-const officersPerInsert = 50
+// officersTable is where ReplaceOfficersTx writes, its columns in the
+// order of its row values.
+var officersTable = listTable{name: "officers", what: "officers", id: "officer_id", columns: strings.Fields(`
+	company_number officer_id name officer_role appointed_on resigned_on nationality occupation
+	country_of_residence birth_month birth_year address_line_1 address_line_2 locality region
+	postal_code country raw fetched_at change_seq`)}
 
 // ReplaceOfficersTx makes officers the whole list of company number's
 // officers, inside the caller's write transaction: rows the list no longer
@@ -141,66 +138,22 @@ const officersPerInsert = 50
 // a feed sink is configured, the replacement is also a message of the
 // change feed, written in tx (feed.OfficersTx).
 func ReplaceOfficersTx(ctx context.Context, tx db.Querier, seq *db.Seq, number string, officers []Officer, fetchedAt time.Time) (OfficersResult, error) {
-	if ok, err := inStrikeOffTx(ctx, tx, number); err != nil || !ok {
-		if err != nil {
-			err = fmt.Errorf("replace officers of %s: %w", number, err)
-		}
-		return OfficersResult{}, err
-	}
-
-	seen := make(map[string]bool, len(officers))
-	keep := make([]Officer, 0, len(officers))
-	ids := make([]string, 0, len(officers))
-	for _, o := range officers {
-		if o.ID == "" {
-			return OfficersResult{}, fmt.Errorf("replace officers of %s: an officer has no id", number)
-		}
-		if !seen[o.ID] {
-			seen[o.ID] = true
-			keep = append(keep, o)
-			ids = append(ids, o.ID)
-		}
-	}
-	list, err := json.Marshal(ids)
-	if err != nil {
-		return OfficersResult{}, fmt.Errorf("replace officers of %s: %w", number, err)
-	}
-	res, err := tx.ExecContext(ctx, "DELETE FROM officers WHERE company_number = ? AND officer_id NOT IN (SELECT value FROM json_each(?))", number, string(list))
-	if err != nil {
-		return OfficersResult{}, fmt.Errorf("replace officers of %s: delete old rows: %w", number, err)
-	}
-	out := OfficersResult{Written: true}
-	out.Removed, _ = res.RowsAffected()
-
 	ts := db.FormatTime(fetchedAt)
-	args := make([]any, 0, officersPerInsert*officerValues)
-	for start := 0; start < len(keep); start += officersPerInsert {
-		chunk := keep[start:min(start+officersPerInsert, len(keep))]
-		args = args[:0]
-		for _, o := range chunk {
-			args = append(args, number, o.ID, o.Name, db.NullString(o.Role), db.NullString(o.AppointedOn), db.NullString(o.ResignedOn),
+	r, err := replaceListTx(ctx, tx, officersTable, number, officers, func(o Officer) string { return o.ID },
+		func(args []any, o Officer) []any {
+			return append(args, number, o.ID, o.Name, db.NullString(o.Role), db.NullString(o.AppointedOn), db.NullString(o.ResignedOn),
 				db.NullString(o.Nationality), db.NullString(o.Occupation), db.NullString(o.CountryOfResidence), db.NullInt(int64(o.BirthMonth)),
 				db.NullInt(int64(o.BirthYear)), db.NullString(o.AddressLine1), db.NullString(o.AddressLine2), db.NullString(o.Locality), db.NullString(o.Region),
 				db.NullString(o.PostalCode), db.NullString(o.Country), db.NullString(string(o.Raw)), ts, seq.Next())
-		}
-		row := "(" + strings.Repeat("?,", officerValues-1) + "?)"
-		q := "INSERT INTO officers (" + officerColumns + ") VALUES " + strings.Repeat(row+",", len(chunk)-1) + row + `
-			ON CONFLICT (company_number, officer_id) DO UPDATE SET (` + officerColumns + `) =
-			(excluded.company_number, excluded.officer_id, excluded.name, excluded.officer_role, excluded.appointed_on,
-			excluded.resigned_on, excluded.nationality, excluded.occupation, excluded.country_of_residence,
-			excluded.birth_month, excluded.birth_year, excluded.address_line_1, excluded.address_line_2,
-			excluded.locality, excluded.region, excluded.postal_code, excluded.country, excluded.raw,
-			excluded.fetched_at, excluded.change_seq)`
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return OfficersResult{}, fmt.Errorf("replace officers of %s: write %d rows: %w", number, len(chunk), err)
-		}
-		out.Stored += len(chunk)
+		})
+	if err != nil || !r.written {
+		return OfficersResult{}, err
 	}
 	// The change feed's message commits with the rows, or not at all.
 	if err := feed.OfficersTx(ctx, tx, number, fetchedAt); err != nil {
 		return OfficersResult{}, fmt.Errorf("replace officers of %s: %w", number, err)
 	}
-	return out, nil
+	return OfficersResult{Written: true, Stored: r.kept, Removed: r.removed}, nil
 }
 
 // inStrikeOffTx reads whether company number is in strike-off inside the

@@ -103,12 +103,12 @@ type PSCsResult struct {
 	Removed int64 // rows deleted because the new list no longer has them
 }
 
-// pscColumns are the columns ReplacePSCsTx writes, in order.
-const pscColumns = `company_number, psc_id, kind, name, natures_of_control, notified_on, ceased_on, nationality,
-	country_of_residence, birth_month, birth_year, address_line_1, address_line_2, locality, region, postal_code,
-	country, raw, fetched_at, change_seq`
-
-const pscValues = 20
+// pscsTable is where ReplacePSCsTx writes, its columns in the order of
+// its row values.
+var pscsTable = listTable{name: "pscs", what: "PSCs", id: "psc_id", columns: strings.Fields(`
+	company_number psc_id kind name natures_of_control notified_on ceased_on nationality
+	country_of_residence birth_month birth_year address_line_1 address_line_2 locality region
+	postal_code country raw fetched_at change_seq`)}
 
 // ReplacePSCsTx makes pscs the whole list of company number's persons with
 // significant control, inside the caller's write transaction, as
@@ -120,67 +120,24 @@ const pscValues = 20
 // ID are written once, the first kept. The 'pscs' counter moves by the
 // rows gained or lost.
 func ReplacePSCsTx(ctx context.Context, tx db.Querier, seq *db.Seq, number string, pscs []PSC, fetchedAt time.Time) (PSCsResult, error) {
-	if ok, err := inStrikeOffTx(ctx, tx, number); err != nil || !ok {
-		if err != nil {
-			err = fmt.Errorf("replace PSCs of %s: %w", number, err)
-		}
-		return PSCsResult{}, err
-	}
-	seen := make(map[string]bool, len(pscs))
-	keep := make([]PSC, 0, len(pscs))
-	ids := make([]string, 0, len(pscs))
-	for _, p := range pscs {
-		if p.ID == "" {
-			return PSCsResult{}, fmt.Errorf("replace PSCs of %s: a PSC has no id", number)
-		}
-		if !seen[p.ID] {
-			seen[p.ID] = true
-			keep = append(keep, p)
-			ids = append(ids, p.ID)
-		}
-	}
 	var before int64
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM pscs WHERE company_number = ?", number).Scan(&before); err != nil {
 		return PSCsResult{}, fmt.Errorf("replace PSCs of %s: count old rows: %w", number, err)
 	}
-	list, err := json.Marshal(ids)
-	if err != nil {
-		return PSCsResult{}, fmt.Errorf("replace PSCs of %s: %w", number, err)
-	}
-	res, err := tx.ExecContext(ctx, "DELETE FROM pscs WHERE company_number = ? AND psc_id NOT IN (SELECT value FROM json_each(?))", number, string(list))
-	if err != nil {
-		return PSCsResult{}, fmt.Errorf("replace PSCs of %s: delete old rows: %w", number, err)
-	}
-	out := PSCsResult{Written: true}
-	out.Removed, _ = res.RowsAffected()
-
 	ts := db.FormatTime(fetchedAt)
-	args := make([]any, 0, officersPerInsert*pscValues)
-	for start := 0; start < len(keep); start += officersPerInsert {
-		chunk := keep[start:min(start+officersPerInsert, len(keep))]
-		args = args[:0]
-		for _, p := range chunk {
-			args = append(args, number, p.ID, db.NullString(p.Kind), db.NullString(p.Name), db.NullString(strings.Join(p.NaturesOfControl, ",")),
+	r, err := replaceListTx(ctx, tx, pscsTable, number, pscs, func(p PSC) string { return p.ID },
+		func(args []any, p PSC) []any {
+			return append(args, number, p.ID, db.NullString(p.Kind), db.NullString(p.Name), db.NullString(strings.Join(p.NaturesOfControl, ",")),
 				db.NullString(p.NotifiedOn), db.NullString(p.CeasedOn), db.NullString(p.Nationality), db.NullString(p.CountryOfResidence),
 				db.NullInt(int64(p.BirthMonth)), db.NullInt(int64(p.BirthYear)), db.NullString(p.AddressLine1), db.NullString(p.AddressLine2),
 				db.NullString(p.Locality), db.NullString(p.Region), db.NullString(p.PostalCode), db.NullString(p.Country),
 				db.NullString(string(p.Raw)), ts, seq.Next())
-		}
-		row := "(" + strings.Repeat("?,", pscValues-1) + "?)"
-		q := "INSERT INTO pscs (" + pscColumns + ") VALUES " + strings.Repeat(row+",", len(chunk)-1) + row + `
-			ON CONFLICT (company_number, psc_id) DO UPDATE SET (` + pscColumns + `) =
-			(excluded.company_number, excluded.psc_id, excluded.kind, excluded.name, excluded.natures_of_control,
-			excluded.notified_on, excluded.ceased_on, excluded.nationality, excluded.country_of_residence,
-			excluded.birth_month, excluded.birth_year, excluded.address_line_1, excluded.address_line_2,
-			excluded.locality, excluded.region, excluded.postal_code, excluded.country, excluded.raw,
-			excluded.fetched_at, excluded.change_seq)`
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return PSCsResult{}, fmt.Errorf("replace PSCs of %s: write %d rows: %w", number, len(chunk), err)
-		}
-		out.Stored += len(chunk)
+		})
+	if err != nil || !r.written {
+		return PSCsResult{}, err
 	}
-	seq.Count(CounterPSCs, int64(len(keep))-before)
-	return out, nil
+	seq.Count(CounterPSCs, int64(r.kept)-before)
+	return PSCsResult{Written: true, Stored: r.kept, Removed: r.removed}, nil
 }
 
 // deletePSCsTx deletes company number's PSCs (it left strike-off) and
