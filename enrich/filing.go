@@ -40,25 +40,14 @@ func (w *Workers) filingCheck(ctx context.Context, j queue.Job) string {
 	now := w.cfg.Now()
 	var res company.StrikeOffResult
 	recheck := false
-	wctx := context.WithoutCancel(ctx)
-	err = w.cfg.DB.WriteTx(wctx, func(tx db.Tx) error {
-		seq, err := db.BeginSeq(wctx, tx)
-		if err != nil {
-			return err
-		}
-		if res, err = company.ApplyStrikeOffTx(wctx, tx, seq, j.Company, s, now); err != nil {
-			return err
-		}
-		if err := seq.Save(wctx, tx); err != nil {
-			return err
-		}
-		if err := queue.RecordCostTx(wctx, tx, j.Kind, max(h.Pages, 1)); err != nil {
-			return err
-		}
+	err = w.commit(ctx, j, max(h.Pages, 1), func(ctx context.Context, tx db.Tx, seq *db.Seq) (err error) {
+		res, err = company.ApplyStrikeOffTx(ctx, tx, seq, j.Company, s, now)
+		return err
+	}, func(ctx context.Context, tx db.Tx) error {
 		if recheck = res.Written && !s.HasNotice(); recheck {
-			return w.cfg.Queue.DeferTx(wctx, tx, j, now.Add(w.cfg.NoticeRecheck), "no first-Gazette notice filed yet: read again after a day")
+			return w.cfg.Queue.DeferTx(ctx, tx, j, now.Add(w.cfg.NoticeRecheck), "no first-Gazette notice filed yet: read again after a day")
 		}
-		return w.cfg.Queue.CompleteTx(wctx, tx, j)
+		return w.cfg.Queue.CompleteTx(ctx, tx, j)
 	})
 	if err != nil {
 		return w.unwritten(ctx, j, err)

@@ -41,21 +41,11 @@ func (w *Workers) profile(ctx context.Context, j queue.Job) string {
 	w.answered()
 	now := w.cfg.Now()
 	var d company.Decision
-	wctx := context.WithoutCancel(ctx) // an answer that arrived is written, stop or not
-	err = w.cfg.DB.WriteTx(wctx, func(tx db.Tx) error {
-		seq, err := db.BeginSeq(wctx, tx)
-		if err != nil {
-			return err
-		}
-		if d, err = w.cfg.Applier.Apply(wctx, tx, seq, p.Version, now); err != nil {
-			return err
-		}
-		if err := seq.Save(wctx, tx); err != nil {
-			return err
-		}
-		// A profile is one request, always: only lists' costs are measured.
-		return w.cfg.Queue.CompleteTx(wctx, tx, j)
-	})
+	// A profile is one request, always: only lists' costs are measured.
+	err = w.commit(ctx, j, 0, func(ctx context.Context, tx db.Tx, seq *db.Seq) (err error) {
+		d, err = w.cfg.Applier.Apply(ctx, tx, seq, p.Version, now)
+		return err
+	}, nil)
 	if err != nil {
 		return w.unwritten(ctx, j, err)
 	}
@@ -90,24 +80,10 @@ func (w *Workers) officers(ctx context.Context, j queue.Job) string {
 	w.answered()
 	now := w.cfg.Now()
 	var res company.OfficersResult
-	wctx := context.WithoutCancel(ctx)
-	err = w.cfg.DB.WriteTx(wctx, func(tx db.Tx) error {
-		seq, err := db.BeginSeq(wctx, tx)
-		if err != nil {
-			return err
-		}
-		if res, err = company.ReplaceOfficersTx(wctx, tx, seq, j.Company, list.Officers, now); err != nil {
-			return err
-		}
-		if err := seq.Save(wctx, tx); err != nil {
-			return err
-		}
-		// A 404 list is one request, as is an empty page.
-		if err := queue.RecordCostTx(wctx, tx, j.Kind, max(list.Pages, 1)); err != nil {
-			return err
-		}
-		return w.cfg.Queue.CompleteTx(wctx, tx, j)
-	})
+	err = w.commit(ctx, j, max(list.Pages, 1), func(ctx context.Context, tx db.Tx, seq *db.Seq) (err error) {
+		res, err = company.ReplaceOfficersTx(ctx, tx, seq, j.Company, list.Officers, now)
+		return err
+	}, nil)
 	if err != nil {
 		return w.unwritten(ctx, j, err)
 	}
@@ -266,4 +242,34 @@ func (w *Workers) raise(kind, text string, err error) {
 
 func badNumber(j queue.Job) error {
 	return fmt.Errorf("%q is not a company number (8 characters of A-Z and 0-9): nothing was sent; delete it with `chwatch queue purge --dead`", j.Company)
+}
+
+// commit writes a job's answer in one transaction with the job's end:
+// write stores it (change_seq values from seq), a list's cost in pages is
+// recorded (pages > 0; a profile passes 0: only lists' costs are measured), and end
+// settles the job (nil: Complete). An answer that arrived is written, stop
+// or not.
+func (w *Workers) commit(ctx context.Context, j queue.Job, pages int, write func(context.Context, db.Tx, *db.Seq) error, end func(context.Context, db.Tx) error) error {
+	ctx = context.WithoutCancel(ctx)
+	return w.cfg.DB.WriteTx(ctx, func(tx db.Tx) error {
+		seq, err := db.BeginSeq(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := write(ctx, tx, seq); err != nil {
+			return err
+		}
+		if err := seq.Save(ctx, tx); err != nil {
+			return err
+		}
+		if pages > 0 {
+			if err := queue.RecordCostTx(ctx, tx, j.Kind, pages); err != nil {
+				return err
+			}
+		}
+		if end != nil {
+			return end(ctx, tx)
+		}
+		return w.cfg.Queue.CompleteTx(ctx, tx, j)
+	})
 }

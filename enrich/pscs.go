@@ -28,23 +28,10 @@ func (w *Workers) pscs(ctx context.Context, j queue.Job) string {
 	w.answered()
 	now := w.cfg.Now()
 	var res company.PSCsResult
-	wctx := context.WithoutCancel(ctx)
-	err = w.cfg.DB.WriteTx(wctx, func(tx db.Tx) error {
-		seq, err := db.BeginSeq(wctx, tx)
-		if err != nil {
-			return err
-		}
-		if res, err = company.ReplacePSCsTx(wctx, tx, seq, j.Company, list.PSCs, now); err != nil {
-			return err
-		}
-		if err := seq.Save(wctx, tx); err != nil {
-			return err
-		}
-		if err := queue.RecordCostTx(wctx, tx, j.Kind, max(list.Pages, 1)); err != nil {
-			return err
-		}
-		return w.cfg.Queue.CompleteTx(wctx, tx, j)
-	})
+	err = w.commit(ctx, j, max(list.Pages, 1), func(ctx context.Context, tx db.Tx, seq *db.Seq) (err error) {
+		res, err = company.ReplacePSCsTx(ctx, tx, seq, j.Company, list.PSCs, now)
+		return err
+	}, nil)
 	if err != nil {
 		return w.unwritten(ctx, j, err)
 	}
