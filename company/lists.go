@@ -10,12 +10,29 @@ import (
 )
 
 // listTable is a table of per-company items that a REST list replaces
-// whole: officers, pscs.
+// whole (officers, pscs), with the statements that do it. The table is
+// spelt out in each statement's literal, so ownership can be read.
 type listTable struct {
-	name    string // the table
 	what    string // its items, for errors ("officers")
-	id      string // the item's key column beside company_number
-	columns []string
+	columns int    // values per row
+	del     string // deletes the company's rows whose id the list (a JSON array) lacks
+	insert  string // INSERT INTO ... VALUES, the rows to follow
+	upsert  string // the ON CONFLICT clause after them
+}
+
+// newListTable builds the statements of a list table from its DELETE, the
+// start of its INSERT ("INSERT INTO officers"), its item key column and
+// its columns in the order of a row's values.
+func newListTable(what, del, insertInto, id string, columns ...string) listTable {
+	cols := strings.Join(columns, ", ")
+	return listTable{
+		what:    what,
+		columns: len(columns),
+		del:     del,
+		insert:  insertInto + " (" + cols + ") VALUES ",
+		upsert: " ON CONFLICT (company_number, " + id + ") DO UPDATE SET (" + cols + ") = (excluded." +
+			strings.Join(columns, ", excluded.") + ")",
+	}
 }
 
 // itemsPerInsert keeps a statement well under SQLite's limit on parameters.
@@ -62,25 +79,22 @@ func replaceListTx[T any](ctx context.Context, tx db.Querier, t listTable, numbe
 	if err != nil {
 		return out, fmt.Errorf("replace %s of %s: %w", t.what, number, err)
 	}
-	res, err := tx.ExecContext(ctx, "DELETE FROM "+t.name+" WHERE company_number = ? AND "+t.id+" NOT IN (SELECT value FROM json_each(?))", number, string(list))
+	res, err := tx.ExecContext(ctx, t.del, number, string(list))
 	if err != nil {
 		return out, fmt.Errorf("replace %s of %s: delete old rows: %w", t.what, number, err)
 	}
 	out.written = true
 	out.removed, _ = res.RowsAffected()
 
-	cols := strings.Join(t.columns, ", ")
-	excluded := "excluded." + strings.Join(t.columns, ", excluded.")
-	values := "(" + strings.Repeat("?,", len(t.columns)-1) + "?)"
-	args := make([]any, 0, itemsPerInsert*len(t.columns))
+	values := "(" + strings.Repeat("?,", t.columns-1) + "?)"
+	args := make([]any, 0, itemsPerInsert*t.columns)
 	for start := 0; start < len(keep); start += itemsPerInsert {
 		chunk := keep[start:min(start+itemsPerInsert, len(keep))]
 		args = args[:0]
 		for _, it := range chunk {
 			args = row(args, it)
 		}
-		q := "INSERT INTO " + t.name + " (" + cols + ") VALUES " + strings.Repeat(values+",", len(chunk)-1) + values +
-			" ON CONFLICT (company_number, " + t.id + ") DO UPDATE SET (" + cols + ") = (" + excluded + ")"
+		q := t.insert + strings.Repeat(values+",", len(chunk)-1) + values + t.upsert
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return out, fmt.Errorf("replace %s of %s: write %d rows: %w", t.what, number, len(chunk), err)
 		}

@@ -122,10 +122,12 @@ type OfficersResult struct {
 
 // officersTable is where ReplaceOfficersTx writes, its columns in the
 // order of its row values.
-var officersTable = listTable{name: "officers", what: "officers", id: "officer_id", columns: strings.Fields(`
-	company_number officer_id name officer_role appointed_on resigned_on nationality occupation
-	country_of_residence birth_month birth_year address_line_1 address_line_2 locality region
-	postal_code country raw fetched_at change_seq`)}
+var officersTable = newListTable("officers",
+	"DELETE FROM officers WHERE company_number = ? AND officer_id NOT IN (SELECT value FROM json_each(?))",
+	"INSERT INTO officers", "officer_id",
+	"company_number", "officer_id", "name", "officer_role", "appointed_on", "resigned_on", "nationality", "occupation",
+	"country_of_residence", "birth_month", "birth_year", "address_line_1", "address_line_2", "locality", "region",
+	"postal_code", "country", "raw", "fetched_at", "change_seq")
 
 // ReplaceOfficersTx makes officers the whole list of company number's
 // officers, inside the caller's write transaction: rows the list no longer

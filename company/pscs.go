@@ -105,10 +105,12 @@ type PSCsResult struct {
 
 // pscsTable is where ReplacePSCsTx writes, its columns in the order of
 // its row values.
-var pscsTable = listTable{name: "pscs", what: "PSCs", id: "psc_id", columns: strings.Fields(`
-	company_number psc_id kind name natures_of_control notified_on ceased_on nationality
-	country_of_residence birth_month birth_year address_line_1 address_line_2 locality region
-	postal_code country raw fetched_at change_seq`)}
+var pscsTable = newListTable("PSCs",
+	"DELETE FROM pscs WHERE company_number = ? AND psc_id NOT IN (SELECT value FROM json_each(?))",
+	"INSERT INTO pscs", "psc_id",
+	"company_number", "psc_id", "kind", "name", "natures_of_control", "notified_on", "ceased_on", "nationality",
+	"country_of_residence", "birth_month", "birth_year", "address_line_1", "address_line_2", "locality", "region",
+	"postal_code", "country", "raw", "fetched_at", "change_seq")
 
 // ReplacePSCsTx makes pscs the whole list of company number's persons with
 // significant control, inside the caller's write transaction, as
