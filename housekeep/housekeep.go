@@ -158,12 +158,19 @@ func pause(ctx context.Context) error {
 // stays within twice the companies' count.
 const walkFactor = 4
 
+// maxWalkBatches caps a pass: a catch-up appends hundreds of thousands of
+// entries a minute, most of them superseded only later, and walking four
+// times that would take the write lock from the catch-up for seconds. 50
+// batches of 2000 keep the log's bound up to about 400 changes a second
+// sustained, far above the stream's.
+const maxWalkBatches = 50
+
 // PruneChanges goes on with the walk over the company change log
 // (company_changes) that deletes its superseded entries, a batch per
 // transaction. A pass looks at walkFactor entries for each change_seq taken
 // since the last one, and at least the companies' count spread over a
 // day's passes (a quiet stream still has the whole log walked daily) and
-// one batch. The walk's position is the counter
+// one batch, at most maxWalkBatches batches. The walk's position is the counter
 // company.CounterChangesPruned, so a restart resumes it; at the log's end
 // the next pass starts again from its beginning. It returns the entries
 // deleted.
@@ -178,9 +185,10 @@ func (h *Housekeeper) PruneChanges(ctx context.Context) (int64, error) {
 	}
 	h.seqSeen = c["change_seq"]
 	passesPerDay := max(int64(24*time.Hour/h.cfg.Every), 1)
-	budget := max(walkFactor*appended, c[company.CounterCompanies]/passesPerDay, int64(h.cfg.BatchRows))
+	batch := int64(h.cfg.BatchRows)
+	budget := min(max(walkFactor*appended, c[company.CounterCompanies]/passesPerDay, batch), maxWalkBatches*batch)
 	var total int64
-	for walked := int64(0); walked < budget; walked += int64(h.cfg.BatchRows) {
+	for walked := int64(0); walked < budget; walked += batch {
 		var next, n int64
 		err := h.db.WriteTx(ctx, func(tx db.Tx) error {
 			pos, err := db.CountersNamed(ctx, tx, company.CounterChangesPruned)
