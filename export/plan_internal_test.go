@@ -51,9 +51,9 @@ func TestStatePlans(t *testing.T) {
 			is := is.New(t)
 			p := plan(t, tt.kind, tt.opt)
 			t.Log(p)
-			is.True(strings.Contains(p, "SEARCH l USING INTEGER PRIMARY KEY (rowid>?)")) // the log's key range
-			is.True(strings.Contains(p, "USING INDEX sqlite_autoindex_companies_1 (company_number=?)")) // each entry's company by its key 
-			is.True(!strings.Contains(p, "TEMP B-TREE")) // the log's order is the output's
+			is.True(strings.Contains(p, "SEARCH l USING INTEGER PRIMARY KEY (rowid>?)"))                // the log's key range
+			is.True(strings.Contains(p, "USING INDEX sqlite_autoindex_companies_1 (company_number=?)")) // each entry's company by its key
+			is.True(!strings.Contains(p, "TEMP B-TREE"))                                                // the log's order is the output's
 		})
 	}
 	t.Run("full", func(t *testing.T) {
