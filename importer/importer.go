@@ -49,12 +49,25 @@ var ErrShrunk = errors.New("import refused")
 // as-of dates, an as-of that disagrees with an earlier run of the same file).
 var ErrUsage = errors.New("bad usage")
 
-// Progress is reported after every transaction.
+// Phase is a step of a file's import.
+type Phase string
+
+// A file is read and sorted whole (Sorting), then its rows are applied in
+// company-number order (Applying).
+const (
+	Sorting  Phase = "sort"
+	Applying Phase = "apply"
+)
+
+// Progress is reported as the file is read, and after every transaction.
 type Progress struct {
-	File       string
-	Rows       int64 // rows read in this run, all files so far
-	Bytes      int64 // CSV bytes read of the current file
-	TotalBytes int64 // CSV size of the current file, -1 when unknown
+	File  string
+	Phase Phase
+	Rows  int64 // rows of the current file in this phase: read while Sorting, applied while Applying
+	// Done and Total measure the phase in the current file: CSV bytes read
+	// of its size (-1 when unknown) while Sorting, rows applied of the rows
+	// to apply while Applying.
+	Done, Total int64
 }
 
 // Options says how to import.
@@ -101,11 +114,10 @@ func (o *Options) defaults() {
 
 // file is one input file, checked.
 type file struct {
-	path     string
-	sha      string
-	partIdx  int // 0 when the name says no part
-	partOf   int
-	standard bool // HasStandardLayout: resumable with NewReaderAt
+	path    string
+	sha     string
+	partIdx int // 0 when the name says no part
+	partOf  int
 }
 
 var partInName = regexp.MustCompile(`(?i)part(\d+)_(\d+)`)
@@ -159,10 +171,7 @@ func check(paths []string, hash bool) ([]file, error) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := bulk.NewReader(rc)
-		if err == nil {
-			f.standard = r.HasStandardLayout()
-		}
+		_, err = bulk.NewReader(rc)
 		rc.Close()
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", p, err)

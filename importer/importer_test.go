@@ -382,14 +382,19 @@ func TestBadRows(t *testing.T) {
 	is.Equal(s.Bad, int64(2))
 	is.Equal(strings.Count(errs.String(), "\n"), 2)
 	is.Equal(scalar[int](t, d, "SELECT count(*) FROM imports WHERE completed_at IS NULL AND rows_bad = 2"), 1)
+	// Found while the file was read, before any row was applied.
+	is.True(strings.Contains(err.Error(), "before any row was applied"))
+	is.Equal(scalar[int](t, d, "SELECT count(*) FROM companies"), 0)
 
-	// Refused again until --max-errors is raised, then it resumes.
+	// Refused again until --max-errors is raised, then it goes on: nothing
+	// was applied, so from the first row.
 	_, err = importer.Run(context.Background(), d, []string{quirks}, o)
 	is.True(errors.Is(err, importer.ErrTooManyErrors))
 	o.MaxErrors = 10
 	s = run(t, d, []string{quirks}, o)
-	is.Equal(len(s.Resumed), 1)
-	is.Equal(scalar[int](t, d, "SELECT count(*) FROM imports WHERE completed_at IS NOT NULL AND rows_bad = 3"), 1)
+	is.Equal(len(s.Resumed), 0)
+	is.Equal(s.Bad, int64(3))
+	is.Equal(scalar[int](t, d, "SELECT count(*) FROM imports WHERE completed_at IS NOT NULL AND rows_bad = 3 AND rows_read = 15"), 1)
 }
 
 func TestNotABulkFile(t *testing.T) {

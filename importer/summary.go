@@ -70,8 +70,12 @@ type BadRow struct {
 // Resume says where an interrupted import of a file went on.
 type Resume struct {
 	File string
-	Line int64 // physical lines done before
-	Rows int64 // rows read before
+	// Number and Line are the last row applied before, in company-number
+	// order; Number is "" when an older chwatch applied the rows up to
+	// Line in file order.
+	Number string
+	Line   int64
+	Rows   int64 // rows applied before
 }
 
 func newSummary(files []string, asOf string) *Summary {
@@ -194,7 +198,11 @@ func (s *Summary) writeBadRows(b *strings.Builder) {
 
 func (s *Summary) writeResumed(b *strings.Builder) {
 	for _, r := range s.Resumed {
-		fmt.Fprintf(b, "; resumed %s after line %d (%d rows done before)", r.File, r.Line, r.Rows)
+		if r.Number == "" {
+			fmt.Fprintf(b, "; resumed %s after line %d (%d rows done before)", r.File, r.Line, r.Rows)
+			continue
+		}
+		fmt.Fprintf(b, "; resumed %s after company %s, line %d, in company-number order (%d rows done before)", r.File, r.Number, r.Line, r.Rows)
 	}
 }
 
