@@ -101,6 +101,11 @@ type Options struct {
 	// transaction with their count so far; an error stops the import as if
 	// it had been interrupted. A test hook.
 	AfterCommit func(n int) error
+
+	// The sort's sizes and its run files, replaced by tests (export_test.go)
+	// to sort in many small runs, or to fill the disk.
+	runBytes, fanIn int
+	createRun       func(name string) (io.WriteCloser, error)
 }
 
 func (o *Options) defaults() {
@@ -109,6 +114,12 @@ func (o *Options) defaults() {
 	}
 	if o.TxBudget <= 0 {
 		o.TxBudget = 250 * time.Millisecond
+	}
+	if o.runBytes <= 0 {
+		o.runBytes = runBytes
+	}
+	if o.fanIn < 2 {
+		o.fanIn = fanIn
 	}
 }
 

@@ -92,7 +92,12 @@ func (im *importer) importFile(ctx context.Context, f file) (bool, error) {
 		return false, err
 	}
 	defer dir.remove()
+	if im.opts.createRun != nil {
+		dir.createFile = im.opts.createRun
+	}
+	sortStart := time.Now()
 	srt, err := im.sortFile(ctx, f, st, dir)
+	im.s.Sorting += time.Since(sortStart)
 	if err != nil {
 		return false, err
 	}
@@ -167,7 +172,7 @@ func (im *importer) sortFile(ctx context.Context, f file, st *state, dir *sortDi
 	}
 	r.SetEncoding(im.opts.Encoding)
 
-	srt := newSorter(dir)
+	srt := newSorter(dir, im.opts.runBytes, im.opts.fanIn)
 	var read int64 // CSV bytes read
 	srt.need = func() int64 {
 		if size <= 0 || read <= 0 {

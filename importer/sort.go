@@ -192,7 +192,8 @@ func bodyKey(body []byte) (sortKey, bool) {
 // sorter collects encoded rows, writes them out in sorted runs of about
 // runBytes, and merges the runs.
 type sorter struct {
-	dir   *sortDir
+	dir             *sortDir
+	runBytes, fanIn int
 	arena []byte // the rows of the run being collected, encoded
 	index []runEntry
 	runs  []string // run files, oldest first
@@ -210,8 +211,8 @@ type runEntry struct {
 	off, end int // the encoded row in arena, its length prefix included
 }
 
-func newSorter(dir *sortDir) *sorter {
-	return &sorter{dir: dir, arena: make([]byte, 0, runBytes+64<<10)}
+func newSorter(dir *sortDir, runBytes, fanIn int) *sorter {
+	return &sorter{dir: dir, runBytes: runBytes, fanIn: fanIn, arena: make([]byte, 0, runBytes+64<<10)}
 }
 
 // add encodes a row into the run being collected, writing the run out first
@@ -221,7 +222,7 @@ func (s *sorter) add(r *bulk.Record) error {
 	if !ok {
 		return fmt.Errorf("sort line %d: company number %q is not 8 characters", r.Line, r.CompanyNumber)
 	}
-	if len(s.arena) >= runBytes {
+	if len(s.arena) >= s.runBytes {
 		if err := s.flush(); err != nil {
 			return err
 		}
@@ -257,7 +258,7 @@ func (s *sorter) flush() error {
 	return nil
 }
 
-// finish writes the last run and merges runs until at most fanIn are
+// finish writes the last run and merges runs until at most s.fanIn are
 // left, so the final merge reads them all at once. It frees the memory of
 // collecting.
 func (s *sorter) finish(ctx context.Context) error {
@@ -265,13 +266,13 @@ func (s *sorter) finish(ctx context.Context) error {
 		return err
 	}
 	s.arena, s.index = nil, nil
-	for len(s.runs) > fanIn {
+	for len(s.runs) > s.fanIn {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		// Merge just enough of the oldest (smallest) runs that the rest
 		// fit in one final merge.
-		k := min(fanIn, len(s.runs)-fanIn+1)
+		k := min(s.fanIn, len(s.runs)-s.fanIn+1)
 		w, err := s.newRun()
 		if err != nil {
 			return err

@@ -39,10 +39,13 @@ type sortDir struct {
 
 const sortLockName = "lock"
 
+// sortDirOf is the sort directory of the database at dbPath.
+func sortDirOf(dbPath string) string { return dbPath + ".import-sort" }
+
 // openSortDir creates and locks the sort directory of the database at
 // dbPath, and removes stale runs from it.
 func openSortDir(dbPath string) (*sortDir, error) {
-	path := dbPath + ".import-sort"
+	path := sortDirOf(dbPath)
 	for range 3 {
 		if err := os.Mkdir(path, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("create the import's sort directory %s (the import writes the file's rows there, sorted, before applying them; the database's directory must be writable): %w", path, err)

@@ -58,6 +58,9 @@ type Summary struct {
 	MissingSkipped string
 
 	Elapsed time.Duration
+	// Sorting is the part of Elapsed spent reading and sorting the files
+	// (phase 1), before their rows were applied.
+	Sorting time.Duration
 }
 
 // BadRow is a bad row quoted in the summary.
@@ -162,7 +165,7 @@ func (s *Summary) String() string {
 	if secs > 0 {
 		rate = float64(s.RowsRead+s.Bad) / secs
 	}
-	fmt.Fprintf(&b, "; in %s (%.0f rows/s)", s.Elapsed.Round(time.Millisecond), rate)
+	fmt.Fprintf(&b, "; in %s (%.0f rows/s; reading and sorting %s)", s.Elapsed.Round(time.Millisecond), rate, s.Sorting.Round(time.Millisecond))
 	return b.String()
 }
 
