@@ -194,10 +194,10 @@ func bodyKey(body []byte) (sortKey, bool) {
 type sorter struct {
 	dir             *sortDir
 	runBytes, fanIn int
-	arena []byte // the rows of the run being collected, encoded
-	index []runEntry
-	runs  []string // run files, oldest first
-	rows  int64    // rows added
+	arena           []byte // the rows of the run being collected, encoded
+	index           []runEntry
+	runs            []string // run files, oldest first
+	rows            int64    // rows added
 	// written counts the bytes of every run file written, intermediate
 	// merges included, for the free-space error.
 	written int64
