@@ -32,12 +32,12 @@ parts of one as-of. After a complete import, live companies the file lacks are
 marked missing_from_bulk (those in strike-off are queued for a status check) and
 stream gaps that ended by the as-of are resolved.
 
-Each file is read twice: first whole, checking every row and sorting the rows
-into files in DB.import-sort beside the database (about half the CSV's size
-of free space there: a full disk stops the import with nothing applied), then
-its rows are applied in company-number order, which keeps the database's
-writes local whatever the file's order. The sort files are removed when the
-import ends.
+Each file is read twice: first whole, checking every row and sorting the
+rows into files in DB.import-sort beside the database (they need about a
+third of the CSV's size free there; a full disk stops the import with nothing
+applied), then its rows are applied in company-number order, which keeps the
+database's writes local whatever the file's order. The sort files are
+removed when the import ends.
 
 Safe beside a running chwatch run: each transaction holds the write lock for
 about 250 ms. Progress is kept in the imports table: after Ctrl-C or a crash
