@@ -4,12 +4,16 @@
 //
 // Every row becomes a company.Version from source bulk, dated the file's
 // as-of at 00:00Z, and goes through company.Applier, the rule the stream and
-// the REST API use too. Rows are written in transactions that hold the write
-// lock for about 250 ms, each of which also moves the file's row in
-// `imports` (resume_offset, resume_line), so an interrupted import leaves a
-// consistent database and the same command resumes it. Once every part of an
-// as-of is in, companies the file lacks are marked missing_from_bulk and gaps
-// that ended by the as-of are resolved.
+// the REST API use too. A file is read whole first, its bad rows reported and
+// its good rows sorted by company number into runs beside the database (an
+// external sort, sort.go); then the rows are applied in that order, which
+// keeps SQLite's writes local whatever the file's order. They are written in
+// transactions that hold the write lock for about 250 ms, each of which also
+// records in `imports` the last row it applied (resume_number,
+// resume_number_line), so an interrupted import leaves a consistent database
+// and the same command resumes it. Once every part of an as-of is in,
+// companies the file lacks are marked missing_from_bulk and gaps that ended
+// by the as-of are resolved.
 //
 // The file is recognised by the sha256 of its bytes (the .zip as given, not
 // the CSV inside), computed in a first pass over the file before anything is

@@ -80,7 +80,11 @@ func (im *importer) importFile(ctx context.Context, f file) (bool, error) {
 		return true, nil
 	}
 	if st.rowsRead > 0 {
-		im.s.Resumed = append(im.s.Resumed, Resume{File: f.path, Number: st.number, Line: max(st.numberLine, st.line), Rows: st.rowsRead})
+		r := Resume{File: f.path, Number: st.number, Line: st.numberLine, Rows: st.rowsRead}
+		if st.number == "" {
+			r.Line = st.line // an older chwatch's progress, in file order
+		}
+		im.s.Resumed = append(im.s.Resumed, r)
 	}
 	if im.opts.MaxErrors >= 0 && st.bad > im.opts.MaxErrors {
 		return false, fmt.Errorf("%w: %s: %d bad rows, more than --max-errors %d (raise it to go on)",
@@ -106,11 +110,19 @@ func (im *importer) importFile(ctx context.Context, f file) (bool, error) {
 	}
 
 	// The merge runs ahead in its own goroutine, so decoding overlaps with
-	// SQLite; two chunks in flight keep memory constant.
+	// SQLite; two chunks in flight keep memory constant. It ends before its
+	// run files are removed.
 	rctx, stop := context.WithCancel(ctx)
-	defer stop()
 	chunks := make(chan chunk, 2)
-	go srt.merge(rctx, chunks)
+	merged := make(chan struct{})
+	go func() {
+		defer close(merged)
+		srt.merge(rctx, chunks)
+	}()
+	defer func() {
+		stop()
+		<-merged
+	}()
 	total := srt.rows
 
 	var pending []item
@@ -181,11 +193,18 @@ func (im *importer) sortFile(ctx context.Context, f file, st *state, dir *sortDi
 		return int64(float64(srt.written) * float64(size) / float64(read))
 	}
 	// The reader parses in its own goroutine while this one encodes,
-	// sorts and writes.
+	// sorts and writes; it ends before the file is closed.
 	rctx, stop := context.WithCancel(ctx)
-	defer stop()
 	chunks := make(chan readChunk, 2)
-	go readFile(rctx, r, chunks)
+	reading := make(chan struct{})
+	go func() {
+		defer close(reading)
+		readFile(rctx, r, chunks)
+	}()
+	defer func() {
+		stop()
+		<-reading
+	}()
 	var bad, rows int64
 	for n := 0; ; n++ {
 		var c readChunk
