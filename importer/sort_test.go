@@ -328,3 +328,36 @@ func TestResumeOfAnImportBegunInFileOrder(t *testing.T) {
 	is.Equal(scalar[int](t, old, "SELECT count(*) FROM status_changes"), scalar[int](t, whole, "SELECT count(*) FROM status_changes"))
 	is.Equal(scalar[string](t, old, "SELECT rows_read || ',' || rows_applied || ',' || rows_bad FROM imports WHERE completed_at IS NOT NULL"), "600,600,0")
 }
+
+// Progress covers both phases, each measured to its end: CSV bytes while
+// sorting, rows while applying.
+func TestProgressCoversBothPhases(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	file := sample(t, dir, "BasicCompanyDataAsOneFile-2026-11-01.csv", 2000)
+	fi, err := os.Stat(file)
+	is.NoErr(err)
+	d := openDB(t, filepath.Join(dir, "p.db"))
+	o := opts()
+	o.TxBudget = 1
+	var got []importer.Progress
+	o.Progress = func(p importer.Progress) { got = append(got, p) }
+	run(t, d, []string{file}, o)
+	i := slices.IndexFunc(got, func(p importer.Progress) bool { return p.Phase == importer.Applying })
+	is.True(i > 1) // several while sorting, first
+	sorting, applying := got[:i], got[i:]
+	for _, p := range sorting {
+		is.Equal(p.Phase, importer.Sorting)
+		is.Equal(p.Total, fi.Size())
+	}
+	is.Equal(sorting[len(sorting)-1].Done, fi.Size())
+	is.Equal(sorting[len(sorting)-1].Rows, int64(2000))
+	for j, p := range applying {
+		is.Equal(p.Phase, importer.Applying)
+		is.Equal(p.Total, int64(2000))
+		if j > 0 {
+			is.True(p.Done >= applying[j-1].Done)
+		}
+	}
+	is.Equal(applying[len(applying)-1].Done, int64(2000))
+}
