@@ -80,7 +80,7 @@ func bulkRowsInOrder(t *testing.T, d *db.DB) int {
 func TestOutOfOrderFileImportsAsNumberOrder(t *testing.T) {
 	is := is.New(t)
 	dir := t.TempDir()
-	byName := sample(t, dir, "BasicCompanyDataAsOneFile-2026-11-01.csv", 3000)
+	byName := sample(t, dir, "BasicCompanyDataAsOneFile-2026-11-01.csv", 1500)
 	header, rows := sampleLines(t, byName)
 	is.True(!slices.IsSortedFunc(rows, func(a, b []string) int { return strings.Compare(a[1], b[1]) })) // numbers in no order
 	slices.SortStableFunc(rows, func(a, b []string) int { return strings.Compare(a[1], b[1]) })
@@ -94,13 +94,13 @@ func TestOutOfOrderFileImportsAsNumberOrder(t *testing.T) {
 			DateOfCreation: "2010-01-01", SourceTime: asOf.Add(-72 * time.Hour)})
 		o := opts()
 		o.Policy.OfficersOnFirstSight = true
-		importer.SortInSmallRuns(&o, 16<<10, 4) // about 40 runs of 16 KB
+		importer.SortInSmallRuns(&o, 16<<10, 4) // about 14 runs of 16 KB
 		s := run(t, d, []string{file}, o)
-		is.Equal(s.RowsRead, int64(3000))
+		is.Equal(s.RowsRead, int64(1500))
 		is.Equal(s.Missing, int64(1))
-		is.True(s.Entered > 100)
+		is.True(s.Entered > 50)
 		is.Equal(bulkRowsInOrder(t, d), 0)
-		is.True(scalar[int](t, d, "SELECT count(*) FROM jobs WHERE kind = 'officers'") > 100)
+		is.True(scalar[int](t, d, "SELECT count(*) FROM jobs WHERE kind = 'officers'") > 50)
 		dumps = append(dumps, dump(t, d, "companies", "status_changes", "jobs", "counters"))
 	}
 	is.Equal(dumps[0], dumps[1])
@@ -154,7 +154,6 @@ func TestSortRunsRemoved(t *testing.T) {
 		is.NoErr(os.WriteFile(filepath.Join(sd, "run-000001"), []byte("left by a crash"), 0o644))
 		is.NoErr(os.WriteFile(filepath.Join(sd, "stale"), nil, 0o644))
 		o := opts()
-		o.TxBudget = 1
 		importer.SortInSmallRuns(&o, 64<<10, 64)
 		var seen []string
 		o.AfterCommit = func(n int) error {
@@ -334,7 +333,7 @@ func TestResumeOfAnImportBegunInFileOrder(t *testing.T) {
 func TestProgressCoversBothPhases(t *testing.T) {
 	is := is.New(t)
 	dir := t.TempDir()
-	file := sample(t, dir, "BasicCompanyDataAsOneFile-2026-11-01.csv", 2000)
+	file := sample(t, dir, "BasicCompanyDataAsOneFile-2026-11-01.csv", 1000)
 	fi, err := os.Stat(file)
 	is.NoErr(err)
 	d := openDB(t, filepath.Join(dir, "p.db"))
@@ -351,13 +350,13 @@ func TestProgressCoversBothPhases(t *testing.T) {
 		is.Equal(p.Total, fi.Size())
 	}
 	is.Equal(sorting[len(sorting)-1].Done, fi.Size())
-	is.Equal(sorting[len(sorting)-1].Rows, int64(2000))
+	is.Equal(sorting[len(sorting)-1].Rows, int64(1000))
 	for j, p := range applying {
 		is.Equal(p.Phase, importer.Applying)
-		is.Equal(p.Total, int64(2000))
+		is.Equal(p.Total, int64(1000))
 		if j > 0 {
 			is.True(p.Done >= applying[j-1].Done)
 		}
 	}
-	is.Equal(applying[len(applying)-1].Done, int64(2000))
+	is.Equal(applying[len(applying)-1].Done, int64(1000))
 }
