@@ -67,7 +67,7 @@ func openSortDir(dbPath string) (*sortDir, error) {
 			holder, _ := io.ReadAll(io.LimitReader(f, 32))
 			f.Close()
 			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, fmt.Errorf("%w (pid %s sorts in %s): wait for it to end", ErrSortBusy, strings.TrimSpace(string(holder)), path)
+				return nil, fmt.Errorf("%w (pid %s, sorting in %s): wait for it to end", ErrSortBusy, strings.TrimSpace(string(holder)), path)
 			}
 			return nil, fmt.Errorf("lock the import's sort directory %s: %w", path, err)
 		}
