@@ -371,6 +371,7 @@ type importer struct {
 	// shared is true while another writer (chwatch run) uses the database:
 	// the importer then leaves longer pauses between its transactions.
 	shared      bool
+	lastPause   time.Time // the end of the last pause (monotonic)
 	dataVersion int64
 }
 
