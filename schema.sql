@@ -127,7 +127,7 @@ CREATE TABLE imports ( -- bulk imports, one row per file, for resume and history
   completed_at  TEXT, -- when it finished; NULL while incomplete
   resume_offset INTEGER NOT NULL DEFAULT 0, -- byte offset in the CSV after the last committed row
   resume_line   INTEGER NOT NULL DEFAULT 1 -- physical line number reached at resume_offset (the header is line 1)
-);
+, resume_number TEXT NOT NULL DEFAULT '' /* -- company number of the last committed row in (company_number, line) order; '' before the first */, resume_number_line INTEGER NOT NULL DEFAULT 0 /* -- physical line where that row starts (two rows of one number keep file order): a resumed import applies the rows after (resume_number, resume_number_line) */);
 
 CREATE UNIQUE INDEX imports_sha256 ON imports (sha256);
 

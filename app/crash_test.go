@@ -92,6 +92,9 @@ func TestCrashRecovery(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// The kills may have left the cursor at the end already: wait for this
+	// process too, or the interrupt may reach it before its handler is set.
+	waitServing(t, dbPath, cmd.Process.Pid, 60*time.Second)
 	waitCursor(t, dbPath, truth.LastTimepoint, 120*time.Second)
 	cmd.Process.Signal(os.Interrupt)
 	if err := cmd.Wait(); err != nil {

@@ -101,6 +101,27 @@ func waitCursor(t *testing.T, path string, tp int64, deadline time.Duration) {
 	t.Fatalf("cursor reached %d, want %d within %s", got, tp, deadline)
 }
 
+// waitServing waits until the process pid has written its service_state:
+// past the start, with its signal handler installed. A signal sent to a
+// process still starting ends it as the default action does, which a test
+// of a graceful stop must not mistake for chwatch's exit.
+func waitServing(t *testing.T, path string, pid int, deadline time.Duration) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for time.Now().Before(end) {
+		if d, err := db.OpenReader(context.Background(), path); err == nil {
+			var got int
+			d.R.QueryRow("SELECT value FROM service_state WHERE key = 'pid'").Scan(&got)
+			d.Close()
+			if got == pid {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("process %d wrote no service_state within %s", pid, deadline)
+}
+
 func cursorOf(t *testing.T, path string) int64 {
 	t.Helper()
 	d, err := db.OpenReader(context.Background(), path)

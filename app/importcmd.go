@@ -32,16 +32,25 @@ parts of one as-of. After a complete import, live companies the file lacks are
 marked missing_from_bulk (those in strike-off are queued for a status check) and
 stream gaps that ended by the as-of are resolved.
 
+Each file is read twice: first whole, checking every row and sorting the
+rows into files in DB.import-sort beside the database (they need about a
+third of the CSV's size free there; a full disk stops the import with nothing
+applied), then its rows are applied in company-number order, which keeps the
+database's writes local whatever the file's order. The sort files are
+removed when the import ends.
+
 Safe beside a running chwatch run: each transaction holds the write lock for
 about 250 ms. Progress is kept in the imports table: after Ctrl-C or a crash
-the same command resumes; a file imported completely before (same sha256)
-changes nothing.
+the same command reads the file again and resumes after the last company
+applied; a file imported completely before (same sha256) changes nothing.
 
-The file must be UTF-8, as the product is: a byte that is not stops the
-import at its line (the rows before stay), and --encoding latin1 converts a
-Latin-1 (Windows-1252) file. A complete import that holds no rows, or fewer
-than half the rows of the previous complete import, is refused before any
-company is marked missing, unless --force.
+Bad rows and text not in the file's encoding are found while the file is
+read, before any row is applied: more than --max-errors bad rows, or a byte
+that is not UTF-8 (the product is UTF-8), stop the import with nothing
+applied; --encoding latin1 converts a Latin-1 (Windows-1252) file. A
+complete import that holds no rows, or fewer than half the rows of the
+previous complete import, is refused before any company is marked missing,
+unless --force.
 
 Exit codes: 0 done, 1 failure, more bad rows than --max-errors, text not in
 the file's encoding, or a refused small import, 2 bad usage (no as-of date,
@@ -134,7 +143,9 @@ parts of different dates, ...).`,
 			case errors.Is(err, bulk.ErrNotBulkFile):
 				return fmt.Errorf("%w (nothing was written)", err)
 			case errors.Is(err, bulk.ErrEncoding):
-				return fmt.Errorf("%w (if the file is Latin-1 or Windows-1252, pass --encoding latin1; otherwise repair it); %s; the rows before that line were committed, and the same command resumes at it", err, sum.SoFar())
+				return fmt.Errorf("%w (if the file is Latin-1 or Windows-1252, pass --encoding latin1; otherwise repair it); the whole file is read before its rows are applied, so no row of the file was applied in this run", err)
+			case errors.Is(err, importer.ErrNoSpace), errors.Is(err, importer.ErrSortBusy):
+				return err
 			}
 			return fmt.Errorf("%w; %s; what was committed stays, run the same command to resume", err, sum.SoFar())
 		},
@@ -169,31 +180,47 @@ func importAsOf(flag string, files []string) (time.Time, error) {
 }
 
 // importProgress sets opts.Progress: a bar on a terminal, else a log line
-// every progressLogEvery. The function it returns ends the display.
+// every progressLogEvery. Each file goes through two phases (reading and
+// sorting it, then applying its rows), each with its own bar, rate and
+// ETA, measured from the phase's start. The function it returns ends the
+// display.
 func (e *env) importProgress(opts *importer.Options, log *slog.Logger, off bool) func() {
-	start := time.Now()
+	var file string
+	var phase importer.Phase
+	var phaseStart time.Time
+	newPhase := func(p importer.Progress) bool {
+		if p.File == file && p.Phase == phase {
+			return false
+		}
+		file, phase, phaseStart = p.File, p.Phase, time.Now()
+		return true
+	}
 	if f, ok := e.stderr.(*os.File); ok && !off && term.IsTerminal(int(f.Fd())) {
 		var bar *progressbar.ProgressBar
-		var file string
 		opts.Progress = func(p importer.Progress) {
-			if bar == nil || p.File != file {
+			if newPhase(p) {
 				if bar != nil {
 					bar.Finish()
 					fmt.Fprintln(e.stderr)
 				}
-				file = p.File
-				bar = progressbar.NewOptions64(p.TotalBytes,
+				desc := "sorting " + p.File
+				if p.Phase == importer.Applying {
+					desc = "applying " + p.File
+				}
+				fmt.Fprintln(e.stderr, desc)
+				bar = progressbar.NewOptions64(p.Total,
 					progressbar.OptionSetWriter(e.stderr),
 					progressbar.OptionSetWidth(30),
-					progressbar.OptionShowBytes(true),
+					progressbar.OptionShowBytes(p.Phase == importer.Sorting),
+					progressbar.OptionShowCount(),
 					progressbar.OptionSetPredictTime(true),
 					progressbar.OptionThrottle(200*time.Millisecond),
 					progressbar.OptionShowDescriptionAtLineEnd(),
 				)
 			}
-			rate := float64(p.Rows) / max(time.Since(start).Seconds(), 0.001)
+			rate := float64(p.Rows) / max(time.Since(phaseStart).Seconds(), 0.001)
 			bar.Describe(fmt.Sprintf("%d rows, %.0f rows/s", p.Rows, rate))
-			bar.Set64(p.Bytes)
+			bar.Set64(p.Done)
 		}
 		return func() {
 			if bar != nil {
@@ -204,18 +231,18 @@ func (e *env) importProgress(opts *importer.Options, log *slog.Logger, off bool)
 	}
 	var last time.Time
 	opts.Progress = func(p importer.Progress) {
-		if time.Since(last) < progressLogEvery {
-			return
-		}
-		if last.IsZero() {
+		if newPhase(p) {
 			last = time.Now()
 			return
 		}
+		if time.Since(last) < progressLogEvery {
+			return
+		}
 		last = time.Now()
-		elapsed := time.Since(start).Seconds()
-		args := []any{"file", p.File, "rows", p.Rows, "rows_per_s", int(float64(p.Rows) / elapsed)}
-		if p.TotalBytes > 0 {
-			pct := float64(p.Bytes) / float64(p.TotalBytes)
+		elapsed := time.Since(phaseStart).Seconds()
+		args := []any{"file", p.File, "phase", string(p.Phase), "rows", p.Rows, "rows_per_s", int(float64(p.Rows) / max(elapsed, 0.001))}
+		if p.Total > 0 {
+			pct := float64(p.Done) / float64(p.Total)
 			args = append(args, "percent", int(pct*100))
 			if pct > 0 {
 				args = append(args, "eta", time.Duration(elapsed*(1-pct)/pct*float64(time.Second)).Round(time.Second).String())

@@ -341,6 +341,23 @@ func TestWriteSample(t *testing.T) {
 	}
 	is.True(strike > 100 && strike < 180) // about 7%
 
+	// In CompanyName order, as the real file, so the numbers are in no
+	// order; each is distinct.
+	numbers := map[string]bool{}
+	descents := 0
+	for i, res := range got {
+		numbers[res.Record.CompanyNumber] = true
+		if i == 0 {
+			continue
+		}
+		is.True(got[i-1].Record.CompanyName <= res.Record.CompanyName)
+		if got[i-1].Record.CompanyNumber > res.Record.CompanyNumber {
+			descents++
+		}
+	}
+	is.Equal(len(numbers), 2000)
+	is.True(descents > 800 && descents < 1200) // about half, as in a random order
+
 	// Resuming deep in the file, past the reader's buffer compactions.
 	// Sample rows are one line each, so Line is also the lines consumed.
 	rec := got[1499].Record

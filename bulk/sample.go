@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -12,40 +13,130 @@ import (
 // WriteSample writes a synthetic bulk file of rows rows to w: the real
 // header (HeaderLine), every field double-quoted, CRLF line endings, about 7%
 // of rows "Active - Proposal to Strike off", and field lengths like the real
-// file's (about 470 bytes a row). The same seed writes the same file. It is
-// for benchmarks and demos.
+// file's (about 470 bytes a row). Like the real file it is in CompanyName
+// order (byte order), so its company numbers come in no order: each is a
+// distinct number of 1..rows, placed by a seeded permutation. The same seed
+// writes the same file. It is for benchmarks and demos.
+//
+// Memory stays constant whatever rows is: names are drawn from a fixed,
+// sorted list of stems, row i taking stem i*stems/rows, and only the few rows
+// that share a stem are held, to be written in name order.
 func WriteSample(w io.Writer, rows int, seed int64) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
+	perm := newPermutation(uint64(rows), uint64(seed))
 	if _, err := bw.WriteString(HeaderLine + "\r\n"); err != nil {
 		return fmt.Errorf("write sample header: %w", err)
 	}
-	f := make([]string, standardWidth)
+	stems := sampleStems()
 	c := standardColumns
-	for i := range rows {
-		for j := range f {
-			f[j] = ""
-		}
-		sampleRow(rng, i, f, &c)
-		for j, v := range f {
-			if j > 0 {
-				bw.WriteByte(',')
+	var group [][]string // the rows of one stem, reused
+	for i := 0; i < rows; {
+		stem := i * len(stems) / rows
+		n := 0
+		for ; i+n < rows && (i+n)*len(stems)/rows == stem; n++ {
+			if n == len(group) {
+				group = append(group, make([]string, standardWidth))
 			}
-			bw.WriteByte('"')
-			if strings.IndexByte(v, '"') >= 0 {
-				v = strings.ReplaceAll(v, `"`, `""`)
+			f := group[n]
+			for j := range f {
+				f[j] = ""
 			}
-			bw.WriteString(v)
-			bw.WriteByte('"')
+			sampleRow(rng, stems[stem], f, &c)
 		}
-		if _, err := bw.WriteString("\r\n"); err != nil {
-			return fmt.Errorf("write sample row %d: %w", i+1, err)
+		rowsOfStem := group[:n]
+		slices.SortStableFunc(rowsOfStem, func(a, b []string) int { return strings.Compare(a[c.name], b[c.name]) })
+		for _, f := range rowsOfStem {
+			num := sampleNumber(f[c.number], perm.at(uint64(i)))
+			f[c.number] = num
+			writeSampleRow(bw, f)
+			i++
+		}
+		if err := bw.Flush(); err != nil {
+			return fmt.Errorf("write sample row %d: %w", i, err)
 		}
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write sample: %w", err)
 	}
 	return nil
+}
+
+func writeSampleRow(bw *bufio.Writer, f []string) {
+	for j, v := range f {
+		if j > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteByte('"')
+		if strings.IndexByte(v, '"') >= 0 {
+			v = strings.ReplaceAll(v, `"`, `""`)
+		}
+		bw.WriteString(v)
+		bw.WriteByte('"')
+	}
+	bw.WriteString("\r\n")
+}
+
+// sampleStems returns every "WORD TRADE" and "WORD WORD TRADE" name stem,
+// sorted: about 50,000.
+func sampleStems() []string {
+	stems := make([]string, 0, len(sampleWords)*(len(sampleWords)+1)*len(sampleTrades))
+	for _, w := range sampleWords {
+		for _, t := range sampleTrades {
+			stems = append(stems, w+" "+t)
+			for _, w2 := range sampleWords {
+				stems = append(stems, w+" "+w2+" "+t)
+			}
+		}
+	}
+	slices.Sort(stems)
+	return stems
+}
+
+// sampleNumber is the company number n+1 (0-based n) with the prefix
+// sampleRow chose ("SC", "NI", "OC" or none), eight characters.
+func sampleNumber(prefix string, n uint64) string {
+	num := strconv.FormatUint(n+1, 10)
+	num = prefix + strings.Repeat("0", max(0, 8-len(prefix)-len(num))) + num
+	if len(num) > 8 {
+		num = num[len(num)-8:]
+	}
+	return num
+}
+
+// permutation is a seeded bijection of 0..n-1 in constant memory: a
+// four-round Feistel network over the smallest even power of two >= n,
+// walking the cycle until the value falls below n.
+type permutation struct {
+	n, half uint64 // half: bits of each Feistel half
+	keys    [4]uint64
+}
+
+func newPermutation(n, seed uint64) *permutation {
+	p := &permutation{n: n, half: 1}
+	for uint64(1)<<(2*p.half) < n {
+		p.half++
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5851f42d4c957f2d))
+	for i := range p.keys {
+		p.keys[i] = rng.Uint64()
+	}
+	return p
+}
+
+func (p *permutation) at(i uint64) uint64 {
+	mask := uint64(1)<<p.half - 1
+	for {
+		l, r := i>>p.half, i&mask
+		for _, k := range p.keys {
+			x := (r ^ k) * 0x9e3779b97f4a7c15
+			l, r = r, l^((x^x>>29)&mask)
+		}
+		i = l<<p.half | r
+		if i < p.n {
+			return i
+		}
+	}
 }
 
 var (
@@ -100,8 +191,10 @@ func sampleDate(rng *rand.Rand, y0, y1 int) string {
 	return fmt.Sprintf("%02d/%02d/%04d", d, m, y)
 }
 
-// sampleRow fills f (blank) with row i of a sample file.
-func sampleRow(rng *rand.Rand, i int, f []string, c *columns) {
+// sampleRow fills f (blank) with a row whose name starts with stem. The
+// number field holds only the number's prefix: WriteSample numbers the row
+// once it knows its place.
+func sampleRow(rng *rand.Rand, stem string, f []string, c *columns) {
 	prefix, category := "", "Private Limited Company"
 	switch p := rng.IntN(100); {
 	case p < 6:
@@ -117,18 +210,10 @@ func sampleRow(rng *rand.Rand, i int, f []string, c *columns) {
 	case p < 16:
 		category = "Community Interest Company"
 	}
-	num := strconv.Itoa(i + 1)
-	num = prefix + strings.Repeat("0", max(0, 8-len(prefix)-len(num))) + num
-	if len(num) > 8 {
-		num = num[len(num)-8:]
-	}
 
-	name := sampleWords[rng.IntN(len(sampleWords))] + " " + sampleTrades[rng.IntN(len(sampleTrades))]
-	if rng.IntN(4) == 0 {
-		name = sampleWords[rng.IntN(len(sampleWords))] + " " + name
-	}
+	name := stem
 	if rng.IntN(200) == 0 {
-		name = `"` + name + `", ` + sampleWords[rng.IntN(len(sampleWords))]
+		name += ` "` + sampleWords[rng.IntN(len(sampleWords))] + `"`
 	}
 	if category == "Limited Liability Partnership" {
 		name += " LLP"
@@ -140,7 +225,7 @@ func sampleRow(rng *rand.Rand, i int, f []string, c *columns) {
 
 	town := sampleTowns[rng.IntN(len(sampleTowns))]
 	f[c.name] = name
-	f[c.number] = num
+	f[c.number] = prefix
 	if rng.IntN(20) == 0 {
 		f[c.careOf] = sampleWords[rng.IntN(len(sampleWords))] + " ACCOUNTANTS LLP"
 	}
@@ -176,8 +261,7 @@ func sampleRow(rng *rand.Rand, i int, f []string, c *columns) {
 	if rng.IntN(4) == 0 {
 		f[27] = sampleSIC[rng.IntN(len(sampleSIC))] // SICCode.SicText_2
 	}
-	f[30], f[31] = "0", "0"                                 // LimitedPartnerships
-	f[32] = "http://business.data.gov.uk/id/company/" + num // URI
+	f[30], f[31] = "0", "0" // LimitedPartnerships
 	if rng.IntN(5) == 0 {
 		f[33] = sampleDate(rng, 1990, 2025) // PreviousName_1.CONDATE
 		f[34] = sampleWords[rng.IntN(len(sampleWords))] + " LIMITED"

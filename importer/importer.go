@@ -4,12 +4,16 @@
 //
 // Every row becomes a company.Version from source bulk, dated the file's
 // as-of at 00:00Z, and goes through company.Applier, the rule the stream and
-// the REST API use too. Rows are written in transactions that hold the write
-// lock for about 250 ms, each of which also moves the file's row in
-// `imports` (resume_offset, resume_line), so an interrupted import leaves a
-// consistent database and the same command resumes it. Once every part of an
-// as-of is in, companies the file lacks are marked missing_from_bulk and gaps
-// that ended by the as-of are resolved.
+// the REST API use too. A file is read whole first, its bad rows reported and
+// its good rows sorted by company number into runs beside the database (an
+// external sort, sort.go); then the rows are applied in that order, which
+// keeps SQLite's writes local whatever the file's order. They are written in
+// transactions that hold the write lock for about 250 ms, each of which also
+// records in `imports` the last row it applied (resume_number,
+// resume_number_line), so an interrupted import leaves a consistent database
+// and the same command resumes it. Once every part of an as-of is in,
+// companies the file lacks are marked missing_from_bulk and gaps that ended
+// by the as-of are resolved.
 //
 // The file is recognised by the sha256 of its bytes (the .zip as given, not
 // the CSV inside), computed in a first pass over the file before anything is
@@ -49,12 +53,25 @@ var ErrShrunk = errors.New("import refused")
 // as-of dates, an as-of that disagrees with an earlier run of the same file).
 var ErrUsage = errors.New("bad usage")
 
-// Progress is reported after every transaction.
+// Phase is a step of a file's import.
+type Phase string
+
+// A file is read and sorted whole (Sorting), then its rows are applied in
+// company-number order (Applying).
+const (
+	Sorting  Phase = "sort"
+	Applying Phase = "apply"
+)
+
+// Progress is reported as the file is read, and after every transaction.
 type Progress struct {
-	File       string
-	Rows       int64 // rows read in this run, all files so far
-	Bytes      int64 // CSV bytes read of the current file
-	TotalBytes int64 // CSV size of the current file, -1 when unknown
+	File  string
+	Phase Phase
+	Rows  int64 // rows of the current file in this phase: read while Sorting, applied while Applying
+	// Done and Total measure the phase in the current file: CSV bytes read
+	// of its size (-1 when unknown) while Sorting, rows applied of the rows
+	// to apply while Applying.
+	Done, Total int64
 }
 
 // Options says how to import.
@@ -88,6 +105,11 @@ type Options struct {
 	// transaction with their count so far; an error stops the import as if
 	// it had been interrupted. A test hook.
 	AfterCommit func(n int) error
+
+	// The sort's sizes and its run files, replaced by tests (export_test.go)
+	// to sort in many small runs, or to fill the disk.
+	runBytes, fanIn int
+	createRun       func(name string) (io.WriteCloser, error)
 }
 
 func (o *Options) defaults() {
@@ -97,15 +119,20 @@ func (o *Options) defaults() {
 	if o.TxBudget <= 0 {
 		o.TxBudget = 250 * time.Millisecond
 	}
+	if o.runBytes <= 0 {
+		o.runBytes = runBytes
+	}
+	if o.fanIn < 2 {
+		o.fanIn = fanIn
+	}
 }
 
 // file is one input file, checked.
 type file struct {
-	path     string
-	sha      string
-	partIdx  int // 0 when the name says no part
-	partOf   int
-	standard bool // HasStandardLayout: resumable with NewReaderAt
+	path    string
+	sha     string
+	partIdx int // 0 when the name says no part
+	partOf  int
 }
 
 var partInName = regexp.MustCompile(`(?i)part(\d+)_(\d+)`)
@@ -159,10 +186,7 @@ func check(paths []string, hash bool) ([]file, error) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := bulk.NewReader(rc)
-		if err == nil {
-			f.standard = r.HasStandardLayout()
-		}
+		_, err = bulk.NewReader(rc)
 		rc.Close()
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", p, err)
@@ -347,6 +371,7 @@ type importer struct {
 	// shared is true while another writer (chwatch run) uses the database:
 	// the importer then leaves longer pauses between its transactions.
 	shared      bool
+	lastPause   time.Time // the end of the last pause (monotonic)
 	dataVersion int64
 }
 

@@ -42,7 +42,7 @@ func run(t *testing.T, d *db.DB, files []string, o importer.Options) *importer.S
 	if err != nil {
 		t.Fatalf("import %v: %v", files, err)
 	}
-	s.Elapsed = 0
+	s.Elapsed, s.Sorting = 0, 0
 	return s
 }
 
@@ -382,14 +382,19 @@ func TestBadRows(t *testing.T) {
 	is.Equal(s.Bad, int64(2))
 	is.Equal(strings.Count(errs.String(), "\n"), 2)
 	is.Equal(scalar[int](t, d, "SELECT count(*) FROM imports WHERE completed_at IS NULL AND rows_bad = 2"), 1)
+	// Found while the file was read, before any row was applied.
+	is.True(strings.Contains(err.Error(), "before any row was applied"))
+	is.Equal(scalar[int](t, d, "SELECT count(*) FROM companies"), 0)
 
-	// Refused again until --max-errors is raised, then it resumes.
+	// Refused again until --max-errors is raised, then it goes on: nothing
+	// was applied, so from the first row.
 	_, err = importer.Run(context.Background(), d, []string{quirks}, o)
 	is.True(errors.Is(err, importer.ErrTooManyErrors))
 	o.MaxErrors = 10
 	s = run(t, d, []string{quirks}, o)
-	is.Equal(len(s.Resumed), 1)
-	is.Equal(scalar[int](t, d, "SELECT count(*) FROM imports WHERE completed_at IS NOT NULL AND rows_bad = 3"), 1)
+	is.Equal(len(s.Resumed), 0)
+	is.Equal(s.Bad, int64(3))
+	is.Equal(scalar[int](t, d, "SELECT count(*) FROM imports WHERE completed_at IS NOT NULL AND rows_bad = 3 AND rows_read = 15"), 1)
 }
 
 func TestNotABulkFile(t *testing.T) {
@@ -404,7 +409,7 @@ func TestNotABulkFile(t *testing.T) {
 }
 
 func TestInterruptedImportResumes(t *testing.T) {
-	for _, kind := range []string{"csv", "zip"} {
+	for _, kind := range []string{"csv", "zip", "small-runs"} {
 		t.Run(kind, func(t *testing.T) {
 			is := is.New(t)
 			dir := t.TempDir()
@@ -414,6 +419,12 @@ func TestInterruptedImportResumes(t *testing.T) {
 			}
 			o := opts()
 			o.TxBudget = time.Nanosecond // a transaction per 32 rows
+			if kind == "small-runs" {
+				if testing.Short() {
+					t.Skip("long: -short")
+				}
+				importer.SortInSmallRuns(&o, 8<<10, 3) // merges of merges
+			}
 
 			whole := openDB(t, filepath.Join(dir, "whole.db"))
 			stream(t, whole, company.Version{Number: "99999901", Name: "GONE LIMITED", Status: "active", SourceTime: asOf.Add(-72 * time.Hour)})
@@ -436,9 +447,13 @@ func TestInterruptedImportResumes(t *testing.T) {
 				// Every company row written is covered by the recorded progress.
 				is.Equal(scalar[int](t, cut, "SELECT count(*) FROM companies WHERE source = 'bulk'"),
 					scalar[int](t, cut, "SELECT rows_applied FROM imports"))
+				// Applied in company-number order: none past the recorded place.
+				is.Equal(scalar[int](t, cut, "SELECT count(*) FROM companies WHERE source = 'bulk' AND company_number > (SELECT resume_number FROM imports)"), 0)
+				noSortDir(t, cut.Path)
 			}
 			s := run(t, cut, []string{file}, o)
 			is.Equal(len(s.Resumed), 1)
+			is.True(strings.Contains(s.String(), "in company-number order ("))
 			is.Equal(dump(t, cut), dump(t, whole))
 
 			// A context cancelled mid-way stops after committing.

@@ -19,22 +19,25 @@ import (
 const chunkRows = 256
 
 // Pauses between row transactions, so another writer's busy handler finds
-// the lock free: SQLite's handler polls at growing intervals up to 100 ms,
-// so a writer waiting beside the import gets in at a poll that falls in a
-// pause. 10 ms (4% of the import's time) lets a writer that waits the
-// whole 10 s busy timeout in with about 98% certainty; once someone else is
-// seen committing (PRAGMA data_version), or `chwatch run` has a fresh
-// heartbeat, pauses are 50 ms (about a 1 in 6 chance per poll).
+// the lock free: SQLite's handler polls at growing intervals of at most
+// 100 ms, so a pause longer than that always holds one of its polls.
+// Alone, the import pauses 110 ms once every 5 s (2% of its time): a
+// writer that arrives meanwhile (a `chwatch queue retry`, a `run` starting)
+// gets in within about 5 s, inside its 10 s busy timeout, with certainty.
+// A 10 ms pause after every transaction cost 4% and let such a writer in
+// with about 98% certainty. Once someone else is seen committing (PRAGMA
+// data_version), or `chwatch run` has a fresh heartbeat, the import pauses
+// 50 ms after every transaction, so the service's batch commits keep
+// getting in (about a 1 in 6 chance per poll, every 250 ms).
 const (
-	pauseSolo   = 10 * time.Millisecond
-	pauseShared = 50 * time.Millisecond
+	pauseSolo      = 110 * time.Millisecond
+	pauseSoloEvery = 5 * time.Second
+	pauseShared    = 50 * time.Millisecond
 )
 
+// item is one row to apply: a good row of the file, in company-number order.
 type item struct {
-	rec    bulk.Record
-	bad    *bulk.RowError
-	offset int64 // after the row
-	line   int64 // physical lines consumed after the row
+	rec bulk.Record
 }
 
 type chunk struct {
@@ -45,15 +48,34 @@ type chunk struct {
 
 // state is the file's row in imports.
 type state struct {
-	id                      int64
+	id                      int64 // 0 until the row is written
 	rowsRead, applied, bad  int64
-	offset, line            int64
+	offset, line            int64 // file-order progress of an import begun before migration 0009
+	number                  string
+	numberLine              int64 // with number: the last row applied, in sort order
 	completed               bool
 	asOf, file, completedAt string
 }
 
+// done reports whether an earlier run applied the row.
+func (st *state) done(r *bulk.Record) bool {
+	if r.Offset <= st.offset {
+		return true
+	}
+	if st.number == "" {
+		return false
+	}
+	k, _ := keyOf(r.CompanyNumber, r.Line)
+	last, _ := keyOf(st.number, st.numberLine)
+	return k.compare(last) <= 0
+}
+
 // importFile imports one file, resuming it when an earlier run stopped, and
-// reports whether it had been imported completely before.
+// reports whether it had been imported completely before. It reads and
+// sorts the whole file first (phase 1, sortFile), then applies the rows in
+// company-number order (phase 2): rows that land near each other in the
+// companies table's key arrive together, so SQLite's page cache holds the
+// pages they touch (docs/design.md, "Import in company-number order").
 func (im *importer) importFile(ctx context.Context, f file) (bool, error) {
 	st, err := im.loadState(ctx, f)
 	if err != nil {
@@ -62,39 +84,61 @@ func (im *importer) importFile(ctx context.Context, f file) (bool, error) {
 	if st.completed {
 		return true, nil
 	}
-	if st.rowsRead > 0 || st.bad > 0 {
-		im.s.Resumed = append(im.s.Resumed, Resume{File: f.path, Line: st.line, Rows: st.rowsRead + st.bad})
+	if st.rowsRead > 0 {
+		r := Resume{File: f.path, Number: st.number, Line: st.numberLine, Rows: st.rowsRead}
+		if st.number == "" {
+			r.Line = st.line // an older chwatch's progress, in file order
+		}
+		im.s.Resumed = append(im.s.Resumed, r)
 	}
 	if im.opts.MaxErrors >= 0 && st.bad > im.opts.MaxErrors {
-		return false, fmt.Errorf("%w: %s: %d bad rows so far, more than --max-errors %d (raise it to go on; the import resumes at line %d)",
-			ErrTooManyErrors, f.path, st.bad, im.opts.MaxErrors, st.line+1)
+		return false, fmt.Errorf("%w: %s: %d bad rows, more than --max-errors %d (raise it to go on)",
+			ErrTooManyErrors, f.path, st.bad, im.opts.MaxErrors)
 	}
 
-	rc, size, err := bulk.Open(f.path)
+	dir, err := openSortDir(im.d.Path)
 	if err != nil {
 		return false, err
 	}
-	defer rc.Close()
-	r, err := im.position(rc, f, st)
+	defer dir.remove()
+	if im.opts.createRun != nil {
+		dir.createFile = im.opts.createRun
+	}
+	sortStart := time.Now()
+	srt, err := im.sortFile(ctx, f, st, dir)
+	im.s.Sorting += time.Since(sortStart)
 	if err != nil {
 		return false, err
 	}
+	if err := im.recordState(ctx, f, st); err != nil {
+		return false, err
+	}
 
-	// The reader runs ahead in its own goroutine, so parsing overlaps with
-	// SQLite; two chunks in flight keep memory constant.
+	// The merge runs ahead in its own goroutine, so decoding overlaps with
+	// SQLite; two chunks in flight keep memory constant. It ends before its
+	// run files are removed.
 	rctx, stop := context.WithCancel(ctx)
-	defer stop()
 	chunks := make(chan chunk, 2)
-	go read(rctx, r, chunks)
+	merged := make(chan struct{})
+	go func() {
+		defer close(merged)
+		srt.merge(rctx, chunks)
+	}()
+	defer func() {
+		stop()
+		<-merged
+	}()
+	total := srt.rows
 
 	var pending []item
-	var eof bool // the reader sent its last chunk
+	var eof bool // the merge sent its last chunk
+	var applied int64
 	for {
 		if len(pending) == 0 && !eof {
 			select {
 			case c := <-chunks:
 				if c.err != nil && len(c.items) == 0 {
-					return false, fmt.Errorf("read %s: %w", f.path, c.err)
+					return false, c.err
 				}
 				pending, eof = c.items, c.eof
 				if c.err != nil {
@@ -107,15 +151,15 @@ func (im *importer) importFile(ctx context.Context, f file) (bool, error) {
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
-		var tooMany bool
-		pending, eof, tooMany, err = im.rowTx(ctx, f, st, pending, eof, chunks, size)
+		before := st.rowsRead
+		pending, eof, err = im.rowTx(ctx, f, st, pending, eof, chunks)
 		if err != nil {
 			return false, err
 		}
+		applied += st.rowsRead - before
 		im.commits++
-		if tooMany {
-			return false, fmt.Errorf("%w: %s: %d bad rows, more than --max-errors %d (the rows before were committed; fix the file or raise --max-errors, and the import resumes at line %d)",
-				ErrTooManyErrors, f.path, st.bad, im.opts.MaxErrors, st.line+1)
+		if im.opts.Progress != nil {
+			im.opts.Progress(Progress{File: f.path, Phase: Applying, Rows: applied, Done: applied, Total: total})
 		}
 		if im.opts.AfterCommit != nil {
 			if err := im.opts.AfterCommit(im.commits); err != nil {
@@ -129,12 +173,116 @@ func (im *importer) importFile(ctx context.Context, f file) (bool, error) {
 	}
 }
 
-// pause leaves the write lock free for a moment. After a pause in which
-// someone else committed, the pauses get longer.
+// sortFile is phase 1: it reads the whole file, reports its bad rows, and
+// sorts the rows an earlier run did not apply into runs in dir. More than
+// --max-errors bad rows stop it before any row is applied. st.bad becomes
+// the file's bad rows.
+func (im *importer) sortFile(ctx context.Context, f file, st *state, dir *sortDir) (*sorter, error) {
+	rc, size, err := bulk.Open(f.path)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	r, err := bulk.NewReader(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", f.path, err)
+	}
+	r.SetEncoding(im.opts.Encoding)
+
+	srt := newSorter(dir, im.opts.runBytes, im.opts.fanIn)
+	var read int64 // CSV bytes read
+	srt.need = func() int64 {
+		if size <= 0 || read <= 0 {
+			return srt.written
+		}
+		return int64(float64(srt.written) * float64(size) / float64(read))
+	}
+	// The reader parses in its own goroutine while this one encodes,
+	// sorts and writes; it ends before the file is closed.
+	rctx, stop := context.WithCancel(ctx)
+	chunks := make(chan readChunk, 2)
+	reading := make(chan struct{})
+	go func() {
+		defer close(reading)
+		readFile(rctx, r, chunks)
+	}()
+	defer func() {
+		stop()
+		<-reading
+	}()
+	var bad, rows int64
+	for n := 0; ; n++ {
+		var c readChunk
+		select {
+		case c = <-chunks:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		for i := range c.items {
+			it := &c.items[i]
+			if it.bad != nil {
+				bad++
+				im.badRow(f, it.bad)
+				if im.opts.MaxErrors >= 0 && bad > im.opts.MaxErrors {
+					st.bad = bad
+					if err := im.recordState(ctx, f, st); err != nil {
+						return nil, err
+					}
+					return nil, fmt.Errorf("%w: %s: %d bad rows, more than --max-errors %d (found before any row was applied: fix the file or raise --max-errors)",
+						ErrTooManyErrors, f.path, bad, im.opts.MaxErrors)
+				}
+				continue
+			}
+			if st.done(&it.rec) {
+				continue
+			}
+			if err := srt.add(&it.rec); err != nil {
+				return nil, fmt.Errorf("sort %s: %w", f.path, err)
+			}
+		}
+		if len(c.items) > 0 {
+			read = c.items[len(c.items)-1].offset
+		}
+		rows += int64(len(c.items))
+		if c.err != nil {
+			return nil, fmt.Errorf("read %s: %w", f.path, c.err)
+		}
+		if im.opts.Progress != nil && (n%16 == 0 || c.eof) {
+			im.opts.Progress(Progress{File: f.path, Phase: Sorting, Rows: rows, Done: read, Total: size})
+		}
+		if c.eof {
+			break
+		}
+	}
+	if err := srt.finish(ctx); err != nil {
+		return nil, fmt.Errorf("sort %s: %w", f.path, err)
+	}
+	st.bad = bad
+	return srt, nil
+}
+
+// badRow reports a bad row found in phase 1.
+func (im *importer) badRow(f file, re *bulk.RowError) {
+	im.s.badRow(f.path, re)
+	if im.opts.Errors != nil {
+		w := csv.NewWriter(im.opts.Errors)
+		w.Write([]string{f.path, strconv.FormatInt(re.Line, 10), re.Reason, re.Raw})
+		w.Flush()
+	}
+}
+
+// pause leaves the write lock free for a moment: after every transaction
+// while another writer uses the database, every pauseSoloEvery otherwise.
 func (im *importer) pause(ctx context.Context) {
-	d := pauseSolo
-	if im.shared {
-		d = pauseShared
+	d := pauseShared
+	if !im.shared {
+		if im.lastPause.IsZero() {
+			im.lastPause = time.Now() // the first one 5 s in
+		}
+		if time.Since(im.lastPause) < pauseSoloEvery {
+			return
+		}
+		d = pauseSolo
 	}
 	t := time.NewTimer(d)
 	select {
@@ -142,29 +290,19 @@ func (im *importer) pause(ctx context.Context) {
 	case <-ctx.Done():
 		t.Stop()
 	}
+	im.lastPause = time.Now()
 }
 
-// loadState finds the file's row in imports, or starts one.
+// loadState finds the file's row in imports; a file not imported before
+// gets its row only once phase 1 is through (recordState), so a file that
+// cannot be sorted leaves the database as it was.
 func (im *importer) loadState(ctx context.Context, f file) (*state, error) {
 	st := &state{}
 	var completed sql.NullString
-	err := im.d.W.QueryRowContext(ctx, `SELECT id, file, as_of, rows_read, rows_applied, rows_bad, resume_offset, resume_line, completed_at
-		FROM imports WHERE sha256 = ?`, f.sha).Scan(&st.id, &st.file, &st.asOf, &st.rowsRead, &st.applied, &st.bad, &st.offset, &st.line, &completed)
+	err := im.d.W.QueryRowContext(ctx, `SELECT id, file, as_of, rows_read, rows_applied, rows_bad, resume_offset, resume_line, resume_number, resume_number_line, completed_at
+		FROM imports WHERE sha256 = ?`, f.sha).Scan(&st.id, &st.file, &st.asOf, &st.rowsRead, &st.applied, &st.bad, &st.offset, &st.line, &st.number, &st.numberLine, &completed)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		now := db.FormatTime(im.opts.Now())
-		err := im.d.WriteTx(ctx, func(tx db.Tx) error {
-			res, err := tx.ExecContext(ctx, `INSERT INTO imports (file, sha256, as_of, started_at, resume_offset, resume_line)
-				VALUES (?, ?, ?, ?, 0, 1)`, f.path, f.sha, im.asOf, now)
-			if err != nil {
-				return err
-			}
-			st.id, err = res.LastInsertId()
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("record import of %s: %w", f.path, err)
-		}
 		st.asOf, st.file, st.line = im.asOf, f.path, 1
 		return st, nil
 	case err != nil:
@@ -177,56 +315,46 @@ func (im *importer) loadState(ctx context.Context, f file) (*state, error) {
 	return st, nil
 }
 
-// position returns a reader at the row where the import resumes, in the
-// file's encoding.
-func (im *importer) position(rc io.ReadCloser, f file, st *state) (*bulk.Reader, error) {
-	r, err := im.seek(rc, f, st)
-	if err == nil {
-		r.SetEncoding(im.opts.Encoding)
+// recordState writes the file's row in imports, with the bad rows phase 1
+// found.
+func (im *importer) recordState(ctx context.Context, f file, st *state) error {
+	err := im.d.WriteTx(ctx, func(tx db.Tx) error {
+		if st.id != 0 {
+			_, err := tx.ExecContext(ctx, "UPDATE imports SET rows_bad = ? WHERE id = ?", st.bad, st.id)
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO imports (file, sha256, as_of, started_at, rows_bad)
+			VALUES (?, ?, ?, ?, ?)`, f.path, f.sha, im.asOf, db.FormatTime(im.opts.Now()), st.bad)
+		if err != nil {
+			return err
+		}
+		st.id, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record import of %s: %w", f.path, err)
 	}
-	return r, err
+	return nil
 }
 
-func (im *importer) seek(rc io.ReadCloser, f file, st *state) (*bulk.Reader, error) {
-	if st.offset == 0 {
-		r, err := bulk.NewReader(rc)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", f.path, err)
-		}
-		return r, nil
-	}
-	if !f.standard {
-		// Columns elsewhere than in the published layout: read from the
-		// top and skip the rows done.
-		r, err := bulk.NewReader(rc)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", f.path, err)
-		}
-		r.SetEncoding(im.opts.Encoding)
-		for r.Offset() < st.offset {
-			if _, err := r.Next(); err != nil {
-				var re *bulk.RowError
-				if !errors.As(err, &re) {
-					return nil, fmt.Errorf("skip to the resume point of %s: %w", f.path, err)
-				}
-			}
-		}
-		return r, nil
-	}
-	if sk, ok := rc.(io.Seeker); ok {
-		if _, err := sk.Seek(st.offset, io.SeekStart); err != nil {
-			return nil, fmt.Errorf("resume %s at byte %d: %w", f.path, st.offset, err)
-		}
-	} else if _, err := io.CopyN(io.Discard, rc, st.offset); err != nil {
-		return nil, fmt.Errorf("resume %s at byte %d: %w", f.path, st.offset, err)
-	}
-	return bulk.NewReaderAt(rc, st.offset, st.line), nil
+// readChunk is rows of the file as read, in file order.
+type readChunk struct {
+	items []readItem
+	err   error
+	eof   bool
 }
 
-// read sends the file's rows in chunks until the end, an error or ctx ends.
-func read(ctx context.Context, r *bulk.Reader, out chan<- chunk) {
+type readItem struct {
+	rec    bulk.Record
+	bad    *bulk.RowError
+	offset int64 // after the row
+}
+
+// readFile sends the file's rows in chunks until the end, an error or ctx
+// ends.
+func readFile(ctx context.Context, r *bulk.Reader, out chan<- readChunk) {
 	for {
-		c := chunk{items: make([]item, 0, chunkRows)}
+		c := readChunk{items: make([]readItem, 0, chunkRows)}
 		for len(c.items) < chunkRows {
 			rec, err := r.Next()
 			if err == io.EOF {
@@ -235,14 +363,14 @@ func read(ctx context.Context, r *bulk.Reader, out chan<- chunk) {
 			}
 			var re *bulk.RowError
 			if errors.As(err, &re) {
-				c.items = append(c.items, item{bad: re, offset: r.Offset(), line: r.Line()})
+				c.items = append(c.items, readItem{bad: re, offset: r.Offset()})
 				continue
 			}
 			if err != nil {
 				c.err = err
 				break
 			}
-			c.items = append(c.items, item{rec: rec, offset: r.Offset(), line: r.Line()})
+			c.items = append(c.items, readItem{rec: rec, offset: r.Offset()})
 		}
 		select {
 		case out <- c:
@@ -256,35 +384,36 @@ func read(ctx context.Context, r *bulk.Reader, out chan<- chunk) {
 }
 
 const saveProgress = `UPDATE imports SET rows_read = ?, rows_applied = ?, rows_bad = ?,
-	resume_offset = ?, resume_line = ?, completed_at = ? WHERE id = ?`
+	resume_number = ?, resume_number_line = ?, completed_at = ? WHERE id = ?`
 
 // rowTx applies rows in one transaction until the time budget is spent or
 // no more rows are ready, and commits them with the file's progress. It
-// returns the rows not applied yet and whether the reader has sent its last
+// returns the rows not applied yet and whether the merge has sent its last
 // chunk.
-func (im *importer) rowTx(ctx context.Context, f file, st *state, pending []item, eof bool, chunks chan chunk, size int64) (rest []item, lastChunk, tooMany bool, err error) {
+func (im *importer) rowTx(ctx context.Context, f file, st *state, pending []item, eof bool, chunks chan chunk) (rest []item, lastChunk bool, err error) {
 	dctx := context.WithoutCancel(ctx) // a started transaction commits
 	t, err := im.beginRows(dctx, st)
 	if err != nil {
-		return pending, eof, false, err
+		return pending, eof, err
 	}
 	defer t.tx.Rollback()
 	// The companies of the rows at hand, read a chunk at a time: one query
 	// instead of one per row.
 	if err := preload(dctx, t.batch, pending); err != nil {
-		return pending, eof, false, err
+		return pending, eof, err
 	}
 	pending, eof, err = t.applyRows(ctx, dctx, pending, eof, chunks)
 	if err != nil {
-		return pending, eof, false, err
+		return pending, eof, err
 	}
-	done := eof && len(pending) == 0 && !t.tooMany
+	done := eof && len(pending) == 0
 	if err := t.commit(dctx, f, st, done); err != nil {
-		return pending, eof, false, err
+		return pending, eof, err
 	}
 	im.dataVersion = im.readDataVersion(dctx)
-	im.report(f, st, t, done, size)
-	return pending, eof, t.tooMany, nil
+	im.s.add(&t.tally, t.local.rowsRead-st.rowsRead)
+	*st = t.local
+	return pending, eof, nil
 }
 
 // rowTxn is one row transaction: what it writes through, and what its rows
@@ -300,10 +429,8 @@ type rowTxn struct {
 	ts    string
 	asOf  time.Time
 
-	local   state // the file's state as of the rows applied
-	tally   tally
-	bad     []*bulk.RowError
-	tooMany bool // more than --max-errors bad rows
+	local state // the file's state as of the rows applied
+	tally tally
 }
 
 func (im *importer) beginRows(ctx context.Context, st *state) (*rowTxn, error) {
@@ -327,9 +454,8 @@ func (im *importer) beginRows(ctx context.Context, st *state) (*rowTxn, error) {
 }
 
 // applyRows applies pending rows, taking more from chunks only when they
-// are ready (never waiting for the reader while holding the lock), until
-// none are ready, the time budget is spent or ctx is done, or there are
-// too many bad rows.
+// are ready (never waiting for the merge while holding the lock), until
+// none are ready, the time budget is spent or ctx is done.
 func (t *rowTxn) applyRows(ctx, dctx context.Context, pending []item, eof bool, chunks chan chunk) ([]item, bool, error) {
 	for n := 0; ; {
 		if len(pending) == 0 {
@@ -352,16 +478,7 @@ func (t *rowTxn) applyRows(ctx, dctx context.Context, pending []item, eof bool, 
 		it := &pending[0]
 		pending = pending[1:]
 		n++
-		t.local.offset, t.local.line = it.offset, it.line
-		if it.bad != nil {
-			t.local.bad++
-			t.bad = append(t.bad, it.bad)
-			if t.im.opts.MaxErrors >= 0 && t.local.bad > t.im.opts.MaxErrors {
-				t.tooMany = true
-				return pending, eof, nil
-			}
-			continue
-		}
+		t.local.number, t.local.numberLine = it.rec.CompanyNumber, it.rec.Line
 		t.local.rowsRead++
 		if err := t.im.applyRow(dctx, t.q, t.seq, t.batch, &it.rec, t.asOf, t.now, t.ts, &t.tally); err != nil {
 			return pending, eof, err
@@ -402,31 +519,13 @@ func (t *rowTxn) commit(ctx context.Context, f file, st *state, done bool) error
 	if err := t.seq.Save(ctx, t.q); err != nil {
 		return err
 	}
-	if _, err := t.q.ExecContext(ctx, saveProgress, t.local.rowsRead, t.local.applied, t.local.bad, t.local.offset, t.local.line, completed, st.id); err != nil {
+	if _, err := t.q.ExecContext(ctx, saveProgress, t.local.rowsRead, t.local.applied, t.local.bad, t.local.number, t.local.numberLine, completed, st.id); err != nil {
 		return fmt.Errorf("record import progress of %s: %w", f.path, err)
 	}
 	if err := t.tx.Commit(); err != nil {
 		return fmt.Errorf("commit import of %s: %w", f.path, err)
 	}
 	return nil
-}
-
-// report counts and reports what a committed transaction did, and moves
-// the file's state on.
-func (im *importer) report(f file, st *state, t *rowTxn, done bool, size int64) {
-	im.s.add(&t.tally, t.local.rowsRead-st.rowsRead)
-	for _, re := range t.bad {
-		im.s.badRow(f.path, re)
-		if im.opts.Errors != nil {
-			w := csv.NewWriter(im.opts.Errors)
-			w.Write([]string{f.path, strconv.FormatInt(re.Line, 10), re.Reason, re.Raw})
-			w.Flush()
-		}
-	}
-	*st = t.local
-	if im.opts.Progress != nil {
-		im.opts.Progress(Progress{File: f.path, Rows: im.s.RowsRead + im.s.Bad, Bytes: st.offset, TotalBytes: size})
-	}
 }
 
 // changedByOthers reports whether another connection committed since this
@@ -517,9 +616,7 @@ func (im *importer) applyRow(ctx context.Context, q db.Querier, seq *db.Seq, bat
 func preload(ctx context.Context, batch *company.Batch, items []item) error {
 	numbers := make([]string, 0, len(items))
 	for i := range items {
-		if items[i].bad == nil {
-			numbers = append(numbers, items[i].rec.CompanyNumber)
-		}
+		numbers = append(numbers, items[i].rec.CompanyNumber)
 	}
 	return batch.Preload(ctx, numbers)
 }

@@ -58,6 +58,9 @@ type Summary struct {
 	MissingSkipped string
 
 	Elapsed time.Duration
+	// Sorting is the part of Elapsed spent reading and sorting the files
+	// (phase 1), before their rows were applied.
+	Sorting time.Duration
 }
 
 // BadRow is a bad row quoted in the summary.
@@ -70,8 +73,12 @@ type BadRow struct {
 // Resume says where an interrupted import of a file went on.
 type Resume struct {
 	File string
-	Line int64 // physical lines done before
-	Rows int64 // rows read before
+	// Number and Line are the last row applied before, in company-number
+	// order; Number is "" when an older chwatch applied the rows up to
+	// Line in file order.
+	Number string
+	Line   int64
+	Rows   int64 // rows applied before
 }
 
 func newSummary(files []string, asOf string) *Summary {
@@ -158,7 +165,7 @@ func (s *Summary) String() string {
 	if secs > 0 {
 		rate = float64(s.RowsRead+s.Bad) / secs
 	}
-	fmt.Fprintf(&b, "; in %s (%.0f rows/s)", s.Elapsed.Round(time.Millisecond), rate)
+	fmt.Fprintf(&b, "; in %s (%.0f rows/s; reading and sorting %s)", s.Elapsed.Round(time.Millisecond), rate, s.Sorting.Round(time.Millisecond))
 	return b.String()
 }
 
@@ -194,7 +201,11 @@ func (s *Summary) writeBadRows(b *strings.Builder) {
 
 func (s *Summary) writeResumed(b *strings.Builder) {
 	for _, r := range s.Resumed {
-		fmt.Fprintf(b, "; resumed %s after line %d (%d rows done before)", r.File, r.Line, r.Rows)
+		if r.Number == "" {
+			fmt.Fprintf(b, "; resumed %s after line %d (%d rows done before)", r.File, r.Line, r.Rows)
+			continue
+		}
+		fmt.Fprintf(b, "; resumed %s after company %s, line %d, in company-number order (%d rows done before)", r.File, r.Number, r.Line, r.Rows)
 	}
 }
 
