@@ -23,6 +23,7 @@ import (
 // otherwise).
 var owners = map[string]string{
 	"companies":         "company",
+	"company_changes":   "company",
 	"officers":          "company",
 	"status_changes":    "company",
 	"filing_unknowns":   "company",

@@ -39,8 +39,6 @@ CREATE TABLE companies ( -- one row per company chwatch has seen, from the strea
   change_seq            INTEGER NOT NULL -- value of the global change sequence at the last write (for export --state)
 , strike_off_kind TEXT CHECK (strike_off_kind IN ('voluntary', 'compulsory', 'unknown')) /* -- why the current strike-off: voluntary (a DS01 or a voluntary first-Gazette notice), compulsory (Companies House's action), unknown (filing history checked, neither found); NULL until a filing_check ran, and cleared on leaving strike-off */, gazette_notice_on TEXT /* -- YYYY-MM-DD of the first-Gazette notice that started the current strike-off (after a re-entry, the latest notice); NULL while none is filed yet */, dissolution_due_on TEXT /* -- YYYY-MM-DD: gazette_notice_on plus two calendar months (a day past the month's end clamps: 2026-12-31 gives 2027-02-28), the earliest date Companies House may dissolve the company */, strike_off_suspended_at TEXT /* -- YYYY-MM-DD of a suspension or discontinuation of the strike-off filed after the notice; NULL when none */);
 
-CREATE INDEX companies_change_seq ON companies (change_seq);
-
 CREATE INDEX companies_strike_off ON companies (strike_off_since) WHERE strike_off_since IS NOT NULL;
 
 CREATE VIEW strike_off_companies AS -- companies in strike-off (status active + detail active-proposal-to-strike-off, not deleted), newest entry first
@@ -299,4 +297,17 @@ CREATE TABLE event_payloads ( -- raw event JSON, deleted after retention.event_p
   timepoint INTEGER PRIMARY KEY NOT NULL, -- matches stream_events; the rowid, so the table is its only B-tree
   payload   TEXT NOT NULL -- the line as received
 );
+
+CREATE TABLE company_changes ( -- append-only log of company writes, one entry per change_seq a company took (owned by package company, kept by triggers on companies); superseded entries (the company has a higher change_seq since) are deleted by housekeeping, so every company has exactly one current entry
+  change_seq     INTEGER PRIMARY KEY, -- the change_seq the write gave the company; the rowid, so the log is one B-tree appended at its tail
+  company_number TEXT NOT NULL -- the company written (companies.company_number; not its rowid, which VACUUM may renumber)
+);
+
+CREATE TRIGGER company_changes_insert AFTER INSERT ON companies BEGIN -- a new company: log its change_seq
+  INSERT INTO company_changes (change_seq, company_number) VALUES (NEW.change_seq, NEW.company_number);
+END;
+
+CREATE TRIGGER company_changes_update AFTER UPDATE OF change_seq ON companies WHEN NEW.change_seq != OLD.change_seq BEGIN -- a company written again: log its new change_seq (the old entry is now superseded)
+  INSERT INTO company_changes (change_seq, company_number) VALUES (NEW.change_seq, NEW.company_number);
+END;
 

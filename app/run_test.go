@@ -36,6 +36,10 @@ func TestGapAfter416(t *testing.T) {
 	_, err = d.W.Exec(`INSERT INTO companies (company_number, company_name, company_status, company_status_detail, source, source_time, strike_off_since, first_seen_at, updated_at, change_seq)
 		VALUES ('ZZ000001', 'OLD STRIKE OFF LTD', 'active', 'active-proposal-to-strike-off', 'stream', '2026-11-20T10:00:00Z', '2026-11-20T10:00:00Z', '2026-11-20T10:00:00Z', '2026-11-20T10:00:00Z', 1)`)
 	is.NoErr(err)
+	// The row took change_seq 1, as a writer through db.Seq would: the next
+	// write takes 2 (the change log is keyed by change_seq).
+	_, err = d.W.Exec("INSERT INTO counters (name, value) VALUES ('change_seq', 1)")
+	is.NoErr(err)
 	d.Close()
 
 	stop := startRun(t, cfg, runOptions{})

@@ -32,14 +32,14 @@ func TestInStrikeOffAgreesWithView(t *testing.T) {
 			}
 		}
 	}
-	for _, r := range rows {
+	for i, r := range rows {
 		var deleted any
 		if r.deleted {
 			deleted = "2026-11-28T00:00:00Z"
 		}
 		_, err := d.W.ExecContext(ctx, `INSERT INTO companies (company_number, company_name, company_status, company_status_detail, source, source_time,
-			deleted_at, first_seen_at, updated_at, change_seq) VALUES (?, 'X', ?, ?, 'stream', '2026-11-28T00:00:00Z', ?, '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', 1)`,
-			r.number, r.status, r.detail, deleted)
+			deleted_at, first_seen_at, updated_at, change_seq) VALUES (?, 'X', ?, ?, 'stream', '2026-11-28T00:00:00Z', ?, '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', ?)`,
+			r.number, r.status, r.detail, deleted, i+1) // change_seq is unique: the change log is keyed by it
 		is.NoErr(err)
 	}
 	inView := map[string]bool{}

@@ -20,6 +20,22 @@ type query struct {
 	order string // default ORDER BY
 	since string // column compared with --since
 	seq   string // change_seq column for --state
+	// logged: --state reads the kind's companies (c) through the change
+	// log, company_changes, instead of an index on change_seq (see
+	// changesFrom).
+	logged bool
+}
+
+// changesFrom is the FROM clause of an incremental export of companies: the
+// log's entries past the mark, in its key order, each joined to its company
+// when it is the company's current one. An entry a later write superseded
+// finds no company (its change_seq is no longer the company's), so each
+// company comes once, at its latest change: the rows and their order are
+// those of "WHERE c.change_seq > ? ORDER BY c.change_seq". CROSS JOIN keeps
+// the log the outer loop, whatever statistics ANALYZE leaves.
+func changesFrom(from string) string {
+	return "company_changes l CROSS JOIN " + from +
+		" ON c.company_number = l.company_number AND c.change_seq = l.change_seq"
 }
 
 func address(alias string) []col {
@@ -59,10 +75,11 @@ var queries = map[Kind]query{
 				"c.updated_at", "c.change_seq"),
 			strikeOffCols,
 		),
-		from:  "companies c",
-		order: "c.company_number",
-		since: "c.updated_at",
-		seq:   "c.change_seq",
+		from:   "companies c",
+		order:  "c.company_number",
+		since:  "c.updated_at",
+		seq:    "c.change_seq",
+		logged: true,
 	},
 	StrikeOff: {
 		cols: join(
@@ -77,10 +94,11 @@ var queries = map[Kind]query{
 		),
 		// The view is the one definition of strike-off; SQLite flattens
 		// it into the query, so its indexes serve --since and --state.
-		from:  "strike_off_companies c",
-		order: "c.strike_off_since DESC, c.company_number",
-		since: "c.strike_off_since",
-		seq:   "c.change_seq",
+		from:   "strike_off_companies c",
+		order:  "c.strike_off_since DESC, c.company_number",
+		since:  "c.strike_off_since",
+		seq:    "c.change_seq",
+		logged: true,
 	},
 	Officers: {
 		cols: join(
@@ -119,8 +137,12 @@ func (q query) build(opt Options) (string, []any) {
 		}
 		b.WriteString(c.expr)
 	}
+	from, seq := q.from, q.seq
+	if opt.Incremental && q.logged {
+		from, seq = changesFrom(q.from), "l.change_seq"
+	}
 	b.WriteString(" FROM ")
-	b.WriteString(q.from)
+	b.WriteString(from)
 	var conds []string
 	var args []any
 	if q.where != "" {
@@ -131,10 +153,11 @@ func (q query) build(opt Options) (string, []any) {
 	}
 	order := q.order
 	if opt.Incremental {
-		// The change_seq indexes serve both the condition and the order.
-		conds = append(conds, q.seq+" > ?")
+		// The change_seq indexes (for companies, the log's key) serve
+		// both the condition and the order.
+		conds = append(conds, seq+" > ?")
 		args = append(args, opt.After)
-		order = q.seq
+		order = seq
 	}
 	if !opt.Since.IsZero() {
 		conds = append(conds, q.since+" >= ?")
