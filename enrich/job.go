@@ -104,23 +104,7 @@ func (w *Workers) skipList(ctx context.Context, j queue.Job, what string) (res s
 	if !api.ValidNumber(j.Company) {
 		return w.bury(ctx, j, badNumber(j)), true
 	}
-	recs, err := company.LoadMany(ctx, w.cfg.DB.R, []string{j.Company})
-	if err != nil {
-		if ctx.Err() != nil {
-			return Stopped, true
-		}
-		return w.unwritten(ctx, j, err), true
-	}
-	if recs[j.Company].InStrikeOff() {
-		return "", false
-	}
-	wctx := context.WithoutCancel(ctx)
-	err = w.cfg.DB.WriteTx(wctx, func(tx db.Tx) error { return w.cfg.Queue.CompleteTx(wctx, tx, j) })
-	if err != nil {
-		return w.unwritten(ctx, j, err), true
-	}
-	w.log.Info(what+" not fetched: the company is not in strike-off", "company", j.Company)
-	return Done, true
+	return w.skipUnlessInStrikeOff(ctx, j, what+" not fetched")
 }
 
 // settle puts a job whose call failed where it belongs. Only a failure of
