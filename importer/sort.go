@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/chwatch/chwatch/bulk"
+	"github.com/chwatch/chwatch/db"
 )
 
 // The external sort (docs/design.md, "Import in company-number order"). Its
@@ -518,7 +519,7 @@ func (s *sorter) writeErr(err error) error {
 		need = max(need, s.need())
 	}
 	free := ""
-	if f, ok := freeBytes(s.dir.path); ok {
+	if f, err := db.FreeBytes(s.dir.path); err == nil {
 		free = fmt.Sprintf(", %s free now", megabytes(f))
 	}
 	return fmt.Errorf("%w: %s is full: the import sorts the file's rows in files there before applying them, and needs about %s for this file (%s written when the disk filled%s): free space on that disk and run the same command again (this run applied no row)",

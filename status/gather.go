@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/chwatch/chwatch/company"
 	"github.com/chwatch/chwatch/db"
@@ -168,7 +167,7 @@ func (r *Report) readQueue(ctx context.Context, s source) error {
 // database at path, or -1 when it cannot tell.
 func freeBytes(path string, source func(dir string) (int64, error)) int64 {
 	if source == nil {
-		source = statfsFree
+		source = db.FreeBytes
 	}
 	n, err := source(dirOf(path))
 	if err != nil || n < 0 {
@@ -178,13 +177,3 @@ func freeBytes(path string, source func(dir string) (int64, error)) int64 {
 }
 
 func dirOf(path string) string { return filepath.Dir(path) }
-
-// statfsFree is the space an unprivileged user may still write (Bavail: a
-// full filesystem keeps its reserved blocks for root).
-func statfsFree(dir string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, fmt.Errorf("statfs %s: %w", dir, err)
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
-}
