@@ -303,10 +303,6 @@ CREATE TABLE company_changes ( -- append-only log of company writes, one entry p
   company_number TEXT NOT NULL -- the company written (companies.company_number; not its rowid, which VACUUM may renumber)
 );
 
-CREATE TRIGGER company_changes_insert AFTER INSERT ON companies BEGIN -- a new company: log its change_seq
-  INSERT INTO company_changes (change_seq, company_number) VALUES (NEW.change_seq, NEW.company_number);
-END;
-
 CREATE TRIGGER company_changes_update AFTER UPDATE OF change_seq ON companies WHEN NEW.change_seq != OLD.change_seq BEGIN -- a company written again: log its new change_seq (the old entry is now superseded)
   INSERT INTO company_changes (change_seq, company_number) VALUES (NEW.change_seq, NEW.company_number);
 END;

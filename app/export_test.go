@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chwatch/chwatch/company"
 	"github.com/chwatch/chwatch/db"
 	"github.com/matryer/is"
 )
@@ -66,6 +67,9 @@ func exportAddCompany(t *testing.T, tx db.Tx, seq *db.Seq, number, name, detail,
 		address_line_1, source, source_time, strike_off_since, first_seen_at, updated_at, change_seq)
 		VALUES (?, ?, 'active', ?, '@risky', 'stream', '2026-11-01T09:00:00Z', ?, '2026-11-01T09:00:00Z',
 		'2026-11-01T09:00:00Z', ?)`, number, name, d, s, seq.Next())
+	if err == nil {
+		_, err = tx.Exec(company.LogInserted, number)
+	}
 	if err != nil {
 		t.Fatalf("insert company %s: %v", number, err)
 	}

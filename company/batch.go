@@ -23,6 +23,7 @@ type Batch struct {
 	news   map[string]int     // company → its row in inserts, not written yet
 	rows   []any              // new company rows, len(insertColumns) values each
 	args   []any              // one row's values, reused
+	logs   []any              // one statement's change log values, reused
 	now    time.Time          // the detection time of ts
 	ts     string             // now as stored
 	tsv    any                // ts boxed once for the batch's rows
@@ -135,7 +136,10 @@ const insertColumns = 27
 // 3 MB lower.
 const rowsPerInsert = 25
 
-// Flush writes the buffered new companies.
+// Flush writes the buffered new companies, and their entries in the change
+// log: this is the one place chwatch inserts companies, and logging them
+// here in one statement instead of by a trigger's sub-program per row made
+// a first import about 6% faster (migration 0010).
 func (b *Batch) Flush(ctx context.Context) error {
 	// rows is walked, not resliced from the front, so that its array is
 	// reused by the next rows instead of grown again.
@@ -146,8 +150,18 @@ func (b *Batch) Flush(ctx context.Context) error {
 		if _, err := b.tx.ExecContext(ctx, q, rows[:n*insertColumns]...); err != nil {
 			return fmt.Errorf("store %d new companies: %w", n, err)
 		}
+		b.logs = b.logs[:0]
+		for i := range n {
+			r := rows[i*insertColumns:]
+			b.logs = append(b.logs, r[insertColumns-1], r[0]) // change_seq, company_number
+		}
+		q = "INSERT INTO company_changes (change_seq, company_number) VALUES " + strings.Repeat("(?,?),", n-1) + "(?,?)"
+		if _, err := b.tx.ExecContext(ctx, q, b.logs...); err != nil {
+			return fmt.Errorf("log %d new companies: %w", n, err)
+		}
 		rows = rows[n*insertColumns:]
 	}
+	clear(b.logs)
 	// Written: their rowids are unknown, so a later version in this
 	// transaction reads them again.
 	for n := range b.news {

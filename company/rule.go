@@ -5,8 +5,9 @@
 // It owns the tables companies, officers, pscs, status_changes and
 // filing_unknowns: no other package writes them, and every write takes its
 // change_seq here. It also owns company_changes, the append-only log of
-// companies' change_seq values that export --state reads: triggers keep it,
-// and PruneChangesTx deletes its superseded entries. A company's strike-off
+// companies' change_seq values that export --state reads: Batch.Flush and a
+// trigger on updates keep it, and PruneChangesTx deletes its superseded
+// entries. A company's strike-off
 // cause and timetable (DecideStrikeOff, from its filing history) are stored
 // here too, and cleared when it leaves. Others read companies and status_changes for exports and
 // status; strike-off is the strike_off_companies view (InStrikeOff is its Go

@@ -3,6 +3,7 @@ package company_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"testing"
 	"time"
 
@@ -429,4 +430,44 @@ func TestApplyLoadRoundTrip(t *testing.T) {
 	is.True(r.DeletedAt.IsZero())
 
 	is.True(load(t, d, "00000000") == nil) // never seen
+}
+
+// Every company chwatch writes has the entry of its current change_seq in
+// the change log: new ones logged by the batch's INSERT (more than one
+// statement's worth, one of them written twice before the flush), known
+// ones by the update trigger.
+func TestChangeLogHasEveryWrite(t *testing.T) {
+	is := is.New(t)
+	d := dbtest.Open(t)
+	a := &company.Applier{Policy: company.Policy{ConfirmExit: "api"}}
+	ctx := context.Background()
+	var first []company.Version
+	for i := range 60 {
+		first = append(first, co(fmt.Sprintf("%08d", i), active, "", "a", at(0), int64(i+1)))
+	}
+	first = append(first, co("00000055", active, strikeOff, "b", at(1), 61)) // again, still buffered
+	err := d.WriteTx(ctx, func(tx db.Tx) error {
+		seq, err := db.BeginSeq(ctx, tx)
+		if err != nil {
+			return err
+		}
+		b := a.Begin(tx, seq)
+		for _, v := range first {
+			if _, err := b.Apply(ctx, v, detected); err != nil {
+				return err
+			}
+		}
+		if err := b.Flush(ctx); err != nil {
+			return err
+		}
+		return seq.Save(ctx, tx)
+	})
+	is.NoErr(err)
+	apply(t, d, a, co("00000003", active, strikeOff, "c", at(2), 62)) // a known company written again
+
+	const current = `SELECT count(*) FROM companies c WHERE EXISTS (SELECT 1 FROM company_changes l
+		WHERE l.change_seq = c.change_seq AND l.company_number = c.company_number)`
+	is.Equal(count(t, d, current), int64(60))                                // every company's current entry
+	is.Equal(count(t, d, "SELECT count(*) FROM company_changes"), int64(61)) // and one superseded
+	is.Equal(count(t, d, "SELECT count(DISTINCT company_number) FROM company_changes"), int64(60))
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	chcompany "github.com/chwatch/chwatch/company"
 	"github.com/chwatch/chwatch/db"
 	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/export"
@@ -84,6 +85,9 @@ func addCompany(tb testing.TB, tx db.Tx, seq *db.Seq, c company) {
 		deleted = "2026-11-21T00:00:00Z"
 	}
 	_, err := tx.Exec(insertCompany, c.number, c.name, c.status, detail, c.address1, since, deleted, c.updated, seq.Next())
+	if err == nil {
+		_, err = tx.Exec(chcompany.LogInserted, c.number)
+	}
 	if err != nil {
 		tb.Fatalf("insert company %s: %v", c.number, err)
 	}

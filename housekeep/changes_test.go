@@ -35,6 +35,9 @@ func writeCompanies(tb testing.TB, d *db.DB, n int) {
 				source, source_time, strike_off_since, first_seen_at, updated_at, change_seq)
 				VALUES (?, 'X', 'active', ?, 'stream', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', ?)`,
 				fmt.Sprintf("%08d", i), detail, seq.Next())
+			if err == nil {
+				_, err = tx.Exec(company.LogInserted, fmt.Sprintf("%08d", i))
+			}
 			if err != nil {
 				return err
 			}
