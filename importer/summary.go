@@ -173,8 +173,11 @@ func (s *Summary) String() string {
 // error's message. Unlike String it never says the file was imported.
 func (s *Summary) SoFar() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "before it stopped this run committed %d rows: %d applied, %d unchanged, %d stale (newer data kept), %d bad",
-		s.RowsRead+s.Bad, s.Applied, s.Unchanged, s.Stale, s.Bad)
+	// Bad rows are never committed, and the good rows read before a stop
+	// in the sort phase were not applied: only the applied, unchanged and
+	// stale rows went into the database.
+	fmt.Fprintf(&b, "before it stopped this run committed %d rows (%d applied, %d unchanged, %d stale: newer data kept) and found %d bad",
+		s.Applied+s.Unchanged+s.Stale, s.Applied, s.Unchanged, s.Stale, s.Bad)
 	s.writeBadRows(&b)
 	s.writeResumed(&b)
 	return b.String()
