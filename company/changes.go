@@ -13,9 +13,9 @@ import (
 // a first import about 6%) and by the trigger company_changes_update for
 // every update that gives a company a new change_seq (migration 0008), so
 // whichever process writes, the log has an entry for each company's current
-// change_seq. An entry whose
-// company has a higher change_seq since is superseded: readers drop it by
-// joining on both columns, and PruneChangesTx deletes it.
+// change_seq. An entry whose company has a higher change_seq since is
+// superseded: readers drop it by joining on both columns, and PruneChangesTx
+// deletes it.
 
 // LogInserted is the statement README gives for a company inserted into
 // companies by hand, outside Batch: it appends the company's current

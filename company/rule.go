@@ -7,9 +7,8 @@
 // change_seq here. It also owns company_changes, the append-only log of
 // companies' change_seq values that export --state reads: Batch.Flush and a
 // trigger on updates keep it, and PruneChangesTx deletes its superseded
-// entries. A company's strike-off
-// cause and timetable (DecideStrikeOff, from its filing history) are stored
-// here too, and cleared when it leaves. Others read companies and status_changes for exports and
+// entries. A company's strike-off cause and timetable (DecideStrikeOff, from
+// its filing history) are stored here too, and cleared when it leaves. Others read companies and status_changes for exports and
 // status; strike-off is the strike_off_companies view (InStrikeOff is its Go
 // twin, tested to agree).
 package company
