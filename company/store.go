@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +46,19 @@ const updateCompany = `UPDATE companies SET (` + dataColumns + `, updated_at, ch
 func LoadMany(ctx context.Context, q db.Querier, numbers []string) (map[string]*Record, error) {
 	out := make(map[string]*Record, len(numbers))
 	if len(numbers) == 0 {
+		return out, nil
+	}
+	// A range of numbers that holds no company has nothing to load: one
+	// seek of the key index instead of building the list's index and
+	// probing each number. A first import's sorted chunks all miss, and
+	// spent 5% of its time there.
+	lo, hi := slices.Min(numbers), slices.Max(numbers)
+	var found bool
+	err := q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM companies WHERE company_number BETWEEN ? AND ?)", lo, hi).Scan(&found)
+	if err != nil {
+		return nil, fmt.Errorf("load companies: %w", err)
+	}
+	if !found {
 		return out, nil
 	}
 	list, err := json.Marshal(numbers)
@@ -136,7 +150,8 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 	if w.FirstSeenAt.IsZero() {
 		w.FirstSeenAt = now
 	}
-	ts, tsv := b.stamp(now)
+	ts, tsv := b.now.of(now)
+	_, srcTime := b.source.of(w.SourceTime)
 	firstSeen := tsv
 	if !w.FirstSeenAt.Equal(now) {
 		firstSeen = db.FormatTime(w.FirstSeenAt)
@@ -146,7 +161,7 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 	args := append(b.args[:0], w.Number, w.Name, w.Status, db.NullString(w.Detail), db.NullString(w.Type), db.NullString(w.Jurisdiction),
 		db.NullString(w.DateOfCreation), db.NullString(w.DateOfCessation), db.NullString(strings.Join(w.SICCodes, ",")),
 		db.NullString(w.AddressLine1), db.NullString(w.AddressLine2), db.NullString(w.Locality), db.NullString(w.Region), db.NullString(w.PostalCode), db.NullString(w.Country),
-		db.NullString(w.Etag), w.Source.value(), db.FormatTime(w.SourceTime), db.NullInt(w.Timepoint),
+		db.NullString(w.Etag), w.Source.value(), srcTime, db.NullInt(w.Timepoint),
 		db.NullTime(w.StrikeOffSince), w.StatusCheckPending, db.NullString(w.MissingFromBulk), db.NullString(w.BulkAsOf), db.NullTime(w.DeletedAt),
 		firstSeen, tsv, seq.Next())
 	b.args = args
@@ -165,9 +180,7 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 		}
 	}
 	if d.Change != "" {
-		if err := a.recordChange(ctx, tx, seq, stored, w, d, in, ts); err != nil {
-			return d, err
-		}
+		a.recordChange(b, seq, stored, w, d, in, ts)
 	}
 	if err := a.queueWork(ctx, tx, seq, &d, in.Number, now); err != nil {
 		return d, err
@@ -175,19 +188,15 @@ func (a *Applier) apply(ctx context.Context, tx db.Querier, seq *db.Seq, stored 
 	return d, nil
 }
 
-func (a *Applier) recordChange(ctx context.Context, tx db.Querier, seq *db.Seq, stored, w *Record, d Decision, in Version, ts string) error {
+// recordChange buffers d's status_changes row in b and counts it.
+func (a *Applier) recordChange(b *Batch, seq *db.Seq, stored, w *Record, d Decision, in Version, ts string) {
 	var oldStatus, oldDetail any
 	if stored != nil {
 		oldStatus, oldDetail = db.NullString(stored.Status), db.NullString(stored.Detail)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO status_changes
-		(company_number, change, old_status, old_detail, new_status, new_detail, source, first_seen, timepoint, source_time, detected_at, change_seq)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
-		w.Number, d.Change, oldStatus, oldDetail, db.NullString(w.Status), db.NullString(w.Detail), string(in.Source), d.FirstSeen,
-		db.NullInt(in.Timepoint), db.FormatTime(in.SourceTime), ts, seq.Next())
-	if err != nil {
-		return fmt.Errorf("record %s for %s: %w", d.Change, w.Number, err)
-	}
+	_, srcTime := b.source.of(in.SourceTime)
+	b.change(w.Number, d.Change, oldStatus, oldDetail, db.NullString(w.Status), db.NullString(w.Detail), string(in.Source), d.FirstSeen,
+		db.NullInt(in.Timepoint), srcTime, ts, seq.Next())
 	day := ts[:len(time.DateOnly)] // ts is db.FormatTime: UTC
 	switch {
 	case d.Change == EnteredStrikeOff && d.FirstSeen:
@@ -200,7 +209,6 @@ func (a *Applier) recordChange(ctx context.Context, tx db.Querier, seq *db.Seq, 
 		seq.Count(CounterStrikeOff, -1)
 		seq.Count(db.DayCounter(day, DayLeft), 1)
 	}
-	return nil
 }
 
 func (a *Applier) queueWork(ctx context.Context, tx db.Querier, seq *db.Seq, d *Decision, number string, now time.Time) error {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -470,4 +473,74 @@ func TestChangeLogHasEveryWrite(t *testing.T) {
 	is.Equal(count(t, d, current), int64(60))                                // every company's current entry
 	is.Equal(count(t, d, "SELECT count(*) FROM company_changes"), int64(61)) // and one superseded
 	is.Equal(count(t, d, "SELECT count(DISTINCT company_number) FROM company_changes"), int64(60))
+}
+
+// TestBatchStatusChanges: a batch buffers its status changes and writes
+// them many to a statement; every one lands, in the order of its
+// change_seq, for new and known companies alike.
+func TestBatchStatusChanges(t *testing.T) {
+	is := is.New(t)
+	d := dbtest.Open(t)
+	a := &company.Applier{Policy: company.Policy{ConfirmExit: "api"}}
+	ctx := context.Background()
+	apply(t, d, a, co("00000999", active, "", "a", at(0), 1)) // known before the batch
+	var vs []company.Version
+	for i := range 70 { // more than two statements' worth
+		vs = append(vs, co(fmt.Sprintf("%08d", i), active, strikeOff, "a", at(1), int64(i+2)))
+	}
+	vs = append(vs, co("00000999", active, strikeOff, "b", at(1), 72)) // a known company enters
+	err := d.WriteTx(ctx, func(tx db.Tx) error {
+		seq, err := db.BeginSeq(ctx, tx)
+		if err != nil {
+			return err
+		}
+		b := a.Begin(tx, seq)
+		for _, v := range vs {
+			if _, err := b.Apply(ctx, v, detected); err != nil {
+				return err
+			}
+		}
+		if err := b.Flush(ctx); err != nil {
+			return err
+		}
+		return seq.Save(ctx, tx)
+	})
+	is.NoErr(err)
+	is.Equal(count(t, d, "SELECT count(*) FROM status_changes WHERE change = 'entered_strike_off'"), int64(71))
+	is.Equal(count(t, d, "SELECT count(*) FROM status_changes WHERE first_seen = 1"), int64(70))
+	is.Equal(count(t, d, "SELECT count(*) FROM status_changes WHERE company_number = '00000999' AND first_seen = 0 AND old_status = 'active'"), int64(1))
+	// ids follow change_seq: no row is out of order with the one before it.
+	is.Equal(count(t, d, `SELECT count(*) FROM status_changes s JOIN status_changes p ON p.id = s.id - 1
+		WHERE p.change_seq >= s.change_seq`), int64(0))
+}
+
+// TestLoadManyRanges: a list whose range holds no company loads nothing
+// without a lookup of each number, and a range that holds one still finds
+// exactly the companies listed.
+func TestLoadManyRanges(t *testing.T) {
+	d := dbtest.Open(t)
+	a := &company.Applier{Policy: company.Policy{ConfirmExit: "api"}}
+	apply(t, d, a, co("00000005", active, "", "a", at(0), 1), co("SC000001", active, "", "a", at(0), 2))
+	for _, tc := range []struct {
+		numbers []string
+		want    []string
+	}{
+		{[]string{"00000001", "00000004"}, nil},             // below every company
+		{[]string{"00000006", "00000009", "OC000001"}, nil}, // between two
+		{[]string{"00000009", "00000001"}, nil},             // around one, unsorted
+		{[]string{"00000009", "00000005", "00000001"}, []string{"00000005"}},
+		{[]string{"SC000001"}, []string{"SC000001"}}, // one number
+		{[]string{"SC000001", "00000005"}, []string{"00000005", "SC000001"}},
+	} {
+		t.Run(strings.Join(tc.numbers, ","), func(t *testing.T) {
+			is := is.New(t)
+			found, err := company.LoadMany(context.Background(), d.W, tc.numbers)
+			is.NoErr(err)
+			got := slices.Sorted(maps.Keys(found))
+			is.Equal(len(got), len(tc.want))
+			for i := range got {
+				is.Equal(got[i], tc.want[i])
+			}
+		})
+	}
 }
