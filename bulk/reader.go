@@ -158,6 +158,7 @@ type Reader struct {
 	offset   int64 // stream offset after the last row
 	lines    int64 // physical lines consumed after the last row
 	enc      Encoding
+	row      Row // Next's
 }
 
 // NewReader checks the header of a bulk CSV stream and returns a Reader
@@ -240,33 +241,73 @@ func (r *Reader) advance() []byte {
 // *RowError, after which Next may be called again; the end of the stream
 // gives io.EOF. A byte that is not text in the reader's encoding (see
 // SetEncoding) gives an *EncodingError, and any other error is from the
-// underlying reader: both are fatal.
+// underlying reader: both are fatal. Next is Map of ReadRow.
 func (r *Reader) Next() (Record, error) {
+	if err := r.ReadRow(&r.row); err != nil {
+		return Record{}, err
+	}
+	return r.Map(&r.row)
+}
+
+// Row is a row as ReadRow parsed it, before Map turns it into a Record:
+// parsing the CSV and mapping its fields take about the same time, so an
+// import does them in two goroutines. A Row is reused: ReadRow overwrites
+// what it holds.
+type Row struct {
+	fields []string
+	head   []byte // the row's first bytes, for a RowError (see rawHead)
+	line   int64  // physical line where the row starts
+	offset int64  // stream offset after the row
+	bad    *RowError
+}
+
+// Offset is the stream offset after the row, as Reader.Offset was then.
+func (row *Row) Offset() int64 { return row.offset }
+
+// ReadRow parses the next row into row. It returns io.EOF at the end of
+// the stream, and an *EncodingError or the underlying reader's error, both
+// fatal; a row the CSV parser refused is not an error here but row's, for
+// Map to return.
+func (r *Reader) ReadRow(row *Row) error {
 	fields, err := r.csv.Read()
 	if err == io.EOF {
-		return Record{}, io.EOF
+		return io.EOF
 	}
 	// csv.Reader returns its *ParseError unwrapped; a type assertion, unlike
 	// errors.As, costs no allocation per row.
 	pe, _ := err.(*csv.ParseError)
 	if err != nil && pe == nil {
-		return Record{}, fmt.Errorf("read bulk file: %w", err)
+		return fmt.Errorf("read bulk file: %w", err)
 	}
 	firstLine := r.lines + 1 // the row's bytes start after the last line consumed
 	raw := r.advance()
 	// Decoded before anything else reads the row, so that no text in the
 	// wrong encoding goes anywhere, not even into a RowError.
 	if err := r.decode(raw, firstLine, fields); err != nil {
-		return Record{}, err
+		return err
 	}
+	row.offset, row.bad = r.offset, nil
 	if pe != nil {
 		reason := fmt.Sprintf("%v (at line %d, column %d)", pe.Err, r.lineBase+int64(pe.Line), pe.Column)
-		return Record{}, &RowError{Line: r.lineBase + int64(pe.StartLine), Reason: reason, Raw: r.rawText(raw)}
+		row.bad = &RowError{Line: r.lineBase + int64(pe.StartLine), Reason: reason, Raw: r.rawText(rawHead(raw))}
+		return nil
 	}
 	line, _ := r.csv.FieldPos(0)
-	rec := Record{Line: r.lineBase + int64(line), Offset: r.offset}
-	if reason := r.fill(&rec, fields); reason != "" {
-		return Record{}, &RowError{Line: rec.Line, Reason: reason, Raw: r.rawText(raw)}
+	row.line = r.lineBase + int64(line)
+	row.fields = append(row.fields[:0], fields...)
+	row.head = append(row.head[:0], rawHead(raw)...)
+	return nil
+}
+
+// Map turns a row ReadRow parsed into a Record, or a *RowError. It reads
+// nothing ReadRow changes, so another goroutine may call it meanwhile.
+func (r *Reader) Map(row *Row) (Record, error) {
+	if row.bad != nil {
+		return Record{}, row.bad
+	}
+	rec := Record{Line: row.line, Offset: row.offset}
+	if reason := r.fill(&rec, row.fields); reason != "" {
+		return Record{}, &RowError{Line: rec.Line, Reason: reason, Raw: r.rawText(row.head)}
 	}
 	return rec, nil
 }
@@ -407,17 +448,17 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
-// rawText is rawPrefix in UTF-8, for a row decode accepted.
-func (r *Reader) rawText(raw []byte) string {
+// rawText is a row's head (rawHead) in UTF-8, for a row decode accepted.
+func (r *Reader) rawText(head []byte) string {
 	if r.enc == Latin1 {
-		return fromLatin1(rawPrefix(raw))
+		return fromLatin1(string(head))
 	}
-	return rawPrefix(raw)
+	return string(head)
 }
 
-// rawPrefix returns the row's bytes without surrounding line breaks, cut to at
-// most 200 bytes on a UTF-8 boundary.
-func rawPrefix(raw []byte) string {
+// rawHead returns the row's bytes without surrounding line breaks, cut to
+// at most 200 bytes on a UTF-8 boundary.
+func rawHead(raw []byte) []byte {
 	raw = bytes.Trim(raw, "\r\n")
 	if len(raw) > 200 {
 		n := 200
@@ -426,7 +467,7 @@ func rawPrefix(raw []byte) string {
 		}
 		raw = raw[:n]
 	}
-	return string(raw)
+	return raw
 }
 
 // window is an io.Reader that keeps the bytes it has passed on and not yet
