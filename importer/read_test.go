@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -106,4 +107,33 @@ func TestReadInTwoGoroutines(t *testing.T) {
 	}
 	is.NoErr(rows.Err())
 	is.Equal(n, len(want))
+}
+
+// TestStopWhileReading: a stop during the sort's reading returns at once,
+// with both reading goroutines gone and nothing applied, and the same
+// command then imports the whole file.
+func TestStopWhileReading(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	file := sample(t, dir, "BasicCompanyDataAsOneFile-2026-11-01.csv", 3000)
+	d := openDB(t, filepath.Join(dir, "s.db"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o := opts()
+	o.Progress = func(p importer.Progress) {
+		if p.Phase == importer.Sorting && p.Rows > 0 && p.Done < p.Total {
+			cancel()
+		}
+	}
+	_, err := importer.Run(ctx, d, []string{file}, o)
+	is.True(errors.Is(err, context.Canceled))
+	is.Equal(scalar[int](t, d, "SELECT count(*) FROM companies"), 0)
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	is.True(!strings.Contains(stacks, "importer.readFile")) // Run waited for its readers
+	is.True(!strings.Contains(stacks, "importer.mapRows"))
+
+	s := run(t, d, []string{file}, opts())
+	is.Equal(s.RowsRead, int64(3000))
+	is.Equal(scalar[int](t, d, "SELECT count(*) FROM companies"), 3000)
 }
