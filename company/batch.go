@@ -14,8 +14,8 @@ import (
 // batch or a bulk import transaction does: it reads their companies with one
 // query per Preload instead of one each, and writes new companies many rows
 // per INSERT when flushed. The rule and the statements are Applier's; only
-// the I/O is grouped. Flush before reading companies through SQL in the same
-// transaction, and before committing.
+// the I/O is grouped. Flush before reading companies or status changes
+// through SQL in the same transaction, and before committing.
 type Batch struct {
 	a       *Applier
 	tx      db.Querier
