@@ -19,7 +19,7 @@ import (
 
 var detected = time.Date(2026, 11, 28, 23, 41, 36, 0, time.UTC)
 
-// apply applies the versions in one write transaction, as a batch does.
+// apply applies the versions in one write transaction, each a batch of one.
 func apply(tb testing.TB, d *db.DB, a *company.Applier, vs ...company.Version) []company.Decision {
 	tb.Helper()
 	ctx := context.Background()
@@ -42,6 +42,32 @@ func apply(tb testing.TB, d *db.DB, a *company.Applier, vs ...company.Version) [
 		tb.Fatal(err)
 	}
 	return out
+}
+
+// applyBatch applies the versions through one company.Batch in one write
+// transaction, flushed once at the end, as a stream batch does.
+func applyBatch(tb testing.TB, d *db.DB, a *company.Applier, vs ...company.Version) {
+	tb.Helper()
+	ctx := context.Background()
+	err := d.WriteTx(ctx, func(tx db.Tx) error {
+		seq, err := db.BeginSeq(ctx, tx)
+		if err != nil {
+			return err
+		}
+		b := a.Begin(tx, seq)
+		for _, v := range vs {
+			if _, err := b.Apply(ctx, v, detected); err != nil {
+				return err
+			}
+		}
+		if err := b.Flush(ctx); err != nil {
+			return err
+		}
+		return seq.Save(ctx, tx)
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // co is a stream version of company number.
@@ -443,29 +469,12 @@ func TestChangeLogHasEveryWrite(t *testing.T) {
 	is := is.New(t)
 	d := dbtest.Open(t)
 	a := &company.Applier{Policy: company.Policy{ConfirmExit: "api"}}
-	ctx := context.Background()
 	var first []company.Version
 	for i := range 60 {
 		first = append(first, co(fmt.Sprintf("%08d", i), active, "", "a", at(0), int64(i+1)))
 	}
 	first = append(first, co("00000055", active, strikeOff, "b", at(1), 61)) // again, still buffered
-	err := d.WriteTx(ctx, func(tx db.Tx) error {
-		seq, err := db.BeginSeq(ctx, tx)
-		if err != nil {
-			return err
-		}
-		b := a.Begin(tx, seq)
-		for _, v := range first {
-			if _, err := b.Apply(ctx, v, detected); err != nil {
-				return err
-			}
-		}
-		if err := b.Flush(ctx); err != nil {
-			return err
-		}
-		return seq.Save(ctx, tx)
-	})
-	is.NoErr(err)
+	applyBatch(t, d, a, first...)
 	apply(t, d, a, co("00000003", active, strikeOff, "c", at(2), 62)) // a known company written again
 
 	const current = `SELECT count(*) FROM companies c WHERE EXISTS (SELECT 1 FROM company_changes l
@@ -482,30 +491,13 @@ func TestBatchStatusChanges(t *testing.T) {
 	is := is.New(t)
 	d := dbtest.Open(t)
 	a := &company.Applier{Policy: company.Policy{ConfirmExit: "api"}}
-	ctx := context.Background()
 	apply(t, d, a, co("00000999", active, "", "a", at(0), 1)) // known before the batch
 	var vs []company.Version
 	for i := range 70 { // more than two statements' worth
 		vs = append(vs, co(fmt.Sprintf("%08d", i), active, strikeOff, "a", at(1), int64(i+2)))
 	}
 	vs = append(vs, co("00000999", active, strikeOff, "b", at(1), 72)) // a known company enters
-	err := d.WriteTx(ctx, func(tx db.Tx) error {
-		seq, err := db.BeginSeq(ctx, tx)
-		if err != nil {
-			return err
-		}
-		b := a.Begin(tx, seq)
-		for _, v := range vs {
-			if _, err := b.Apply(ctx, v, detected); err != nil {
-				return err
-			}
-		}
-		if err := b.Flush(ctx); err != nil {
-			return err
-		}
-		return seq.Save(ctx, tx)
-	})
-	is.NoErr(err)
+	applyBatch(t, d, a, vs...)
 	is.Equal(count(t, d, "SELECT count(*) FROM status_changes WHERE change = 'entered_strike_off'"), int64(71))
 	is.Equal(count(t, d, "SELECT count(*) FROM status_changes WHERE first_seen = 1"), int64(70))
 	is.Equal(count(t, d, "SELECT count(*) FROM status_changes WHERE company_number = '00000999' AND first_seen = 0 AND old_status = 'active'"), int64(1))
