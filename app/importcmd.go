@@ -146,6 +146,8 @@ parts of different dates, ...).`,
 				return fmt.Errorf("%w (if the file is Latin-1 or Windows-1252, pass --encoding latin1; otherwise repair it); the whole file is read before its rows are applied, so no row of the file was applied in this run", err)
 			case errors.Is(err, importer.ErrNoSpace), errors.Is(err, importer.ErrSortBusy):
 				return err
+			case db.IsFull(err):
+				return fmt.Errorf("%w (the disk holding the database is full: free space there, then run the same command to resume); %s; what was committed stays", err, sum.SoFar())
 			}
 			return fmt.Errorf("%w; %s; what was committed stays, run the same command to resume", err, sum.SoFar())
 		},

@@ -154,7 +154,7 @@ func (b *Batch) insert(ctx context.Context, into string, width int, rows []any, 
 	for len(rows) > 0 {
 		n := min(len(rows)/width, rowsPerInsert)
 		row := "(" + strings.Repeat("?,", width-1) + "?)"
-		if _, err := b.tx.ExecContext(ctx, into+" VALUES "+strings.Repeat(row+",", n-1)+row, rows[:n*width]...); err != nil {
+		if err := b.exec(ctx, into+" VALUES "+strings.Repeat(row+",", n-1)+row, rows[:n*width]...); err != nil {
 			return fmt.Errorf("insert %d rows: %w", n, err)
 		}
 		if after != nil {
@@ -165,6 +165,23 @@ func (b *Batch) insert(ctx context.Context, into string, width int, rows []any, 
 		rows = rows[n*width:]
 	}
 	return nil
+}
+
+// behind is a Querier that can run a statement while its caller goes on
+// (db.Behind): a bulk import's inserts then overlap the deciding and
+// building of the next rows.
+type behind interface {
+	ExecBehind(ctx context.Context, query string, args ...any) error
+}
+
+// exec runs a statement whose result nothing reads, behind when the
+// transaction's Querier can.
+func (b *Batch) exec(ctx context.Context, query string, args ...any) error {
+	if q, ok := b.tx.(behind); ok {
+		return q.ExecBehind(ctx, query, args...)
+	}
+	_, err := b.tx.ExecContext(ctx, query, args...)
+	return err
 }
 
 // insertColumns is the number of values of a companies row.

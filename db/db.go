@@ -44,6 +44,8 @@ type DB struct {
 	Path string
 	W    *sql.DB
 	R    *sql.DB
+
+	noAutoCheckpoint bool // another program owns checkpoints
 }
 
 // Pragmas set on every connection. synchronous=NORMAL is deliberate (see
@@ -124,7 +126,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	return &DB{Path: path, W: w, R: r}, nil
+	return &DB{Path: path, W: w, R: r, noAutoCheckpoint: o.noAutoCheckpoint}, nil
 }
 
 // OpenReader opens an existing database for reading only: status, export and

@@ -11,7 +11,10 @@
 // transactions that hold the write lock for about 250 ms, each of which also
 // records in `imports` the last row it applied (resume_number,
 // resume_number_line), so an interrupted import leaves a consistent database
-// and the same command resumes it. Once every part of an as-of is in,
+// and the same command resumes it. Inside a transaction the multi-row
+// INSERTs run behind the rule, in a goroutine of their own (db.Behind), and
+// the WAL is checkpointed beside the writer (db.Checkpointer), so that a
+// second core takes part of the work. Once every part of an as-of is in,
 // companies the file lacks are marked missing_from_bulk and gaps that ended
 // by the as-of are resolved.
 //
@@ -238,6 +241,10 @@ func Run(ctx context.Context, d *db.DB, paths []string, opts Options) (*Summary,
 	im := &importer{d: d, opts: opts, asOf: asOf, s: s,
 		applier: &company.Applier{Policy: opts.Policy, MaxDepth: opts.MaxDepth}}
 	im.shared = im.serviceRunning(ctx)
+	if im.ckpt, err = d.Checkpointer(ctx); err != nil {
+		return s, err
+	}
+	defer im.ckpt.Close(ctx)
 	ran := false
 	for _, f := range files {
 		done, err := im.importFile(ctx, f)
@@ -373,6 +380,7 @@ type importer struct {
 	shared      bool
 	lastPause   time.Time // the end of the last pause (monotonic)
 	dataVersion int64
+	ckpt        *db.Checkpointer // nil: checkpoints are external
 }
 
 // serviceRunning reports whether `chwatch run` refreshed its heartbeat in

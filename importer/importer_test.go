@@ -21,6 +21,7 @@ import (
 	"github.com/chwatch/chwatch/bulk"
 	"github.com/chwatch/chwatch/company"
 	"github.com/chwatch/chwatch/db"
+	"github.com/chwatch/chwatch/db/dbtest"
 	"github.com/chwatch/chwatch/importer"
 )
 
@@ -471,6 +472,45 @@ func TestInterruptedImportResumes(t *testing.T) {
 			is.True(scalar[int](t, third, "SELECT rows_read FROM imports") > 0)
 		})
 	}
+}
+
+// A disk that fills while rows are applied stops the import with SQLite's
+// full-disk error, through the inserts that run behind the deciding of the
+// next rows: the transaction it struck is not committed, those before it
+// are, with their progress; with room again the same command finishes, and
+// the result is the same as one import without the incident.
+func TestDiskFullWhileApplying(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	file := sample(t, dir, "BasicCompanyDataAsOneFile-2026-11-01.csv", 3000)
+	o := opts()
+	o.TxBudget = time.Nanosecond // a transaction per 32 rows
+	whole := openDB(t, filepath.Join(dir, "whole.db"))
+	run(t, whole, []string{file}, o)
+
+	cut := openDB(t, filepath.Join(dir, "cut.db"))
+	var release func()
+	of := o
+	of.AfterCommit = func(n int) error {
+		if n == 4 {
+			release = dbtest.Fill(t, cut)
+		}
+		return nil
+	}
+	_, err := importer.Run(context.Background(), cut, []string{file}, of)
+	is.True(err != nil)
+	t.Log(err)
+	is.True(db.IsFull(err))
+	is.True(strings.Contains(err.Error(), "database or disk is full"))
+	is.True(release != nil)
+	release()
+	applied := scalar[int](t, cut, "SELECT rows_applied FROM imports")
+	is.True(applied >= 4*32)
+	is.Equal(scalar[int](t, cut, "SELECT count(*) FROM companies WHERE source = 'bulk'"), applied)
+
+	s := run(t, cut, []string{file}, o)
+	is.Equal(len(s.Resumed), 1)
+	is.Equal(dump(t, cut), dump(t, whole))
 }
 
 // TestImportDuringIngestion runs an import while another handle commits

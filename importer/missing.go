@@ -86,6 +86,9 @@ func (im *importer) markMissing(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("mark companies missing from the file as of %s: %w", im.asOf, err)
 		}
+		if err := im.committed(); err != nil {
+			return err
+		}
 		im.s.Missing += m.Marked
 		im.s.StatusChecks += m.StatusChecks
 		im.s.GapsResolved += resolved

@@ -158,6 +158,9 @@ func (im *importer) importFile(ctx context.Context, f file) (bool, error) {
 		}
 		applied += st.rowsRead - before
 		im.commits++
+		if err := im.committed(); err != nil {
+			return false, err
+		}
 		if im.opts.Progress != nil {
 			im.opts.Progress(Progress{File: f.path, Phase: Applying, Rows: applied, Done: applied, Total: total})
 		}
@@ -269,6 +272,14 @@ func (im *importer) badRow(f file, re *bulk.RowError) {
 		w.Write([]string{f.path, strconv.FormatInt(re.Line, 10), re.Reason, re.Raw})
 		w.Flush()
 	}
+}
+
+// committed follows every import transaction's commit: the background
+// checkpoint copies it, and past the WAL's limit the next transaction waits
+// for the copy.
+func (im *importer) committed() error {
+	im.ckpt.Committed()
+	return im.ckpt.Ready()
 }
 
 // pause leaves the write lock free for a moment: after every transaction
@@ -452,6 +463,13 @@ func (im *importer) rowTx(ctx context.Context, f file, st *state, pending []item
 		return pending, eof, err
 	}
 	defer t.tx.Rollback()
+	defer func() {
+		// Before the rollback: nothing may run behind it. A statement that
+		// failed behind is the cause of whatever failed after it.
+		if berr := t.q.Close(); berr != nil && err != nil {
+			err = fmt.Errorf("import of %s: %w", f.path, berr)
+		}
+	}()
 	// The companies of the rows at hand, read a chunk at a time: one query
 	// instead of one per row.
 	if err := preload(dctx, t.batch, pending); err != nil {
@@ -476,7 +494,7 @@ func (im *importer) rowTx(ctx context.Context, f file, st *state, pending []item
 type rowTxn struct {
 	im    *importer
 	tx    *sql.Tx
-	q     *db.StmtCache
+	q     *db.Behind
 	seq   *db.Seq
 	batch *company.Batch
 	start time.Time
@@ -499,8 +517,9 @@ func (im *importer) beginRows(ctx context.Context, st *state) (*rowTxn, error) {
 	if im.changedByOthers(ctx, t.tx) {
 		im.shared = true
 	}
-	t.q = db.NewStmtCache(t.tx)
+	t.q = db.NewBehind(db.NewStmtCache(t.tx))
 	if t.seq, err = db.BeginSeq(ctx, t.q); err != nil {
+		t.q.Close()
 		t.tx.Rollback()
 		return nil, err
 	}
@@ -576,6 +595,9 @@ func (t *rowTxn) commit(ctx context.Context, f file, st *state, done bool) error
 	}
 	if _, err := t.q.ExecContext(ctx, saveProgress, t.local.rowsRead, t.local.applied, t.local.bad, t.local.number, t.local.numberLine, completed, st.id); err != nil {
 		return fmt.Errorf("record import progress of %s: %w", f.path, err)
+	}
+	if err := t.q.Close(); err != nil {
+		return err // named by rowTx
 	}
 	if err := t.tx.Commit(); err != nil {
 		return fmt.Errorf("commit import of %s: %w", f.path, err)
