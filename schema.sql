@@ -26,7 +26,7 @@ CREATE TABLE companies ( -- one row per company chwatch has seen, from the strea
   postal_code           TEXT, -- registered office: postcode
   country               TEXT, -- registered office: country
   etag                  TEXT, -- etag of the stored version (bulk rows have none); equal etags mean equal content
-  source                TEXT NOT NULL CHECK (source IN ('stream', 'bulk', 'api')), -- where the stored version came from
+  source                TEXT NOT NULL CHECK (source = 'stream' OR source = 'bulk' OR source = 'api'), -- where the stored version came from
   source_time           TEXT NOT NULL, -- when the source says this version is from: event published_at, API Date header, bulk as-of at 00:00Z
   source_timepoint      INTEGER, -- stream timepoint of the stored version (NULL unless source is 'stream')
   strike_off_since      TEXT, -- when chwatch saw the company enter strike-off (source_time of that version); NULL unless in strike-off
@@ -37,7 +37,7 @@ CREATE TABLE companies ( -- one row per company chwatch has seen, from the strea
   first_seen_at         TEXT NOT NULL, -- when chwatch first stored this company
   updated_at            TEXT NOT NULL, -- when chwatch last wrote this row
   change_seq            INTEGER NOT NULL -- value of the global change sequence at the last write (for export --state)
-, strike_off_kind TEXT CHECK (strike_off_kind IN ('voluntary', 'compulsory', 'unknown')) /* -- why the current strike-off: voluntary (a DS01 or a voluntary first-Gazette notice), compulsory (Companies House's action), unknown (filing history checked, neither found); NULL until a filing_check ran, and cleared on leaving strike-off */, gazette_notice_on TEXT /* -- YYYY-MM-DD of the first-Gazette notice that started the current strike-off (after a re-entry, the latest notice); NULL while none is filed yet */, dissolution_due_on TEXT /* -- YYYY-MM-DD: gazette_notice_on plus two calendar months (a day past the month's end clamps: 2026-12-31 gives 2027-02-28), the earliest date Companies House may dissolve the company */, strike_off_suspended_at TEXT /* -- YYYY-MM-DD of a suspension or discontinuation of the strike-off filed after the notice; NULL when none */);
+, strike_off_kind TEXT CHECK (strike_off_kind = 'voluntary' OR strike_off_kind = 'compulsory' OR strike_off_kind = 'unknown') /* -- why the current strike-off: voluntary (a DS01 or a voluntary first-Gazette notice), compulsory (Companies House's action), unknown (filing history checked, neither found); NULL until a filing_check ran, and cleared on leaving strike-off */, gazette_notice_on TEXT /* -- YYYY-MM-DD of the first-Gazette notice that started the current strike-off (after a re-entry, the latest notice); NULL while none is filed yet */, dissolution_due_on TEXT /* -- YYYY-MM-DD: gazette_notice_on plus two calendar months (a day past the month's end clamps: 2026-12-31 gives 2027-02-28), the earliest date Companies House may dissolve the company */, strike_off_suspended_at TEXT /* -- YYYY-MM-DD of a suspension or discontinuation of the strike-off filed after the notice; NULL when none */);
 
 CREATE INDEX companies_strike_off ON companies (strike_off_since) WHERE strike_off_since IS NOT NULL;
 
@@ -51,7 +51,7 @@ CREATE VIEW strike_off_companies AS -- companies in strike-off (status active + 
 CREATE TABLE status_changes ( -- every strike-off transition and status change chwatch detected, oldest first
   id             INTEGER PRIMARY KEY, -- insertion order
   company_number TEXT NOT NULL, -- the company
-  change         TEXT NOT NULL CHECK (change IN ('entered_strike_off', 'left_strike_off', 'status_changed')), -- what happened
+  change         TEXT NOT NULL CHECK (change = 'entered_strike_off' OR change = 'left_strike_off' OR change = 'status_changed'), -- what happened
   old_status     TEXT, -- company_status before (NULL on first sight)
   old_detail     TEXT, -- company_status_detail before
   new_status     TEXT, -- company_status after ('deleted' is not a status: a deleted company keeps its last status)
@@ -77,7 +77,7 @@ CREATE TABLE stream_events ( -- exactly one row per distinct stream timepoint re
   event_type   TEXT, -- changed | deleted | other values as sent
   published_at TEXT, -- event.published_at, normalised to UTC with a Z
   received_at  TEXT NOT NULL, -- when chwatch read the line
-  outcome      TEXT NOT NULL CHECK (outcome IN ('applied', 'unchanged', 'stale', 'deleted', 'invalid')), -- what applying it did
+  outcome      TEXT NOT NULL CHECK (outcome = 'applied' OR outcome = 'unchanged' OR outcome = 'stale' OR outcome = 'deleted' OR outcome = 'invalid'), -- what applying it did
   reason       TEXT, -- why it was invalid (NULL otherwise)
   PRIMARY KEY (stream, timepoint)
 ) WITHOUT ROWID;
@@ -144,10 +144,10 @@ CREATE TABLE counters ( -- running totals kept in the same transactions as the r
 
 CREATE TABLE jobs ( -- durable queue of REST work; package queue owns it
   id             INTEGER PRIMARY KEY, -- job number
-  kind           TEXT NOT NULL CHECK (kind IN ('status_check', 'sweep_check', 'officers', 'filing_check', 'pscs')), -- what to fetch
+  kind           TEXT NOT NULL CHECK (kind = 'status_check' OR kind = 'sweep_check' OR kind = 'officers' OR kind = 'filing_check' OR kind = 'pscs'), -- what to fetch
   priority       INTEGER NOT NULL, -- lower runs first: status_check 0, sweep_check 10, officers, filing_check and pscs 20
   company_number TEXT NOT NULL, -- the company
-  state          TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'dead')), -- queued | running | done | dead
+  state          TEXT NOT NULL CHECK (state = 'queued' OR state = 'running' OR state = 'done' OR state = 'dead'), -- queued | running | done | dead
   attempts       INTEGER NOT NULL DEFAULT 0, -- failures of the job itself so far (429s, budget waits, breaker refusals and expired leases spend none)
   run_after      TEXT NOT NULL, -- not before this time
   lease_until    TEXT, -- a running job's lease; past it the job is queued again

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"os"
@@ -256,4 +257,72 @@ func TestPayloadsKeyedByTimepoint(t *testing.T) {
 	_, err = d.MigrateDown(ctx, 1)
 	is.NoErr(err)
 	is.Equal(payloads(), want)
+}
+
+// The CHECK constraints of the tables written for every event and every
+// imported row compile to comparisons, not to an ephemeral index built per
+// statement and probed per row (migration 0011); they still refuse what
+// they refused, and the way back restores the IN lists.
+func TestChecksWithoutIN(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	d := dbtest.Open(t)
+	inserts := map[string]string{
+		"companies": `INSERT INTO companies (company_number, company_name, company_status, source, source_time, first_seen_at, updated_at, change_seq, strike_off_kind)
+			VALUES ('SC571653', 'ACME LTD', 'active', 'bulk', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', 1, NULL),
+			('SC571654', 'ACME 2 LTD', 'active', 'stream', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', 2, 'voluntary')`,
+		"status_changes": `INSERT INTO status_changes (company_number, change, source, source_time, detected_at, change_seq)
+			VALUES ('SC571653', 'entered_strike_off', 'bulk', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', 1)`,
+		"stream_events": `INSERT INTO stream_events (stream, timepoint, outcome, received_at)
+			VALUES ('companies', 1, 'applied', '2026-11-28T00:00:00Z')`,
+		"jobs": `INSERT INTO jobs (kind, company_number, state, priority, run_after, created_at, updated_at)
+			VALUES ('officers', 'SC571653', 'queued', 0, '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z', '2026-11-28T00:00:00Z')`,
+	}
+	for table, insert := range inserts {
+		t.Run(table, func(t *testing.T) {
+			is := is.New(t)
+			is.Equal(opcodes(t, d, insert)["OpenEphemeral"], 0)
+			_, err := d.W.ExecContext(ctx, insert)
+			is.NoErr(err)
+		})
+	}
+	_, err := d.W.ExecContext(ctx, "UPDATE companies SET source = 'file' WHERE company_number = 'SC571653'")
+	is.True(err != nil && strings.Contains(err.Error(), "CHECK constraint failed"))
+	_, err = d.W.ExecContext(ctx, "UPDATE jobs SET state = 'paused'")
+	is.True(err != nil && strings.Contains(err.Error(), "CHECK constraint failed"))
+
+	_, err = d.MigrateDown(ctx, 1)
+	is.NoErr(err)
+	var n int
+	is.NoErr(d.W.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%CHECK (source IN (''stream'', ''bulk'', ''api''))%'").Scan(&n))
+	is.Equal(n, 1)
+	var ok string
+	is.NoErr(d.W.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&ok))
+	is.Equal(ok, "ok")
+	_, err = d.W.ExecContext(ctx, "UPDATE companies SET source = 'file' WHERE company_number = 'SC571653'")
+	is.True(err != nil && strings.Contains(err.Error(), "CHECK constraint failed: source IN"))
+}
+
+// opcodes counts the opcodes of query's program on d's writer.
+func opcodes(t *testing.T, d *db.DB, query string) map[string]int {
+	t.Helper()
+	rows, err := d.W.Query("EXPLAIN " + query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := map[string]int{}
+	for rows.Next() {
+		var addr, p1, p2, p3, p5 int
+		var op string
+		var p4, comment sql.NullString
+		if err := rows.Scan(&addr, &op, &p1, &p2, &p3, &p4, &p5, &comment); err != nil {
+			t.Fatal(err)
+		}
+		n[op]++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
