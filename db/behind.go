@@ -164,6 +164,5 @@ func (b *Behind) QueryContext(ctx context.Context, query string, args ...any) (*
 // every commit goes through.
 func (b *Behind) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	b.Wait() // its error stays in b.err
-
 	return b.q.QueryRowContext(ctx, query, args...)
 }
